@@ -1,0 +1,121 @@
+"""Settings of the demo store.  Every service comes from the environment when set
+(DATABASE_URL, CELERY_BROKER_URL, SHOP_CLIP_MODEL, ...), else from embedded servers under var/."""
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("SHOP_CLIP_DATA_DIR", BASE_DIR / "var"))
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+if not (os.environ.get("DATABASE_URL") and os.environ.get("CELERY_BROKER_URL")):
+    from demo_project.services import ensure_running
+
+    _endpoints = ensure_running(DATA_DIR)
+    os.environ.setdefault("DATABASE_URL", _endpoints.database_url)
+    os.environ.setdefault("CELERY_BROKER_URL", _endpoints.broker_url)
+
+
+def database_from_url(url: str) -> dict:
+    parts = urlparse(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must be postgres://...: got {parts.scheme!r}")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": os.environ.get("SHOP_CLIP_TEST_DATABASE") or None},
+    }
+
+
+DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "demo_project.catalog",
+    "shop_clip",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "demo_project.urls"
+WSGI_APPLICATION = "demo_project.wsgi.application"
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "DIRS": [],
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("SHOP_CLIP_MEDIA_ROOT", DATA_DIR / "media"))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10000}}}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+}
+SPECTACULAR_SETTINGS = {"TITLE": "shop-clip demo store API", "VERSION": "0.1.0"}
+
+# Celery: the broker from the environment; the shop_clip queue is consumed by the workers.
+CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 10}
+
+# shop-clip
+SHOP_CLIP_PRODUCT_MODEL = "catalog.Product"
+SHOP_CLIP = {
+    "IMAGE_FIELD": "image",
+    "TEXT_FIELDS": ["title", "description"],
+    "CATEGORY_FIELD": "category",
+    "PRODUCT_SERIALIZER": "demo_project.catalog.serializers.ProductSerializer",
+    "ENCODER": {
+        "MODEL": os.environ.get("SHOP_CLIP_MODEL", "shop-clip-mini"),
+        "DEVICE": os.environ.get("SHOP_CLIP_DEVICE", "auto"),
+        "BATCH_SIZE": int(os.environ.get("SHOP_CLIP_BATCH_SIZE", "32")),
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"shop_clip": {"handlers": ["console"], "level": os.environ.get("SHOP_CLIP_LOG_LEVEL", "INFO")}},
+}

@@ -1,0 +1,14 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from . import views
+
+app_name = "shop_clip"
+
+urlpatterns = [
+    path("search/", views.SearchView.as_view(), name="search"),
+    path("search/image/", views.ImageSearchView.as_view(), name="search-image"),
+    path("products/<str:pk>/similar/", views.SimilarView.as_view(), name="similar"),
+    path("status/", views.StatusView.as_view(), name="status"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+]

@@ -1,0 +1,197 @@
+"""How shop-clip sees a store's product: images, text, category and filters.
+
+This is the only module that knows the host store's models.  ``SettingsCatalog`` reads the
+``SHOP_CLIP`` settings and covers the common shapes (an image field on the product, or a related
+image model with several rows per product; a category FK, M2M or plain field; integer or UUID
+keys).  A store with something unusual subclasses it and names the subclass in
+``SHOP_CLIP["CATALOG"]``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+
+from .conf import ShopClipConfigurationError, get_product_model, shop_clip_settings
+
+PRODUCT_IMAGE_KEY = "main"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image of one product: ``key`` is stable per image (``main`` or ``img:<pk>``)."""
+
+    product_id: Any
+    key: str
+    file: Any  # a FieldFile
+
+
+class FilterError(ValueError):
+    """A search filter value is invalid; the message is for the shopper's client."""
+
+
+class SettingsCatalog:
+    """The catalog described by settings."""
+
+    def __init__(self) -> None:
+        self.product_model = get_product_model()
+        self.image_field: str | None = shop_clip_settings.IMAGE_FIELD
+        images = shop_clip_settings.IMAGES
+        self.image_model = None
+        if images:
+            from django.apps import apps
+
+            try:
+                self.image_model = apps.get_model(images["MODEL"])
+            except (LookupError, KeyError, ValueError) as exc:
+                raise ShopClipConfigurationError(
+                    f"SHOP_CLIP['IMAGES'] must be {{'MODEL': 'app.Model', 'PRODUCT_FIELD': ..., "
+                    f"'IMAGE_FIELD': ...}}: {exc}"
+                ) from exc
+            self.image_product_field = images.get("PRODUCT_FIELD", "product")
+            self.image_file_field = images.get("IMAGE_FIELD", "image")
+        self.text_fields: list[str] = list(shop_clip_settings.TEXT_FIELDS)
+        self.category_field: str | None = shop_clip_settings.CATEGORY_FIELD
+        self.filters: Mapping[str, str] = shop_clip_settings.FILTERS
+
+    # -- images -----------------------------------------------------------------------------
+    def image_refs(self, product_ids: Iterable[Any]) -> list[ImageRef]:
+        """Every current image of the given products (one query per image source)."""
+        ids = list(product_ids)
+        refs: list[ImageRef] = []
+        if self.image_field:
+            rows = self.product_model._default_manager.filter(pk__in=ids).only("pk", self.image_field)
+            for product in rows:
+                file = getattr(product, self.image_field)
+                if file:
+                    refs.append(ImageRef(product.pk, PRODUCT_IMAGE_KEY, file))
+        if self.image_model is not None:
+            rows = self.image_model._default_manager.filter(**{f"{self.image_product_field}__in": ids})
+            for image in rows:
+                file = getattr(image, self.image_file_field)
+                if file:
+                    product_id = getattr(image, f"{self.image_product_field}_id")
+                    refs.append(ImageRef(product_id, self.image_key(image), file))
+        return refs
+
+    def image_key(self, image: models.Model) -> str:
+        return f"img:{image.pk}"
+
+    def product_id_of_image(self, image: models.Model) -> Any:
+        return getattr(image, f"{self.image_product_field}_id")
+
+    # -- text and category ---------------------------------------------------------------------
+    def text(self, product: models.Model) -> str:
+        return " ".join(str(getattr(product, f) or "") for f in self.text_fields).strip()
+
+    def category_values(self, product: models.Model) -> list[str]:
+        """The product's category identifiers (slugs where the category is a model)."""
+        if not self.category_field:
+            return []
+        field = self.product_model._meta.get_field(self.category_field)
+        slug = shop_clip_settings.CATEGORY_SLUG_FIELD
+        if field.many_to_many:
+            return [str(getattr(c, slug, c.pk)) for c in getattr(product, self.category_field).all()]
+        value = getattr(product, self.category_field)
+        if value is None:
+            return []
+        if field.is_relation:
+            return [str(getattr(value, slug, value.pk))]
+        return [str(value)]
+
+    def category_lookup(self) -> str | None:
+        """ORM lookup from the product to its category identifier."""
+        if not self.category_field:
+            return None
+        field = self.product_model._meta.get_field(self.category_field)
+        if field.is_relation:
+            return f"{self.category_field}__{shop_clip_settings.CATEGORY_SLUG_FIELD}"
+        return self.category_field
+
+    def product_queryset(self) -> models.QuerySet:
+        """Products as search returns them (related category fetched in the same query)."""
+        qs = self.product_model._default_manager.all()
+        if self.category_field:
+            field = self.product_model._meta.get_field(self.category_field)
+            if field.many_to_many:
+                qs = qs.prefetch_related(self.category_field)
+            elif field.is_relation:
+                qs = qs.select_related(self.category_field)
+        return qs
+
+    # -- filters --------------------------------------------------------------------------------
+    def filter_kwargs(self, params: Mapping[str, str], prefix: str = "") -> dict[str, Any]:
+        """ORM filter kwargs from query parameters; unknown parameters are ignored.
+
+        Values are parsed by the model field the lookup ends on; a bad value raises FilterError.
+        """
+        kwargs: dict[str, Any] = {}
+        for param, lookup in self.filters.items():
+            raw = params.get(param)
+            if raw in (None, ""):
+                continue
+            field = self._lookup_field(lookup)
+            try:
+                value = _parse_value(field, raw)
+            except ValidationError as exc:
+                raise FilterError(f"{param}: {'; '.join(exc.messages)}") from exc
+            kwargs[prefix + lookup] = value
+        return kwargs
+
+    def _lookup_field(self, lookup: str) -> models.Field:
+        model, field = self.product_model, None
+        for part in lookup.split("__"):
+            try:
+                field = model._meta.get_field(part)
+            except FieldDoesNotExist:
+                if field is None:
+                    raise
+                break  # a lookup such as gte/in/iexact
+            if field.is_relation:
+                model = field.related_model
+        return field
+
+    def check(self) -> list[str]:
+        """Human-readable configuration problems (used by the system checks)."""
+        problems = []
+        meta = self.product_model._meta
+        for name in [self.image_field, self.category_field, *self.text_fields]:
+            if name:
+                try:
+                    meta.get_field(name)
+                except FieldDoesNotExist:
+                    problems.append(f"{meta.label} has no field {name!r}")
+        if not self.image_field and self.image_model is None:
+            problems.append("neither SHOP_CLIP['IMAGE_FIELD'] nor SHOP_CLIP['IMAGES'] is set")
+        for param, lookup in self.filters.items():
+            try:
+                self._lookup_field(lookup)
+            except FieldDoesNotExist:
+                problems.append(f"filter {param!r}: {meta.label} has no field for lookup {lookup!r}")
+        return problems
+
+
+def _parse_value(field: models.Field, raw: str) -> Any:
+    if isinstance(field, models.BooleanField):
+        lowered = raw.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ValidationError("expected true or false")
+    value = field.to_python(raw)
+    if isinstance(field, (models.DecimalField, models.FloatField)) and value is not None:
+        if value != value or value in (float("inf"), float("-inf")):  # NaN / infinity
+            raise ValidationError("expected a finite number")
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def get_catalog() -> SettingsCatalog:
+    """The configured catalog adapter (one instance per process)."""
+    return shop_clip_settings.CATALOG()

@@ -1,0 +1,94 @@
+"""System checks: misconfiguration is reported at start, with the fix."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections
+
+
+@register()
+def check_catalog(app_configs=None, **kwargs):
+    from .catalog import get_catalog
+
+    try:
+        catalog = get_catalog()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="shop_clip.E003",
+                      hint='Set SHOP_CLIP_PRODUCT_MODEL = "app_label.Product" to an installed model.')]
+    return [Error(problem, id="shop_clip.E003",
+                  hint="Fix the field names in settings.SHOP_CLIP (IMAGE_FIELD, TEXT_FIELDS, CATEGORY_FIELD, FILTERS).")
+            for problem in catalog.check()]
+
+
+@register()
+def check_broker(app_configs=None, **kwargs):
+    if not getattr(settings, "CELERY_BROKER_URL", None):
+        return [Error("CELERY_BROKER_URL is not set, so product changes cannot reach the workers.",
+                      id="shop_clip.E004",
+                      hint="Set CELERY_BROKER_URL (e.g. redis://localhost:6379/0) and load it in your "
+                           "Celery app with config_from_object('django.conf:settings', namespace='CELERY').")]
+    return []
+
+
+@register(Tags.database)
+def check_pgvector(app_configs=None, databases=None, **kwargs):
+    errors = []
+    for alias in databases or []:
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            errors.append(Error(f"database {alias!r} is {connection.vendor}; shop-clip needs PostgreSQL with pgvector.",
+                                id="shop_clip.E001", hint="Point DATABASES at PostgreSQL 13+ with pgvector 0.8+."))
+            continue
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")
+                row = cursor.fetchone()
+        except DatabaseError as exc:
+            errors.append(Error(f"could not query database {alias!r}: {exc}", id="shop_clip.E001"))
+            continue
+        if row is None:
+            errors.append(Error("the pgvector extension is not installed on the PostgreSQL server.",
+                                id="shop_clip.E001",
+                                hint="Install pgvector 0.8+ (e.g. the pgvector/pgvector Docker image, or "
+                                     "apt install postgresql-NN-pgvector), then run migrate."))
+        elif tuple(int(p) for p in row[0].split(".")[:2]) < (0, 8):
+            errors.append(Error(f"pgvector {row[0]} is too old: iterative index scans need 0.8+.",
+                                id="shop_clip.E001", hint="Upgrade pgvector, then ALTER EXTENSION vector UPDATE."))
+    return errors
+
+
+@register(Tags.database)
+def check_encoder(app_configs=None, databases=None, **kwargs):
+    """Loads the configured encoder (so runs only with --database / migrate)."""
+    if not databases:
+        return []
+    from .conf import shop_clip_settings
+    from .encoders import EncoderUnavailable, get_encoder
+    from .hnsw import has_index
+    from .models import EmbeddingSpace
+
+    try:
+        encoder = get_encoder()
+    except EncoderUnavailable as exc:
+        return [Error(str(exc), id="shop_clip.E005", hint="Fix SHOP_CLIP['ENCODER']['MODEL'].")]
+    errors = []
+    declared = shop_clip_settings.ENCODER.get("DIM")
+    if declared and int(declared) != encoder.dim:
+        errors.append(Error(f"SHOP_CLIP['ENCODER']['DIM'] is {declared} but the model gives {encoder.dim}-d vectors.",
+                            id="shop_clip.E002", hint="Correct DIM, or point MODEL at the model you meant."))
+    try:
+        stored = EmbeddingSpace.objects.filter(model_id=encoder.model_id).values_list("dim", flat=True).first()
+        if stored is not None and stored != encoder.dim:
+            errors.append(Error(
+                f"stored vectors of {encoder.model_id} are {stored}-d but the encoder gives {encoder.dim}-d.",
+                id="shop_clip.E002",
+                hint="Give the new model its own MODEL_ID, then `shop_clip_index --all` to index it beside the old one."))
+        if not has_index(encoder.dim):
+            errors.append(Warning(f"no HNSW index for {encoder.dim}-d vectors yet: search would scan the table.",
+                                  id="shop_clip.W002",
+                                  hint="Run `python manage.py shop_clip_index`, which creates it."))
+    except DatabaseError:
+        pass  # tables not migrated yet: migrate is about to create them
+    return errors

@@ -1,0 +1,144 @@
+"""shop-clip settings, read in one place (as DRF's ``api_settings``).
+
+A store configures shop-clip with two settings::
+
+    SHOP_CLIP_PRODUCT_MODEL = "catalog.Product"     # swappable, like AUTH_USER_MODEL
+    SHOP_CLIP = {"IMAGE_FIELD": "image", "TEXT_FIELDS": ["title", "description"], ...}
+
+``shop_clip_settings.X`` returns the store's value or the default below; the cache is dropped on
+``setting_changed`` so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # How shop-clip sees the store's product (see catalog.py).
+    "CATALOG": "shop_clip.catalog.SettingsCatalog",
+    "IMAGE_FIELD": "image",          # a File/ImageField on the product, or None
+    "IMAGES": None,                  # or {"MODEL": "app.ProductImage", "PRODUCT_FIELD": "product", "IMAGE_FIELD": "file"}
+    "TEXT_FIELDS": ["title", "description"],
+    "CATEGORY_FIELD": "category",    # FK, M2M or plain field; None if the store has none
+    "CATEGORY_SLUG_FIELD": "slug",   # field of the related category model matched by ?category=
+    "FILTERS": {                     # query parameter -> ORM lookup on the product
+        "category": "category__slug",
+        "min_price": "price__gte",
+        "max_price": "price__lte",
+        "in_stock": "in_stock",
+    },
+    "PRODUCT_SERIALIZER": "shop_clip.api.serializers.DefaultProductSerializer",
+    # The encoder, configured like Django's cache framework.
+    "ENCODER": {
+        "BACKEND": "shop_clip.encoders.sentence_transformers.SentenceTransformerEncoder",
+        "MODEL": "clip-ViT-B-32",    # a hub name, a local directory, or "shop-clip-mini" (bundled)
+        "DEVICE": "auto",            # "auto" = CUDA where present (fp16 there), else CPU
+        "BATCH_SIZE": 32,
+    },
+    # The pipeline.
+    "QUEUE": "shop_clip",
+    "CLAIM_BATCH_SIZE": 32,          # rows a worker claims and encodes in one go
+    "MAX_BATCHES_PER_TASK": 50,      # then the task re-enqueues itself, so workers share work
+    "MAX_ATTEMPTS": 5,               # transient failures before a row is marked failed
+    "ENQUEUE_ON_SAVE": True,
+    # The one door for images (images.py).
+    "MAX_IMAGE_BYTES": 20 * 1024 * 1024,
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # Search.
+    "MAX_QUERY_LENGTH": 200,
+    "MAX_LIMIT": 100,
+    "DEFAULT_LIMIT": 20,
+    "HNSW_EF_SEARCH": 100,
+    "HNSW_MAX_SCAN_TUPLES": 40_000,
+    "QUERY_CACHE_TIMEOUT": 60 * 60 * 24,
+    "QUERY_CACHE_ALIAS": "default",
+}
+
+# Values that are dotted paths to import lazily.
+IMPORT_STRINGS = {"CATALOG", "PRODUCT_SERIALIZER"}
+
+
+class ShopClipConfigurationError(ImproperlyConfigured):
+    """A shop-clip setting is wrong; the message names the setting and the fix."""
+
+
+class ShopClipSettings:
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "SHOP_CLIP", {})
+        if not isinstance(value, dict):
+            raise ShopClipConfigurationError("settings.SHOP_CLIP must be a dict")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid shop-clip setting: {name!r}")
+        if name in self._cache:
+            return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name == "ENCODER":
+            value = {**DEFAULTS["ENCODER"], **value}
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            value = import_setting(value, name)
+        self._cache[name] = value
+        return value
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+def import_setting(path: str, name: str) -> Any:
+    from django.utils.module_loading import import_string
+
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ShopClipConfigurationError(
+            f"SHOP_CLIP[{name!r}] = {path!r} could not be imported: {exc}"
+        ) from exc
+
+
+def product_model_label() -> str:
+    """The swappable ``SHOP_CLIP_PRODUCT_MODEL`` ("app_label.ModelName")."""
+    label = getattr(settings, "SHOP_CLIP_PRODUCT_MODEL", None)
+    if not label:
+        raise ShopClipConfigurationError(
+            'Set SHOP_CLIP_PRODUCT_MODEL = "app_label.Product" to your product model.'
+        )
+    return label
+
+
+def get_product_model():
+    """The store's product model class."""
+    from django.apps import apps
+
+    label = product_model_label()
+    try:
+        return apps.get_model(label, require_ready=False)
+    except (LookupError, ValueError) as exc:
+        raise ShopClipConfigurationError(
+            f"SHOP_CLIP_PRODUCT_MODEL refers to {label!r}, which is not an installed model: {exc}"
+        ) from exc
+
+
+shop_clip_settings = ShopClipSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("SHOP_CLIP", "SHOP_CLIP_PRODUCT_MODEL"):
+        shop_clip_settings.reload()
+        from shop_clip import catalog, encoders
+
+        catalog.get_catalog.cache_clear()
+        encoders.clear_cache()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,34 @@
+"""The encoder contract: every backend turns images and texts into unit vectors of one space."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+
+class EncoderUnavailable(RuntimeError):
+    """The model could not be loaded; the message says which and how to fix the setting."""
+
+
+class BaseEncoder(ABC):
+    """Abstract CLIP-style encoder.
+
+    ``encode_images`` and ``encode_texts`` return float32 arrays of shape ``(n, dim)`` whose rows
+    are L2-normalised, so cosine similarity is a dot product.  ``model_id`` names the weights:
+    vectors of different ``model_id`` are never compared.
+    """
+
+    model_id: str
+    dim: int
+    device: str
+
+    @abstractmethod
+    def encode_images(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:
+        """RGB images -> (n, dim) unit vectors."""
+
+    @abstractmethod
+    def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Texts -> (n, dim) unit vectors."""

@@ -1,0 +1,86 @@
+"""The default backend: a CLIP model in sentence-transformers format.
+
+Loads ``clip-ViT-B-32`` (or any hub name) in production, or a local model directory, such as
+the bundled ``shop-clip-mini`` that the project trains itself.  The same code loads both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .base import BaseEncoder, EncoderUnavailable
+
+logger = logging.getLogger("shop_clip.encoders")
+
+BUNDLED = {"shop-clip-mini": Path(__file__).resolve().parent.parent / "pretrained" / "shop-clip-mini"}
+
+
+def resolve_model_path(model: str) -> str:
+    """A bundled alias -> its directory; anything else unchanged."""
+    return str(BUNDLED[model]) if model in BUNDLED else model
+
+
+def local_model_id(path: Path) -> str:
+    """``<dir name>@<hash of weights>``: a retrained model in the same folder gets a new id."""
+    digest = hashlib.sha256()
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*/*.safetensors")):
+        with weights.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return f"{path.name}@{digest.hexdigest()[:10]}"
+
+
+def choose_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class SentenceTransformerEncoder(BaseEncoder):
+    def __init__(self, model: str, device: str = "auto", batch_size: int = 32, model_id: str | None = None,
+                 fp16: bool | None = None, **options) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.device = choose_device(device)
+        self.batch_size = int(batch_size)
+        path = resolve_model_path(model)
+        try:
+            self.model = SentenceTransformer(path, device=self.device, **options)
+        except Exception as exc:  # the library raises many types for a missing model
+            raise EncoderUnavailable(
+                f"could not load the CLIP model {model!r}: {exc}. Without internet access, point "
+                "SHOP_CLIP['ENCODER']['MODEL'] at a local sentence-transformers directory, or use "
+                "the bundled 'shop-clip-mini'."
+            ) from exc
+        # fp16 halves memory and doubles throughput on GPUs; CPUs have no fast fp16 path.
+        if fp16 if fp16 is not None else self.device.startswith("cuda"):
+            self.model.half()
+        self.model.eval()
+        local = Path(path)
+        self.model_id = model_id or (local_model_id(local) if local.is_dir() else model)
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
+        logger.info("loaded %s (dim %d) on %s", self.model_id, self.dim, self.device)
+
+    def _encode(self, items: Sequence, batch_size: int | None) -> np.ndarray:
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(items), batch_size=batch_size or self.batch_size, convert_to_numpy=True,
+            normalize_embeddings=True, show_progress_bar=False,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+    def encode_images(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:
+        return self._encode(images, batch_size)
+
+    def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        return self._encode(texts, batch_size)

@@ -1,0 +1,83 @@
+"""The one door through which every image enters shop-clip.
+
+Product images read by the workers and photos uploaded by shoppers both pass ``load_image``:
+byte and pixel limits (decompression bombs are refused before any pixel is decoded), truncated
+or non-image data, EXIF orientation, and conversion to RGB.  Every refusal is an
+``ImageRejected`` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import IO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .conf import shop_clip_settings
+
+# Encoders work at 224 px or less; decoding more than this only costs time.
+DECODE_TARGET = 448
+ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+
+
+class ImageRejected(ValueError):
+    """The image cannot be used; ``str(exc)`` says why and what to do."""
+
+
+def read_limited(stream: IO[bytes], max_bytes: int | None = None) -> bytes:
+    """Read at most ``max_bytes`` from a stream, refusing anything larger."""
+    limit = max_bytes or shop_clip_settings.MAX_IMAGE_BYTES
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ImageRejected(f"image is larger than {limit // (1024 * 1024)} MB; upload a smaller file")
+    if not data:
+        raise ImageRejected("image file is empty")
+    return data
+
+
+def load_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
+    """Decode image bytes into an RGB ``PIL.Image`` no larger than needed by the encoders."""
+    if len(data) > shop_clip_settings.MAX_IMAGE_BYTES:
+        raise ImageRejected(
+            f"image is larger than {shop_clip_settings.MAX_IMAGE_BYTES // (1024 * 1024)} MB"
+        )
+    max_pixels = max_pixels or shop_clip_settings.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed "
+                    "(possible decompression bomb); resize it"
+                )
+            if image.format not in ALLOWED_FORMATS:
+                raise ImageRejected(f"image format {image.format} is not supported; use JPEG, PNG or WebP")
+            # JPEG can decode at 1/2, 1/4, 1/8 scale: much faster for large photos.
+            image.draft("RGB", (DECODE_TARGET, DECODE_TARGET))
+            image.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"image refused as a possible decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRejected("file is not an image (or not a format Pillow can read)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"image is corrupt or truncated: {exc}") from exc
+    image = ImageOps.exif_transpose(image)
+    if max(image.size) > DECODE_TARGET:
+        image.thumbnail((DECODE_TARGET, DECODE_TARGET), Image.Resampling.BILINEAR)
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")

@@ -1,0 +1,260 @@
+"""The embedding pipeline: mark rows pending, claim them in batches, load, encode, write.
+
+``tasks.py`` and the management commands are thin wrappers over these functions.
+A worker holds its claimed rows locked (``FOR UPDATE SKIP LOCKED``) inside one transaction
+from claim to write: if it dies mid-batch, PostgreSQL drops the transaction and the rows are
+pending again for the next worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from pgvector import HalfVector
+
+from .catalog import ImageRef, get_catalog
+from .conf import get_product_model, shop_clip_settings
+from .encoders import get_encoder
+from .images import ImageRejected, load_image, read_limited
+from .models import EmbeddingSpace, ProductVector
+from .spaces import activate_if_complete, target_spaces
+
+logger = logging.getLogger("shop_clip.indexing")
+Status = ProductVector.Status
+
+_pending_enqueue = threading.local()
+
+
+# -- marking --------------------------------------------------------------------------------------
+def mark_pending(product_ids: Iterable[Any], *, enqueue: bool = True) -> int:
+    """Make the vector rows of these products match their images, all pending.
+
+    Rows for images that no longer exist are deleted.  Returns the number of rows now pending.
+    After the surrounding transaction commits, indexing work is enqueued once.
+    """
+    ids = list(product_ids)
+    if not ids:
+        return 0
+    refs = get_catalog().image_refs(ids)
+    pending = 0
+    with transaction.atomic():
+        for space in target_spaces():
+            rows = [ProductVector(product_id=r.product_id, image_key=r.key, space=space) for r in refs]
+            ProductVector.objects.bulk_create(
+                rows, update_conflicts=True, unique_fields=["product", "image_key", "space"],
+                update_fields=["status", "error", "attempts"],
+            )
+            pending += len(rows)
+            keep = {(r.product_id, r.key) for r in refs}
+            stale = [pk for pk, pid, key in ProductVector.objects.filter(space=space, product_id__in=ids)
+                     .values_list("pk", "product_id", "image_key") if (pid, key) not in keep]
+            if stale:
+                ProductVector.objects.filter(pk__in=stale).delete()
+    if enqueue and pending:
+        enqueue_indexing()
+    return pending
+
+
+def remove_image(product_id: Any, image_key: str) -> None:
+    """Forget the vectors of one image (a related image row was deleted)."""
+    ProductVector.objects.filter(product_id=product_id, image_key=image_key).delete()
+
+
+def missing_product_ids() -> list[Any]:
+    """Products that have no vector row in the configured space."""
+    space = target_spaces()[0]
+    has_row = ProductVector.objects.filter(product=OuterRef("pk"), space=space)
+    return list(get_product_model()._default_manager.filter(~Exists(has_row)).values_list("pk", flat=True))
+
+
+def enqueue_indexing() -> None:
+    """Send one indexing task after the current transaction commits (one per transaction)."""
+    if not shop_clip_settings.ENQUEUE_ON_SAVE:
+        return
+    if getattr(_pending_enqueue, "scheduled", False) and connection.in_atomic_block:
+        return
+    _pending_enqueue.scheduled = True
+    transaction.on_commit(_send_index_task)
+
+
+def _send_index_task() -> None:
+    _pending_enqueue.scheduled = False
+    from .tasks import index_pending
+
+    try:
+        index_pending.apply_async(queue=shop_clip_settings.QUEUE, retry=False)
+    except Exception as exc:  # kombu raises many types; the rows are safe in the database
+        logger.warning(
+            "could not reach the Celery broker (%s); the product rows stay pending and are indexed "
+            "when a worker starts or by `python manage.py shop_clip_index`", exc,
+        )
+
+
+# -- processing -----------------------------------------------------------------------------------
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    embedded: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    removed: int = 0
+    deferred: list[int] = field(default_factory=list)
+
+    def add(self, other: "BatchResult") -> None:
+        for name in ("claimed", "embedded", "unchanged", "failed", "removed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.deferred.extend(other.deferred)
+
+
+@dataclass
+class _Loaded:
+    row: ProductVector
+    content_hash: str = ""
+    image: Any = None
+    error: str = ""
+    transient: bool = False
+
+
+def _read(ref: ImageRef | None, row: ProductVector) -> _Loaded:
+    loaded = _Loaded(row)
+    if ref is None:
+        return loaded
+    try:
+        ref.file.open("rb")
+        try:
+            data = read_limited(ref.file)
+        finally:
+            ref.file.close()
+    except FileNotFoundError:
+        loaded.error = f"image file is missing from storage: {ref.file.name}"
+        return loaded
+    except ImageRejected as exc:
+        loaded.error = str(exc)
+        return loaded
+    except OSError as exc:  # storage hiccup: worth another try
+        loaded.error, loaded.transient = f"could not read {ref.file.name}: {exc}", True
+        return loaded
+    loaded.content_hash = hashlib.sha256(data).hexdigest()
+    if loaded.content_hash == row.content_hash and row.embedding is not None:
+        return loaded  # unchanged image: keep its vector
+    try:
+        loaded.image = load_image(data)
+    except ImageRejected as exc:
+        loaded.error = str(exc)
+    return loaded
+
+
+_readers: ThreadPoolExecutor | None = None
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    # Decoding releases the GIL, so a few threads keep the encoder fed.
+    global _readers
+    if _readers is None:
+        _readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shop-clip-read")
+    return _readers
+
+
+def claim_pending(space: EmbeddingSpace, size: int, exclude: Iterable[int] = ()) -> list[ProductVector]:
+    """Lock up to ``size`` pending rows of ``space`` that no other worker holds (in a transaction)."""
+    return list(
+        ProductVector.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(space=space, status=Status.PENDING).exclude(pk__in=list(exclude))
+        .order_by("pk")[:size]
+    )
+
+
+def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterable[int] = ()) -> BatchResult:
+    """Claim, load, encode and write one batch of ``space``'s pending rows."""
+    size = size or shop_clip_settings.CLAIM_BATCH_SIZE
+    result = BatchResult()
+    with transaction.atomic():
+        rows = claim_pending(space, size, exclude)
+        result.claimed = len(rows)
+        if not rows:
+            return result
+        refs = {(r.product_id, r.key): r for r in get_catalog().image_refs({row.product_id for row in rows})}
+        loaded = list(_reader_pool().map(lambda row: _read(refs.get((row.product_id, row.image_key)), row), rows))
+
+        gone = [item.row.pk for item in loaded if (item.row.product_id, item.row.image_key) not in refs]
+        if gone:
+            ProductVector.objects.filter(pk__in=gone).delete()
+            result.removed = len(gone)
+        to_encode = [item for item in loaded if item.image is not None]
+        if to_encode:
+            encoder = get_encoder(model=space.model_ref)
+            vectors = encoder.encode_images([item.image for item in to_encode])
+            _write_vectors(to_encode, vectors)
+            result.embedded = len(to_encode)
+        unchanged = [item.row.pk for item in loaded if item.content_hash and item.image is None and not item.error]
+        if unchanged:
+            ProductVector.objects.filter(pk__in=unchanged).update(status=Status.EMBEDDED, error="", attempts=0)
+            result.unchanged = len(unchanged)
+        for item in loaded:
+            if item.error:
+                _record_failure(item, result)
+    logger.info("indexed batch of %d rows for %s: %d embedded, %d unchanged, %d failed, %d removed",
+                result.claimed, space.model_id, result.embedded, result.unchanged, result.failed, result.removed)
+    return result
+
+
+def _write_vectors(items: list[_Loaded], vectors) -> None:
+    dim = vectors.shape[1]
+    params = [(HalfVector(vector).to_text(), dim, item.content_hash, item.row.pk) for item, vector in zip(items, vectors)]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {ProductVector._meta.db_table} SET embedding = %s::halfvec, dim = %s, "
+            "content_hash = %s, status = 'embedded', error = '', attempts = 0, updated_at = now() "
+            "WHERE id = %s",
+            params,
+        )
+
+
+def _record_failure(item: _Loaded, result: BatchResult) -> None:
+    row = item.row
+    attempts = row.attempts + 1
+    if item.transient and attempts < shop_clip_settings.MAX_ATTEMPTS:
+        ProductVector.objects.filter(pk=row.pk).update(attempts=attempts, error=item.error)
+        result.deferred.append(row.pk)
+        logger.warning("row %s deferred (attempt %d): %s", row.pk, attempts, item.error)
+        return
+    ProductVector.objects.filter(pk=row.pk).update(status=Status.FAILED, attempts=attempts, error=item.error)
+    result.failed += 1
+    logger.warning("product %s image %s failed: %s", row.product_id, row.image_key, item.error)
+
+
+def spaces_with_pending() -> list[EmbeddingSpace]:
+    ids = ProductVector.objects.filter(status=Status.PENDING).values("space").distinct()
+    return list(EmbeddingSpace.objects.filter(pk__in=ids).order_by("created_at"))
+
+
+def process_pending(max_batches: int | None = None, *, on_batch=None) -> tuple[BatchResult, bool]:
+    """Index pending rows of every space, up to ``max_batches`` batches.
+
+    Returns the summed result and whether pending rows remain.  ``on_batch(result)`` is called
+    after each batch (progress bars use it).
+    """
+    total = BatchResult()
+    batches = 0
+    for space in spaces_with_pending():
+        deferred: list[int] = []
+        while max_batches is None or batches < max_batches:
+            result = index_batch(space, exclude=deferred)
+            batches += 1
+            deferred.extend(result.deferred)
+            total.add(result)
+            if on_batch:
+                on_batch(result)
+            if result.claimed == 0:
+                activate_if_complete(space)
+                break
+    more = ProductVector.objects.filter(status=Status.PENDING).exclude(pk__in=total.deferred).exists()
+    return total, more

@@ -1,0 +1,83 @@
+"""Queue products for embedding, or embed them here, with a progress bar."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from shop_clip.conf import get_product_model
+from shop_clip.encoders import EncoderUnavailable
+from shop_clip.hnsw import ensure_index
+from shop_clip.indexing import _send_index_task, mark_pending, missing_product_ids, process_pending
+from shop_clip.models import ProductVector
+from shop_clip.spaces import configured_space
+
+CHUNK = 500
+
+
+class Command(BaseCommand):
+    help = ("Mark products for embedding (--missing: those never indexed, the default; --all: every "
+            "product, e.g. after changing the model; --retry-failed) and enqueue the work for the "
+            "Celery workers, or embed here with --inline.")
+
+    def add_arguments(self, parser):
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--missing", action="store_true", help="products without vectors (default)")
+        which.add_argument("--all", action="store_true", help="every product (re-uses unchanged vectors)")
+        parser.add_argument("--retry-failed", action="store_true", help="give failed images another try")
+        parser.add_argument("--inline", action="store_true", help="embed in this process, not on the workers")
+        parser.add_argument("--wait", action="store_true", help="after enqueueing, show progress until done")
+        parser.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
+
+    def handle(self, *args, **options):
+        try:
+            space = configured_space()
+        except EncoderUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        if ensure_index(space.dim):
+            self.stdout.write(f"created the HNSW index for {space.dim}-d vectors")
+        ids = (list(get_product_model()._default_manager.values_list("pk", flat=True))
+               if options["all"] else missing_product_ids())
+        marked = 0
+        for start in tqdm(range(0, len(ids), CHUNK), desc="marking", unit="chunk", disable=len(ids) <= CHUNK):
+            marked += mark_pending(ids[start:start + CHUNK], enqueue=False)
+        if options["retry_failed"]:
+            marked += ProductVector.objects.filter(status=ProductVector.Status.FAILED).update(
+                status=ProductVector.Status.PENDING, attempts=0, error="")
+        pending = ProductVector.objects.filter(status=ProductVector.Status.PENDING).count()
+        self.stdout.write(f"model {space.model_id}: {marked} rows marked, {pending} pending in all")
+        if not pending:
+            return
+        if options["inline"]:
+            self._run_inline(pending)
+        else:
+            _send_index_task()
+            self.stdout.write(f"enqueued on the workers' queue")
+            if options["wait"]:
+                self._wait(pending, options["timeout"])
+
+    def _run_inline(self, pending: int) -> None:
+        with tqdm(total=pending, desc="embedding", unit="img") as bar:
+            result, _ = process_pending(on_batch=lambda r: bar.update(r.claimed - len(r.deferred)))
+        self.stdout.write(f"embedded {result.embedded}, unchanged {result.unchanged}, failed {result.failed}, "
+                          f"removed {result.removed}")
+
+    def _wait(self, pending: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        done_before = pending
+        with tqdm(total=pending, desc="embedding (workers)", unit="img") as bar:
+            while time.monotonic() < deadline:
+                left = ProductVector.objects.filter(status=ProductVector.Status.PENDING).count()
+                bar.update(done_before - left)
+                done_before = left
+                if not left:
+                    break
+                time.sleep(0.5)
+            else:
+                raise CommandError(f"{left} rows still pending after {timeout:.0f}s: are workers running "
+                                   "(`celery -A <project> worker -Q shop_clip`)?")
+        failed = ProductVector.objects.filter(status=ProductVector.Status.FAILED).count()
+        if failed:
+            self.stdout.write(self.style.WARNING(f"{failed} images failed: see `shop_clip_status --failed`"))

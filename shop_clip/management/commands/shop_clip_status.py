@@ -1,0 +1,34 @@
+"""Counts of vector rows by state and model."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand
+
+from shop_clip.models import ProductVector
+from shop_clip.status import index_status
+
+
+class Command(BaseCommand):
+    help = "Show how many product images are embedded, pending or failed, per model."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.add_argument("--failed", action="store_true", help="list failed images with the reason")
+
+    def handle(self, *args, **options):
+        data = index_status()
+        if options["json"]:
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        self.stdout.write(f"{'model':<40} {'total':>8} {'embedded':>9} {'pending':>8} {'failed':>7}")
+        for row in data["models"]:
+            name = row["model"] + (" (active)" if row["active"] else "")
+            self.stdout.write(f"{name:<40} {row['total']:>8} {row['embedded']:>9} {row['pending']:>8} {row['failed']:>7}")
+        if not data["models"]:
+            self.stdout.write("nothing indexed yet: run `python manage.py shop_clip_index`")
+        if options["failed"]:
+            for pid, key, error in ProductVector.objects.filter(status=ProductVector.Status.FAILED).values_list(
+                    "product_id", "image_key", "error")[:200]:
+                self.stdout.write(f"product {pid} image {key}: {error}")

@@ -1,0 +1,49 @@
+"""Keep vector rows current when the store saves or deletes products and images."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db.models.signals import post_delete, post_save
+
+from .catalog import get_catalog
+from .encoders import EncoderUnavailable
+
+logger = logging.getLogger("shop_clip.signals")
+
+
+def product_saved(sender, instance, **kwargs) -> None:
+    _mark(instance.pk)
+
+
+def image_saved(sender, instance, **kwargs) -> None:
+    _mark(get_catalog().product_id_of_image(instance))
+
+
+def image_deleted(sender, instance, **kwargs) -> None:
+    from .indexing import remove_image
+
+    catalog = get_catalog()
+    remove_image(catalog.product_id_of_image(instance), catalog.image_key(instance))
+
+
+def _mark(product_id) -> None:
+    from .indexing import mark_pending
+
+    try:
+        mark_pending([product_id])
+    except EncoderUnavailable as exc:
+        # Never break the store's save: the product is stored; `shop_clip_index --missing` catches up.
+        logger.error("product %s saved but not queued for embedding: %s", product_id, exc)
+
+
+def connect() -> None:
+    """Connect the receivers for the configured product (and image) model.
+
+    Product deletions need no receiver: vector rows cascade with the product's foreign key.
+    """
+    catalog = get_catalog()
+    post_save.connect(product_saved, sender=catalog.product_model, dispatch_uid="shop_clip_product_saved")
+    if catalog.image_model is not None:
+        post_save.connect(image_saved, sender=catalog.image_model, dispatch_uid="shop_clip_image_saved")
+        post_delete.connect(image_deleted, sender=catalog.image_model, dispatch_uid="shop_clip_image_deleted")

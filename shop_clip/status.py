@@ -1,0 +1,38 @@
+"""Counts of vector rows by state and model: the status command and endpoint share this."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+
+from .models import EmbeddingSpace, ProductVector
+
+Status = ProductVector.Status
+
+
+def _counts(queryset) -> dict[str, int]:
+    counts = queryset.aggregate(
+        total=Count("pk"),
+        embedded=Count("pk", filter=Q(status=Status.EMBEDDED)),
+        pending=Count("pk", filter=Q(status=Status.PENDING)),
+        failed=Count("pk", filter=Q(status=Status.FAILED)),
+    )
+    return {k: int(v or 0) for k, v in counts.items()}
+
+
+def index_status() -> dict:
+    """``total/embedded/pending/failed`` for the configured model, plus every model's counts."""
+    from .spaces import configured_space
+
+    active = EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+    try:
+        configured = configured_space().model_id
+    except Exception:  # the model cannot load: still report what the database knows
+        configured = None
+    focus = configured or (active.model_id if active else None)
+    data = _counts(ProductVector.objects.filter(space_id=focus))
+    data.update(model=focus, active_model=active.model_id if active else None, models=[
+        {"model": space.model_id, "dim": space.dim, "active": bool(active and space.pk == active.pk),
+         **_counts(ProductVector.objects.filter(space=space))}
+        for space in EmbeddingSpace.objects.order_by("created_at")
+    ])
+    return data
