@@ -96,7 +96,12 @@ CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 10}
+# A product save publishes after commit: when the broker is down, give up within about a second
+# (the rows stay pending in PostgreSQL) instead of holding the shopper's request for kombu's default.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 10,
+    "max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1,
+}
 
 # shop-clip
 SHOP_CLIP_PRODUCT_MODEL = "catalog.Product"
@@ -110,6 +115,8 @@ SHOP_CLIP = {
         "DEVICE": os.environ.get("SHOP_CLIP_DEVICE", "auto"),
         "BATCH_SIZE": int(os.environ.get("SHOP_CLIP_BATCH_SIZE", "32")),
     },
+    "QUEUE": os.environ.get("SHOP_CLIP_QUEUE", "shop_clip"),
+    "CLAIM_BATCH_SIZE": int(os.environ.get("SHOP_CLIP_CLAIM_BATCH_SIZE", "32")),
 }
 
 LOGGING = {

@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LIMIT": 100,
     "DEFAULT_LIMIT": 20,
     "HNSW_EF_SEARCH": 100,
+    "HNSW_ITERATIVE_SCAN": "strict_order",  # or "relaxed_order", or "off" (plain HNSW scan)
     "HNSW_MAX_SCAN_TUPLES": 40_000,
     "QUERY_CACHE_TIMEOUT": 60 * 60 * 24,
     "QUERY_CACHE_ALIAS": "default",

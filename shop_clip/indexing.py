@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,9 +28,6 @@ from .spaces import activate_if_complete, target_spaces
 
 logger = logging.getLogger("shop_clip.indexing")
 Status = ProductVector.Status
-
-_pending_enqueue = threading.local()
-
 
 # -- marking --------------------------------------------------------------------------------------
 def mark_pending(product_ids: Iterable[Any], *, enqueue: bool = True) -> int:
@@ -79,14 +75,13 @@ def enqueue_indexing() -> None:
     """Send one indexing task after the current transaction commits (one per transaction)."""
     if not shop_clip_settings.ENQUEUE_ON_SAVE:
         return
-    if getattr(_pending_enqueue, "scheduled", False) and connection.in_atomic_block:
+    # One message per transaction; Django drops the callback itself if the transaction rolls back.
+    if any(callback is _send_index_task for _, callback, *_ in connection.run_on_commit):
         return
-    _pending_enqueue.scheduled = True
     transaction.on_commit(_send_index_task)
 
 
 def _send_index_task() -> None:
-    _pending_enqueue.scheduled = False
     from .tasks import index_pending
 
     try:

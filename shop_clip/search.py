@@ -126,7 +126,8 @@ def _best_distances(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, filt
     if exclude:
         base = base.exclude(product_id__in=exclude)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        cursor.execute("SELECT set_config('hnsw.iterative_scan', %s, true)",
+                       [shop_clip_settings.HNSW_ITERATIVE_SCAN])
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)",
                        [str(max(shop_clip_settings.HNSW_EF_SEARCH, min(fetch, 1000)))])
         cursor.execute("SELECT set_config('hnsw.max_scan_tuples', %s, true)",
@@ -178,8 +179,7 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
             raise NotEmbedded(f"product {product_id} is not embedded yet (pending); try again shortly")
         raise NotEmbedded(f"product {product_id} has no image to compare, or is not indexed: "
                           "run `python manage.py shop_clip_index --missing`")
-    return np.stack([np.asarray(row.to_numpy() if hasattr(row, "to_numpy") else row, dtype=np.float32)
-                     for row in rows])
+    return np.asarray(rows, dtype=np.float32)
 
 
 def similar_products(product_id: Any, params: Mapping[str, str] | None = None) -> Page:

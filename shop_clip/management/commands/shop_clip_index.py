@@ -70,8 +70,9 @@ class Command(BaseCommand):
         with tqdm(total=pending, desc="embedding (workers)", unit="img") as bar:
             while time.monotonic() < deadline:
                 left = ProductVector.objects.filter(status=ProductVector.Status.PENDING).count()
-                bar.update(done_before - left)
-                done_before = left
+                if left != done_before:
+                    bar.update(done_before - left)
+                    done_before = left
                 if not left:
                     break
                 time.sleep(0.5)

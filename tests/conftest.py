@@ -1,0 +1,142 @@
+"""Shared fixtures: real PostgreSQL+pgvector, a real Redis broker and real Celery workers."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment a worker needs to see the test database and broker."""
+    from django.db import connection
+
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE=os.environ["DJANGO_SETTINGS_MODULE"],
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        SHOP_CLIP_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        SHOP_CLIP_MODEL=str(settings.SHOP_CLIP["ENCODER"]["MODEL"]),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Worker:
+    """A real ``celery worker`` process consuming one queue."""
+
+    def __init__(self, queue: str, log: Path, **env: str) -> None:
+        self.queue, self.log_path = queue, log
+        self.env = worker_env(SHOP_CLIP_QUEUE=queue, **env)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Worker":
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "demo_project", "worker", "-Q", self.queue,
+             "-c", "1", "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--loglevel", "INFO", "-n", f"{self.queue}@%h"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready in {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and its pool children)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def purge(queue: str) -> None:
+    from demo_project.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.delete(queue)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One worker for the whole session on the default queue."""
+    queue = settings.SHOP_CLIP["QUEUE"]
+    purge(queue)
+    worker = Worker(queue, tmp_path_factory.mktemp("worker") / "worker.log").start()
+    yield worker
+    worker.stop()
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_for_indexing(timeout: float = 120) -> None:
+    from shop_clip.models import ProductVector
+
+    wait_until(lambda: not ProductVector.objects.filter(status="pending").exists(), timeout, "no pending rows")
+
+
+def png_bytes(colour=(200, 30, 30), size=(96, 96), mode="RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def category(db):
+    from demo_project.catalog.models import Category
+
+    return Category.objects.get_or_create(slug="t-shirt", defaults={"name": "T-shirt"})[0]
+
+
+@pytest.fixture
+def make_product(category):
+    """Create a demo-store product with an image (bytes or a colour)."""
+    from demo_project.catalog.models import Product
+
+    def make(title="Red T-shirt", image: bytes | None = None, colour=(200, 30, 30), **fields):
+        product = Product(title=title, category=fields.pop("category", category),
+                          price=fields.pop("price", Decimal("19.99")), **fields)
+        data = image if image is not None else png_bytes(colour)
+        product.image.save(f"{title.replace(' ', '-').lower()}.png", ContentFile(data), save=False)
+        product.save()
+        return product
+
+    return make

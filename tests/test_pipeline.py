@@ -1,0 +1,161 @@
+"""Save -> real broker -> real worker -> vectors in pgvector, and every way that can go wrong."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from shop_clip.indexing import index_batch, mark_pending
+from shop_clip.models import ProductVector
+from shop_clip.spaces import configured_space
+
+from .conftest import png_bytes, purge, wait_for_indexing
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def test_save_is_embedded_by_the_worker(celery_worker, make_product):
+    product = make_product("Red T-shirt")
+    row = ProductVector.objects.get(product=product)
+    assert row.status == "pending"
+    wait_for_indexing()
+    row.refresh_from_db()
+    assert row.status == "embedded"
+    assert row.dim == configured_space().dim == len(row.embedding)
+    assert np.isclose(np.linalg.norm(np.asarray(row.embedding)), 1.0, atol=1e-2)
+    assert len(row.content_hash) == 64
+
+
+def test_changed_image_is_embedded_again_unchanged_is_not(celery_worker, make_product):
+    product = make_product("Blue T-shirt", colour=(20, 40, 220))
+    wait_for_indexing()
+    before = ProductVector.objects.get(product=product)
+
+    product.price = 5
+    product.save()  # same image: the worker re-reads it, sees the same hash, keeps the vector
+    wait_for_indexing()
+    same = ProductVector.objects.get(product=product)
+    assert same.status == "embedded" and same.content_hash == before.content_hash
+    assert np.array_equal(np.asarray(same.embedding), np.asarray(before.embedding))
+
+    product.image.save("green.png", ContentFile(png_bytes((20, 200, 40))), save=True)
+    wait_for_indexing()
+    changed = ProductVector.objects.get(product=product)
+    assert changed.content_hash != before.content_hash
+    assert not np.array_equal(np.asarray(changed.embedding), np.asarray(before.embedding))
+
+
+def test_unchanged_image_skips_the_encoder(make_product, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
+    product = make_product("Grey T-shirt", colour=(128, 128, 128))
+    space = configured_space()
+    assert index_batch(space).embedded == 1
+    mark_pending([product.pk], enqueue=False)
+    result = index_batch(space)
+    assert (result.embedded, result.unchanged) == (0, 1)
+
+
+def test_rolled_back_transaction_enqueues_nothing(make_product, settings):
+    from demo_project.celery import app
+
+    queue = "shop_clip_probe"
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "QUEUE": queue}
+    purge(queue)
+    client = app.connection_for_write().default_channel.client
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        make_product("Doomed T-shirt")
+        make_product("Doomed T-shirt 2")
+        raise RuntimeError("roll back")
+    assert client.llen(queue) == 0
+    assert not ProductVector.objects.exists()
+
+    with transaction.atomic():
+        make_product("Kept T-shirt")
+        make_product("Kept T-shirt 2")
+        assert client.llen(queue) == 0  # not before commit
+    assert client.llen(queue) == 1  # one message for the whole transaction
+    purge(queue)
+
+
+def test_bad_image_fails_only_its_own_row(celery_worker, make_product):
+    good = make_product("Good T-shirt")
+    corrupt = make_product("Corrupt T-shirt", image=b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    truncated = make_product("Truncated T-shirt", image=png_bytes(size=(400, 400))[:300])
+    wait_for_indexing()
+    rows = {row.product_id: row for row in ProductVector.objects.all()}
+    assert rows[good.pk].status == "embedded"
+    for product in (corrupt, truncated):
+        assert rows[product.pk].status == "failed"
+        assert "corrupt" in rows[product.pk].error or "not an image" in rows[product.pk].error
+        assert rows[product.pk].embedding is None
+
+
+def test_missing_file_is_reported(celery_worker, make_product):
+    product = make_product("Vanished T-shirt")
+    wait_for_indexing()
+    product.image.storage.delete(product.image.name)
+    product.save()
+    wait_for_indexing()
+    row = ProductVector.objects.get(product=product)
+    assert row.status == "failed" and "missing" in row.error
+
+
+def test_deleting_a_product_removes_its_vectors(celery_worker, make_product):
+    product = make_product("Short-lived T-shirt")
+    wait_for_indexing()
+    assert ProductVector.objects.filter(product=product).exists()
+    product.delete()
+    assert not ProductVector.objects.exists()
+
+
+def test_removed_image_removes_its_vector(celery_worker, make_product):
+    product = make_product("Imageless T-shirt")
+    wait_for_indexing()
+    product.image = None
+    product.save()
+    assert not ProductVector.objects.filter(product=product).exists()
+
+
+def test_broker_down_loses_nothing(celery_worker, make_product, caplog):
+    from django.core.management import call_command
+
+    from demo_project.celery import app
+
+    good_url = app.conf.broker_write_url
+    app.conf.broker_write_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app._after_fork()  # Celery's own reset of its connection and producer pools
+    try:
+        with caplog.at_level(logging.WARNING, logger="shop_clip.indexing"):
+            product = make_product("Offline T-shirt")
+        assert "could not reach the Celery broker" in caplog.text
+    finally:
+        app.conf.broker_write_url = good_url
+        app._after_fork()
+    row = ProductVector.objects.get(product=product)
+    assert row.status == "pending"  # saved, waiting, not lost
+
+    call_command("shop_clip_index", "--wait", "--timeout", "120")  # enqueues the pending rows again
+    row.refresh_from_db()
+    assert row.status == "embedded"
+
+
+def test_bulk_import_is_indexed(celery_worker, category):
+    from django.core.management import call_command
+
+    from demo_project.catalog.models import Product
+
+    products = []
+    for i in range(5):
+        product = Product(title=f"Bulk {i}", category=category, price=10)
+        product.image.save(f"bulk-{i}.png", ContentFile(png_bytes((i * 40, 80, 120))), save=False)
+        products.append(product)
+    Product.objects.bulk_create(products)  # no signals: the import must mark them
+    assert not ProductVector.objects.exists()
+    call_command("shop_clip_index", "--missing", "--wait", "--timeout", "120")
+    assert ProductVector.objects.filter(status="embedded").count() == 5
