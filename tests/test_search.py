@@ -1,0 +1,179 @@
+"""Search, filters, paging and look-alikes over a generated catalog embedded in pgvector."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from shop_clip.indexing import process_pending
+from shop_clip.models import EmbeddingSpace, ProductVector
+from shop_clip.search import encode_query, nearest_products, search_text
+from shop_clip.spaces import active_space
+
+CATALOG_SIZE = 300
+
+
+@pytest.fixture(scope="module")
+def catalog(django_db_setup, django_db_blocker):
+    """A committed, embedded demo catalog shared by this module's tests."""
+    from demo_project.catalog.loading import load_demo_catalog
+    from demo_project.catalog.models import Category, Product
+
+    with django_db_blocker.unblock():
+        ids = load_demo_catalog(CATALOG_SIZE, seed=7, progress=False, enqueue=False)
+        process_pending()
+        assert ProductVector.objects.filter(status="embedded").count() == CATALOG_SIZE
+    yield ids
+    with django_db_blocker.unblock():
+        Product.objects.all().delete()
+        Category.objects.all().delete()
+        EmbeddingSpace.objects.all().delete()
+
+
+@pytest.fixture
+def api(catalog, db):
+    return Client()
+
+
+def product_ids(response) -> list:
+    return [hit["product"]["id"] for hit in response.json()["results"]]
+
+
+def test_search_returns_products_with_scores(api):
+    response = api.get("/api/shop-clip/search/", {"q": "red striped cotton t-shirt", "limit": 10})
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["results"]) == 10
+    first = body["results"][0]["product"]
+    assert {"id", "title", "category", "price", "image_url", "attributes"} <= set(first)
+    assert set(first["category"]) == {"name", "slug"}
+    assert first["image_url"].startswith("http://testserver/media/")
+    scores = [hit["score"] for hit in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert body["next"].endswith("offset=10") or "offset=10" in body["next"]
+
+
+def test_pages_never_repeat_a_product(api):
+    seen = []
+    for offset in range(0, 100, 20):
+        response = api.get("/api/shop-clip/search/", {"q": "blue shoes", "limit": 20, "offset": offset})
+        seen += product_ids(response)
+    assert len(seen) == 100 and len(set(seen)) == 100
+
+
+@pytest.mark.parametrize("params, check", [
+    ({"category": "mug"}, lambda p: p.category.slug == "mug"),
+    ({"min_price": "150"}, lambda p: p.price >= 150),
+    ({"max_price": "20"}, lambda p: p.price <= 20),
+    ({"in_stock": "false"}, lambda p: not p.in_stock),
+    ({"in_stock": "true", "category": "boot", "max_price": "120"},
+     lambda p: p.in_stock and p.category.slug == "boot" and p.price <= 120),
+])
+def test_each_filter_is_applied_and_fills_the_page(api, params, check):
+    from demo_project.catalog.models import Product
+
+    matching = [p for p in Product.objects.select_related("category") if check(p)]
+    assert matching, "the generated catalog should contain matching products"
+    limit = 10
+    response = api.get("/api/shop-clip/search/", {"q": "something nice", "limit": limit, **params})
+    assert response.status_code == 200, response.content
+    ids = product_ids(response)
+    assert len(ids) == min(limit, len(matching))
+    assert set(ids) <= {p.pk for p in matching}
+
+
+def test_selective_filter_fills_the_page_where_a_plain_hnsw_scan_would_not(catalog, db, settings):
+    """About 2% of products match: a plain HNSW scan (ef_search=40) sees too few; iterative scans go on."""
+    from demo_project.catalog.models import Product
+
+    filters = {"attributes__colour": "red", "attributes__pattern": "striped"}  # no index: HNSW must filter
+    matching = Product.objects.filter(**filters).count()
+    assert 3 <= matching <= 15, matching
+    space = active_space()
+    vector = encode_query("a lamp", space)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_sort = off")  # the plan a large catalog gets: HNSW scan first, then filter
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "HNSW_EF_SEARCH": 40, "HNSW_ITERATIVE_SCAN": "off"}
+    plain = nearest_products(vector, space, limit=matching, filters=filters)
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "HNSW_ITERATIVE_SCAN": "strict_order"}
+    iterative = nearest_products(vector, space, limit=matching, filters=filters)
+    assert len(plain) < matching, "a plain scan should have come back short: the test would prove nothing"
+    assert len(iterative) == matching
+    assert all(hit.product.attributes["colour"] == "red" for hit in iterative)
+
+
+def test_similar_never_returns_the_product_itself(api, catalog):
+    from demo_project.catalog.models import Product
+
+    product = Product.objects.get(pk=catalog[0])
+    response = api.get(f"/api/shop-clip/products/{product.pk}/similar/", {"limit": 12})
+    assert response.status_code == 200
+    ids = product_ids(response)
+    assert len(ids) == 12 and product.pk not in ids
+    filtered = api.get(f"/api/shop-clip/products/{product.pk}/similar/", {"limit": 5, "category": "vase"})
+    assert {hit["product"]["category"]["slug"] for hit in filtered.json()["results"]} == {"vase"}
+
+
+def test_query_embeddings_are_cached(catalog, db, monkeypatch):
+    from shop_clip import encoders
+
+    space = active_space()
+    encoder = encoders.get_encoder(model=space.model_ref)
+    calls = []
+    original = encoder.encode_texts
+    monkeypatch.setattr(encoder, "encode_texts", lambda texts, **kw: calls.append(texts) or original(texts, **kw))
+    first = search_text("Green  Checked scarf ", {"limit": "5"})
+    second = search_text("green checked scarf", {"limit": "5"})
+    assert len(calls) == 1
+    assert [h.product.pk for h in first.hits] == [h.product.pk for h in second.hits]
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({}, "q is required"),
+    ({"q": "   "}, "q is required"),
+    ({"q": "x" * 201}, "too long"),
+    ({"q": "shirt", "limit": "0"}, "limit must be between"),
+    ({"q": "shirt", "limit": "abc"}, "whole numbers"),
+    ({"q": "shirt", "offset": "-1"}, "offset must be"),
+    ({"q": "shirt", "min_price": "cheap"}, "min_price"),
+    ({"q": "shirt", "max_price": "NaN"}, "max_price"),
+    ({"q": "shirt", "in_stock": "maybe"}, "in_stock"),
+])
+def test_bad_search_requests_answer_400_with_a_message(api, params, fragment):
+    response = api.get("/api/shop-clip/search/", params)
+    assert response.status_code == 400
+    assert fragment in response.json()["detail"]
+
+
+def test_unknown_product_is_404(api):
+    assert api.get("/api/shop-clip/products/987654321/similar/").status_code == 404
+    assert api.get("/api/shop-clip/products/not-a-number/similar/").status_code == 404
+
+
+def test_product_not_yet_embedded_says_so(api, catalog):
+    ProductVector.objects.filter(product_id=catalog[1]).update(status="pending", embedding=None)
+    response = api.get(f"/api/shop-clip/products/{catalog[1]}/similar/")
+    assert response.status_code == 409
+    assert "not embedded yet" in response.json()["detail"]
+
+
+def test_status_endpoint_counts(api):
+    body = api.get("/api/shop-clip/status/").json()
+    assert body["total"] == CATALOG_SIZE and body["embedded"] == CATALOG_SIZE
+    assert body["pending"] == 0 and body["failed"] == 0
+    assert body["active_model"] == body["model"]
+
+
+def test_openapi_schema_is_served(api):
+    response = api.get("/api/shop-clip/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert "/api/shop-clip/search/" in schema["paths"]
+    assert "/api/shop-clip/products/{id}/similar/" in schema["paths"]
+
+
+def test_catalog_api_lists_products(api):
+    body = api.get("/api/catalog/products/").json()
+    assert body["count"] == CATALOG_SIZE and len(body["results"]) == 20
+    assert set(body["results"][0]["category"]) == {"name", "slug"}
