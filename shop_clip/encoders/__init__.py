@@ -35,7 +35,8 @@ def get_encoder(model: str | None = None, **overrides: Any) -> BaseEncoder:
             if not isinstance(backend, str):
                 raise ShopClipConfigurationError("SHOP_CLIP['ENCODER']['BACKEND'] must be a dotted path")
             cls = import_setting(backend, "ENCODER.BACKEND")
-            kwargs = {k.lower(): v for k, v in options.items()}
+            # DIM is a declaration for the system checks, not a constructor argument.
+            kwargs = {k.lower(): v for k, v in options.items() if k != "DIM"}
             _loaded[key] = cls(**kwargs)
         return _loaded[key]
 

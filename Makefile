@@ -1,0 +1,41 @@
+# shop-clip: `make demo` runs the demo store, `make test` runs the tests. Both set up everything.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test test-core test-alt-store bench lint services stop clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch 2.13.0 first: the CPU build on this machine's disk (any newer pin would pull CUDA wheels).
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev,server]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) manage.py demo
+
+# Two stores, two runs: the demo store, then a differently shaped store (UUID keys, related photos,
+# many-to-many categories), each with its own test database and its own Celery worker.
+test: $(STAMP)
+	$(PY) -m pytest tests
+	$(PY) -m pytest -o addopts="-ra" --ds=tests.alt_store.settings tests/alt_store
+
+bench: $(STAMP)
+	$(PY) bench/indexing.py
+	$(PY) bench/search.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check shop_clip demo_project tests bench
+
+services: $(STAMP)
+	$(PY) -m demo_project.services start
+
+stop:
+	$(PY) -m demo_project.services stop
+
+clean: stop
+	rm -rf var

@@ -1,0 +1,82 @@
+"""System checks report misconfiguration with the fix."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.db import connection
+
+from shop_clip.hnsw import index_name
+
+
+def ids(messages) -> set[str]:
+    return {m.id for m in messages}
+
+
+def test_demo_configuration_is_clean(db):
+    messages = [m for m in run_checks(databases=["default"]) if m.id.startswith("shop_clip")]
+    assert messages == []
+
+
+def test_missing_field_is_reported(settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "IMAGE_FIELD": "picture", "FILTERS": {"colour": "hue"}}
+    messages = [m for m in run_checks() if m.id == "shop_clip.E003"]
+    assert any("picture" in m.msg for m in messages)
+    assert any("hue" in m.msg for m in messages)
+
+
+def test_unknown_product_model_is_reported(settings):
+    settings.SHOP_CLIP_PRODUCT_MODEL = "shop.Missing"
+    messages = [m for m in run_checks() if m.id == "shop_clip.E003"]
+    assert messages and "shop.Missing" in messages[0].msg
+
+
+def test_missing_broker_is_reported(settings):
+    settings.CELERY_BROKER_URL = ""
+    assert "shop_clip.E004" in ids(run_checks())
+
+
+def test_encoder_dimension_mismatch_is_reported(db, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP,
+                          "ENCODER": {**settings.SHOP_CLIP["ENCODER"], "DIM": 768}}
+    messages = [m for m in run_checks(databases=["default"]) if m.id == "shop_clip.E002"]
+    assert messages and "768" in messages[0].msg
+
+
+def test_stored_vectors_of_another_size_are_reported(db):
+    from shop_clip.encoders import get_encoder
+    from shop_clip.models import EmbeddingSpace
+
+    encoder = get_encoder()
+    EmbeddingSpace.objects.update_or_create(model_id=encoder.model_id, defaults={"model_ref": "x", "dim": 256})
+    assert "shop_clip.E002" in ids(run_checks(databases=["default"]))
+
+
+def test_unloadable_model_is_reported(db, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP,
+                          "ENCODER": {**settings.SHOP_CLIP["ENCODER"], "MODEL": "/nonexistent/model"}}
+    messages = [m for m in run_checks(databases=["default"]) if m.id == "shop_clip.E005"]
+    assert messages and "local sentence-transformers directory" in messages[0].msg
+
+
+def test_missing_hnsw_index_is_a_warning(db):
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {index_name(512)}")  # rolled back with the test's transaction
+    assert "shop_clip.W002" in ids(run_checks(databases=["default"]))
+
+
+def test_pgvector_present(db):
+    from shop_clip.checks import check_pgvector
+
+    assert check_pgvector(databases=["default"]) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        assert tuple(map(int, cursor.fetchone()[0].split(".")[:2])) >= (0, 8)
+
+
+@pytest.mark.django_db
+def test_migrations_create_table_and_hnsw_index():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(512)])
+        definition = cursor.fetchone()[0]
+    assert "USING hnsw" in definition and "halfvec_cosine_ops" in definition and "dim = 512" in definition

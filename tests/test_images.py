@@ -1,0 +1,86 @@
+"""Every image enters through images.load_image: each bad input gets a clear ImageRejected."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from shop_clip.images import DECODE_TARGET, ImageRejected, load_image, read_limited
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims huge dimensions: a decompression bomb's signature."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_valid_image_becomes_rgb_and_small():
+    image = load_image(encode(Image.new("RGB", (2000, 1000), (10, 200, 30)), "JPEG"))
+    assert image.mode == "RGB"
+    assert max(image.size) <= DECODE_TARGET
+    assert image.getpixel((5, 5))[1] > 150
+
+
+def test_transparency_is_flattened_on_white():
+    image = load_image(encode(Image.new("RGBA", (50, 50), (255, 0, 0, 0))))
+    assert image.mode == "RGB" and image.getpixel((10, 10)) == (255, 255, 255)
+
+
+def test_exif_orientation_is_applied():
+    original = Image.new("RGB", (120, 60), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° on display
+    image = load_image(encode(original, "JPEG", exif=exif.tobytes()))
+    assert image.size == (60, 120)
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (b"", "empty"),
+    (b"this is not an image at all", "not an image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image"),
+])
+def test_garbage_is_rejected(data, fragment):
+    with pytest.raises(ImageRejected, match=fragment):
+        load_image(data) if data else read_limited(io.BytesIO(data))
+
+
+def test_truncated_file_is_rejected():
+    data = encode(Image.effect_noise((300, 300), 50).convert("RGB"), "PNG")
+    with pytest.raises(ImageRejected, match="corrupt or truncated"):
+        load_image(data[: len(data) // 2])
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    with pytest.raises(ImageRejected, match="decompression bomb"):
+        load_image(png_header_only(60_000, 60_000))
+
+
+def test_pixel_limit_is_a_setting(settings):
+    settings.SHOP_CLIP = {"MAX_IMAGE_PIXELS": 100 * 100}
+    with pytest.raises(ImageRejected, match="pixels"):
+        load_image(encode(Image.new("RGB", (101, 100))))
+
+
+def test_byte_limit(settings):
+    settings.SHOP_CLIP = {"MAX_IMAGE_BYTES": 1024}
+    with pytest.raises(ImageRejected, match="larger than"):
+        read_limited(io.BytesIO(b"x" * 2048))
+    with pytest.raises(ImageRejected, match="larger than"):
+        load_image(b"x" * 2048)
+
+
+def test_unsupported_format():
+    with pytest.raises(ImageRejected, match="not supported"):
+        load_image(encode(Image.new("RGB", (20, 20)), "ICO"))
