@@ -116,7 +116,7 @@ SHOP_CLIP = {
         "BATCH_SIZE": int(os.environ.get("SHOP_CLIP_BATCH_SIZE", "32")),
     },
     "QUEUE": os.environ.get("SHOP_CLIP_QUEUE", "shop_clip"),
-    "CLAIM_BATCH_SIZE": int(os.environ.get("SHOP_CLIP_CLAIM_BATCH_SIZE", "32")),
+    "CLAIM_BATCH_SIZE": int(os.environ.get("SHOP_CLIP_CLAIM_BATCH_SIZE", "128")),
 }
 
 LOGGING = {

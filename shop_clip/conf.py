@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     },
     # The pipeline.
     "QUEUE": "shop_clip",
-    "CLAIM_BATCH_SIZE": 32,          # rows a worker claims and encodes in one go
+    "CLAIM_BATCH_SIZE": 128,         # rows a worker claims per transaction (several encoder batches)
     "MAX_BATCHES_PER_TASK": 50,      # then the task re-enqueues itself, so workers share work
     "MAX_ATTEMPTS": 5,               # transient failures before a row is marked failed
     "ENQUEUE_ON_SAVE": True,

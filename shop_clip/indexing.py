@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from pgvector import HalfVector
@@ -151,7 +152,7 @@ _readers: ThreadPoolExecutor | None = None
 
 
 def _reader_pool() -> ThreadPoolExecutor:
-    # Decoding releases the GIL, so a few threads keep the encoder fed.
+    # Decoding and resizing release the GIL, so a few threads keep the encoder fed.
     global _readers
     if _readers is None:
         _readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shop-clip-read")
@@ -167,8 +168,19 @@ def claim_pending(space: EmbeddingSpace, size: int, exclude: Iterable[int] = ())
     )
 
 
+def _prepare(encoder, pairs: list[tuple[ProductVector, ImageRef | None]]) -> tuple[list[_Loaded], object]:
+    """Read, hash, decode and preprocess one encoder batch (runs in a reader thread)."""
+    loaded = [_read(ref, row) for row, ref in pairs]
+    images = [item.image for item in loaded if item.image is not None]
+    return loaded, (encoder.preprocess_images(images) if images else None)
+
+
 def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterable[int] = ()) -> BatchResult:
-    """Claim, load, encode and write one batch of ``space``'s pending rows."""
+    """Claim, load, encode and write one claim of ``space``'s pending rows.
+
+    The claim is split into encoder batches; reader threads prepare the next batches (read,
+    decode, preprocess) while the model encodes the current one.
+    """
     size = size or shop_clip_settings.CLAIM_BATCH_SIZE
     result = BatchResult()
     with transaction.atomic():
@@ -177,18 +189,26 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
         if not rows:
             return result
         refs = {(r.product_id, r.key): r for r in get_catalog().image_refs({row.product_id for row in rows})}
-        loaded = list(_reader_pool().map(lambda row: _read(refs.get((row.product_id, row.image_key)), row), rows))
-
-        gone = [item.row.pk for item in loaded if (item.row.product_id, item.row.image_key) not in refs]
+        pairs = [(row, refs.get((row.product_id, row.image_key))) for row in rows]
+        encoder = get_encoder(model=space.model_ref)
+        step = max(1, min(getattr(encoder, "batch_size", size), size))
+        futures = [_reader_pool().submit(_prepare, encoder, pairs[i:i + step]) for i in range(0, len(pairs), step)]
+        loaded: list[_Loaded] = []
+        encoded: list[_Loaded] = []
+        vectors = []
+        for future in futures:
+            batch, features = future.result()
+            loaded += batch
+            if features is not None:
+                vectors.append(encoder.encode_features(features))
+                encoded += [item for item in batch if item.image is not None]
+        gone = [row.pk for row, ref in pairs if ref is None]
         if gone:
             ProductVector.objects.filter(pk__in=gone).delete()
             result.removed = len(gone)
-        to_encode = [item for item in loaded if item.image is not None]
-        if to_encode:
-            encoder = get_encoder(model=space.model_ref)
-            vectors = encoder.encode_images([item.image for item in to_encode])
-            _write_vectors(to_encode, vectors)
-            result.embedded = len(to_encode)
+        if encoded:
+            _write_vectors(encoded, np.concatenate(vectors))
+            result.embedded = len(encoded)
         unchanged = [item.row.pk for item in loaded if item.content_hash and item.image is None and not item.error]
         if unchanged:
             ProductVector.objects.filter(pk__in=unchanged).update(status=Status.EMBEDDED, error="", attempts=0)

@@ -29,6 +29,14 @@ class BaseEncoder(ABC):
     def encode_images(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:
         """RGB images -> (n, dim) unit vectors."""
 
+    def preprocess_images(self, images: Sequence[Image.Image]):
+        """CPU-side preparation of a batch; backends that can split it from the model override this
+        and ``encode_features`` so the pipeline can prepare the next batch while one encodes."""
+        return list(images)
+
+    def encode_features(self, features) -> np.ndarray:
+        return self.encode_images(features)
+
     @abstractmethod
     def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """Texts -> (n, dim) unit vectors."""

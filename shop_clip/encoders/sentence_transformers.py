@@ -70,17 +70,32 @@ class SentenceTransformerEncoder(BaseEncoder):
         self.dim = int(dimension())
         logger.info("loaded %s (dim %d) on %s", self.model_id, self.dim, self.device)
 
-    def _encode(self, items: Sequence, batch_size: int | None) -> np.ndarray:
+    def preprocess_images(self, images: Sequence[Image.Image]) -> dict:
+        """Resize and normalise a batch on the CPU (safe to run in a helper thread)."""
+        return self.model.preprocess(list(images))
+
+    def encode_features(self, features: dict) -> np.ndarray:
+        """Run the model on preprocessed inputs; returns unit vectors as float32."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        features = batch_to_device(features, self.model.device)
+        if "pixel_values" in features:
+            features["pixel_values"] = features["pixel_values"].to(self.model.dtype)
+        with torch.inference_mode():
+            vectors = self.model.forward(features)["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
+        return vectors.cpu().numpy()
+
+    def _batched(self, items: Sequence, batch_size: int | None, preprocess) -> np.ndarray:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            list(items), batch_size=batch_size or self.batch_size, convert_to_numpy=True,
-            normalize_embeddings=True, show_progress_bar=False,
-        )
-        return vectors.astype(np.float32, copy=False)
+        size = batch_size or self.batch_size
+        return np.concatenate([self.encode_features(preprocess(items[i:i + size]))
+                               for i in range(0, len(items), size)])
 
     def encode_images(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:
-        return self._encode(images, batch_size)
+        return self._batched(list(images), batch_size, self.preprocess_images)
 
     def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
-        return self._encode(texts, batch_size)
+        return self._batched(list(texts), batch_size, lambda chunk: self.model.preprocess(list(chunk)))
