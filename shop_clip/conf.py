@@ -21,7 +21,8 @@ DEFAULTS: dict[str, Any] = {
     # How shop-clip sees the store's product (see catalog.py).
     "CATALOG": "shop_clip.catalog.SettingsCatalog",
     "IMAGE_FIELD": "image",          # a File/ImageField on the product, or None
-    "IMAGES": None,                  # or {"MODEL": "app.ProductImage", "PRODUCT_FIELD": "product", "IMAGE_FIELD": "file"}
+    # or a related image model: {"MODEL": "app.ProductImage", "PRODUCT_FIELD": "product", "IMAGE_FIELD": "file"}
+    "IMAGES": None,
     "TEXT_FIELDS": ["title", "description"],
     "CATEGORY_FIELD": "category",    # FK, M2M or plain field; None if the store has none
     "CATEGORY_SLUG_FIELD": "slug",   # field of the related category model matched by ?category=
@@ -31,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "max_price": "price__lte",
         "in_stock": "in_stock",
     },
+    "EVAL_ATTRIBUTES_FIELD": "attributes",  # ground-truth labels used by shop_clip_eval
     "PRODUCT_SERIALIZER": "shop_clip.api.serializers.DefaultProductSerializer",
     # The encoder, configured like Django's cache framework.
     "ENCODER": {
@@ -54,8 +56,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LIMIT": 100,
     "DEFAULT_LIMIT": 20,
     "HNSW_EF_SEARCH": 100,
-    "HNSW_ITERATIVE_SCAN": "strict_order",  # or "relaxed_order", or "off" (plain HNSW scan)
+    # "strict_order": pgvector's iterative scan; "relaxed_order" (pages may repeat a product); "off":
+    # the plain scan, selective filters included (pages come back short: for comparison only).
+    "HNSW_ITERATIVE_SCAN": "strict_order",
     "HNSW_MAX_SCAN_TUPLES": 40_000,
+    # Filters matching at most this share of the products (and at most EXACT_SEARCH_MAX_ROWS of
+    # them) are searched exactly: HNSW with a selective filter loses recall (bench/search.py).
+    "EXACT_SEARCH_SELECTIVITY": 0.05,
+    "EXACT_SEARCH_MAX_ROWS": 20_000,
     "QUERY_CACHE_TIMEOUT": 60 * 60 * 24,
     "QUERY_CACHE_ALIAS": "default",
 }

@@ -32,9 +32,15 @@ def drop_index_sql(dim: int) -> str:
     return f"DROP INDEX IF EXISTS {index_name(dim)}"
 
 
-def distance_sql(dim: int, column: str = f"{TABLE}.embedding") -> str:
-    """SQL for the cosine distance to a ``%s`` parameter, in the indexed form."""
+def distance_sql(dim: int, column: str = f"{TABLE}.embedding", *, exact: bool = False) -> str:
+    """SQL for the cosine distance to a ``%s`` parameter, in the indexed form.
+
+    ``exact=True`` gives the same distance on the bare column, which no index covers: PostgreSQL
+    then computes it for every row that passes the filters and sorts (exact search).
+    """
     dim = int(dim)
+    if exact:
+        return f"(({column}) <=> %s::halfvec({dim}))"
     return f"(({column})::halfvec({dim}) <=> %s::halfvec({dim}))"
 
 

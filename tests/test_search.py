@@ -84,7 +84,9 @@ def test_each_filter_is_applied_and_fills_the_page(api, params, check):
 
 
 def test_selective_filter_fills_the_page_where_a_plain_hnsw_scan_would_not(catalog, db, settings):
-    """About 2% of products match: a plain HNSW scan (ef_search=40) sees too few; iterative scans go on."""
+    """About 2% of products match: a plain HNSW scan (ef_search=40) sees too few of them; the
+    iterative scan goes on until the page is full, and the default (exact search for filters this
+    selective, see search_exactly) returns all of them too."""
     from demo_project.catalog.models import Product
 
     filters = {"attributes__colour": "red", "attributes__pattern": "striped"}  # no index: HNSW must filter
@@ -94,12 +96,16 @@ def test_selective_filter_fills_the_page_where_a_plain_hnsw_scan_would_not(catal
     vector = encode_query("a lamp", space)
     with connection.cursor() as cursor:
         cursor.execute("SET enable_sort = off")  # the plan a large catalog gets: HNSW scan first, then filter
-    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "HNSW_EF_SEARCH": 40, "HNSW_ITERATIVE_SCAN": "off"}
+    hnsw_only = {**settings.SHOP_CLIP, "HNSW_EF_SEARCH": 40, "EXACT_SEARCH_SELECTIVITY": 0}
+    settings.SHOP_CLIP = {**hnsw_only, "HNSW_ITERATIVE_SCAN": "off"}
     plain = nearest_products(vector, space, limit=matching, filters=filters)
-    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "HNSW_ITERATIVE_SCAN": "strict_order"}
+    settings.SHOP_CLIP = {**hnsw_only, "HNSW_ITERATIVE_SCAN": "strict_order"}
     iterative = nearest_products(vector, space, limit=matching, filters=filters)
+    settings.SHOP_CLIP = {**hnsw_only, "EXACT_SEARCH_SELECTIVITY": 0.05}
+    default = nearest_products(vector, space, limit=matching, filters=filters)
     assert len(plain) < matching, "a plain scan should have come back short: the test would prove nothing"
-    assert len(iterative) == matching
+    assert len(iterative) == matching == len(default)
+    assert {hit.product.pk for hit in default} == {p.pk for p in Product.objects.filter(**filters)}
     assert all(hit.product.attributes["colour"] == "red" for hit in iterative)
 
 

@@ -17,7 +17,7 @@ from ..conf import shop_clip_settings
 from ..images import ImageRejected, load_image, read_limited
 from ..spaces import NoActiveSpace
 from ..status import index_status
-from .serializers import HitSerializer, PageSerializer, StatusSerializer
+from .serializers import PageSerializer, StatusSerializer, serialize_hits
 
 PAGING = [OpenApiParameter("limit", int), OpenApiParameter("offset", int)]
 FILTER_PARAMS = [OpenApiParameter(name, str, description=f"filter: {lookup}")
@@ -42,7 +42,7 @@ class SearchServiceView(APIView):
         return super().handle_exception(exc)
 
     def page_response(self, request, page: search.Page) -> Response:
-        results = HitSerializer(page.hits, many=True, context={"request": request}).data
+        results = serialize_hits(page.hits, {"request": request})
         next_url = None
         if len(page.hits) == page.limit:
             query = request.GET.copy()
@@ -65,7 +65,8 @@ class ImageSearchView(SearchServiceView):
 
     @extend_schema(summary="Visual search: upload a photo (multipart field 'image')",
                    parameters=[*PAGING, *FILTER_PARAMS], responses=PageSerializer,
-                   request={"multipart/form-data": {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}})
+                   request={"multipart/form-data": {
+                       "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}})
     def post(self, request):
         upload = request.FILES.get("image")
         if upload is None:
@@ -80,8 +81,8 @@ class SimilarView(SearchServiceView):
         model = get_catalog().product_model
         try:
             product = model._default_manager.only("pk").get(pk=model._meta.pk.to_python(pk))
-        except (model.DoesNotExist, ValidationError, ValueError):
-            raise Http404(f"no product with id {pk!r}")
+        except (model.DoesNotExist, ValidationError, ValueError) as exc:
+            raise Http404(f"no product with id {pk!r}") from exc
         return self.page_response(request, search.similar_products(product.pk, request.GET))
 
 

@@ -1,0 +1,699 @@
+"""Search: load a synthetic catalog, build the HNSW index, then time KNN in SQL and over HTTP.
+
+1. Load: ``--products`` products and one 512-d vector each (clustered unit vectors, like CLIP
+   embeddings: a few hundred category centres, shared attribute directions, noise), by binary COPY
+   with the HNSW index dropped, then the index is built with the app's settings (m, ef_construction)
+   and the build time, table and index sizes are reported.
+2. SQL: ``shop_clip.search.nearest_products`` (the real code path) and its bare SQL, for plain KNN and
+   for API filters matching 50% (in_stock), 10% (category) and 1% (price range) of products, none of
+   them correlated with the vectors; iterative index scans off, strict_order (the default, which
+   searches selective filters exactly), strict_order on the index alone, and relaxed_order;
+   p50/p99, rows returned, recall@10 against exact search (numpy over the same half-precision
+   vectors, cross-checked on a sample against PostgreSQL with index scans off).
+3. HTTP: gunicorn on 127.0.0.1 and a bounded threaded load generator: ``search/`` with the query
+   embedding cached (a few queries repeat) and not cached (every query new), and
+   ``products/<pk>/similar/``; p50/p99 and throughput.
+
+    python bench/search.py                                    # 100k products (about 4 minutes)
+    python bench/search.py --products 1000000                 # the documented 1M run (about 15 minutes)
+    python bench/search.py --products 1000000 --reuse         # re-measure, keeping the loaded catalog
+    python bench/search.py --products 2000 --queries 20 --duration 1 --drop --json /tmp/s.json   # smoke
+
+Each size has its own database, ``shop_clip_bench_<size>``, on the embedded (or ``BENCH_DATABASE_URL``)
+server; ``--drop`` drops it afterwards.
+
+Numbers go to ``bench/results/search_<size>.json`` unless ``--json`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.support import (  # noqa: E402
+    RESULTS,
+    Load,
+    Server,
+    drop_database,
+    latency_summary,
+    machine,
+    print_table,
+    run_load,
+    setup_django,
+    write_json,
+)
+
+DIM = 512
+LIMIT = 10
+ROUND_SECONDS = 2.5  # HTTP scenarios alternate in rounds this long
+TIE_EPS = 1e-5  # distances within this of the exact k-th count as found (half-precision ties)
+# (label, SHOP_CLIP overrides): iterative scans off and on; "hnsw only" is strict_order without the
+# exact search of selective filters, to show what that adds.
+MODES = (
+    ("off", {"HNSW_ITERATIVE_SCAN": "off"}),
+    ("strict_order", {"HNSW_ITERATIVE_SCAN": "strict_order"}),
+    ("strict, hnsw only", {"HNSW_ITERATIVE_SCAN": "strict_order", "EXACT_SEARCH_SELECTIVITY": 0}),
+    ("relaxed_order", {"HNSW_ITERATIVE_SCAN": "relaxed_order"}),
+)
+DEFAULT_MODE = "strict_order"  # the app's defaults
+CATEGORY_10 = "bench-10pct"
+GROUPS = 20  # the other categories follow the vector clusters, as real categories do
+# (name, API query parameters): none of the filters is correlated with the vectors.
+FILTERS = (
+    ("none", {}),
+    ("50%", {"in_stock": "true"}),
+    ("10%", {"category": CATEGORY_10}),
+    ("1%", {"min_price": "500", "max_price": "509.99"}),
+)
+NOTES = {
+    "sql.ratio": "p50 of nearest_products() over p50 of its bare SQL (Django, transaction, settings, products)",
+    "sql.path": "hnsw: the index with the filter applied as rows come; exact: every matching row's distance",
+    "sql.full_pages": "share of queries answered with `limit` rows (all of them match more than `limit`)",
+    "http.ratio": "p50 over the p50 of search/ with a cached query embedding",
+    "http.latency": "under load: `clients` requests always in flight over `workers` sync workers, so p50 "
+                    "includes waiting for a free worker (about clients / throughput)",
+    "sizes": "bytes; table_bytes is the vector table (heap + TOAST), index_bytes the HNSW index alone",
+}
+CACHED_QUERIES = ("red striped cotton t-shirt", "blue leather boots", "white ceramic mug", "green wool scarf",
+                  "black desk lamp", "yellow summer dress", "brown leather bag", "grey running shoes")
+WORDS = ("red", "blue", "green", "black", "white", "striped", "checked", "cotton", "wool", "leather",
+         "shirt", "dress", "boots", "mug", "lamp", "scarf", "bag", "vase", "jacket", "sneakers")
+
+
+# -- the synthetic catalog ---------------------------------------------------------------------
+@dataclass
+class VectorModel:
+    """Clustered unit vectors: mean direction + cluster centre + shared attribute subspace + noise."""
+
+    centres: np.ndarray
+    mean: np.ndarray
+    basis: np.ndarray
+    scales: np.ndarray
+
+    @classmethod
+    def create(cls, clusters: int, seed: int, rank: int = 64) -> VectorModel:
+        rng = np.random.default_rng(seed)
+        centres = _unit(rng.standard_normal((clusters, DIM)))
+        mean = _unit(rng.standard_normal((1, DIM)))[0]
+        basis = np.linalg.qr(rng.standard_normal((DIM, rank)))[0].astype(np.float32)
+        scales = 1 / np.sqrt(1 + np.arange(rank, dtype=np.float32))
+        return cls(centres, mean, basis, (scales / np.linalg.norm(scales)).astype(np.float32))
+
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` half-precision unit vectors and their cluster numbers."""
+        cluster = rng.integers(len(self.centres), size=n)
+        attributes = (rng.standard_normal((n, len(self.scales)), dtype=np.float32) * self.scales) @ self.basis.T
+        noise = rng.standard_normal((n, DIM), dtype=np.float32)
+        x = 0.7 * self.mean + self.centres[cluster] + 0.8 * attributes + 0.02 * noise
+        return _unit(x).astype(np.float16), cluster
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+@dataclass
+class Catalog:
+    """What was loaded: product ``i + 1`` has vector ``vectors[i]`` and these attributes."""
+
+    vectors: np.ndarray  # (n, DIM) float16
+    cluster: np.ndarray
+    in_stock: np.ndarray
+    in_category_10: np.ndarray
+    price_cents: np.ndarray
+
+    @classmethod
+    def generate(cls, products: int, clusters: int, seed: int) -> Catalog:
+        model = VectorModel.create(clusters, seed)
+        rng = np.random.default_rng(seed + 1)
+        chunks = [model.sample(rng, min(50_000, products - start)) for start in range(0, products, 50_000)]
+        attributes = np.random.default_rng(seed + 2)
+        return cls(
+            vectors=np.concatenate([c[0] for c in chunks]), cluster=np.concatenate([c[1] for c in chunks]),
+            in_stock=attributes.random(products) < 0.5, in_category_10=attributes.random(products) < 0.1,
+            price_cents=attributes.integers(100, 100_000, size=products),
+        )
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def mask(self, params: dict[str, str]) -> np.ndarray | None:
+        """Products matching the API filter ``params`` (None: all)."""
+        mask = None
+        if params.get("in_stock") == "true":
+            mask = self.in_stock
+        if params.get("category") == CATEGORY_10:
+            mask = self.in_category_10 if mask is None else mask & self.in_category_10
+        if "min_price" in params:
+            low = round(float(params["min_price"]) * 100)
+            high = round(float(params["max_price"]) * 100)
+            price = (self.price_cents >= low) & (self.price_cents <= high)
+            mask = price if mask is None else mask & price
+        return mask
+
+
+# -- loading -----------------------------------------------------------------------------------
+def reset() -> None:
+    """Empty the catalog and vector tables (TRUNCATE: an ORM cascade would fetch every row) and
+    drop the HNSW index, so COPY does not maintain it row by row."""
+    from django.db import connection
+
+    from shop_clip.hnsw import drop_index_sql
+
+    with connection.cursor() as cursor:
+        cursor.execute(drop_index_sql(DIM))
+        cursor.execute("TRUNCATE shop_clip_productvector, shop_clip_embeddingspace, catalog_product, "
+                       "catalog_category RESTART IDENTITY CASCADE")
+
+
+def load(catalog: Catalog, space, args) -> dict[str, Any]:
+    """COPY products and vectors (HNSW index dropped), then build the index; timings and sizes."""
+    from django.db import connection
+
+    from demo_project.catalog.models import Category
+    from shop_clip.hnsw import HNSW_EF_CONSTRUCTION, HNSW_M, create_index_sql, index_name
+
+    Category.objects.bulk_create([Category(name="Bench 10%", slug=CATEGORY_10)]
+                                 + [Category(name=f"Group {g}", slug=f"bench-group-{g:02d}") for g in range(GROUPS)])
+    categories = dict(Category.objects.values_list("slug", "pk"))
+    category = np.where(catalog.in_category_10, categories[CATEGORY_10],
+                        np.array([categories[f"bench-group-{g:02d}"] for g in range(GROUPS)])[catalog.cluster % GROUPS])
+    figures: dict[str, Any] = {}
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        with cursor.copy("COPY catalog_product (id, title, description, category_id, price, in_stock, image, "
+                         "attributes) FROM STDIN") as copy:
+            for lo in range(0, len(catalog), 100_000):
+                copy.write("".join(
+                    f"{i + 1}\tBench product {i + 1}\t\t{category[i]}\t{catalog.price_cents[i] // 100}."
+                    f"{catalog.price_cents[i] % 100:02d}\t{'t' if catalog.in_stock[i] else 'f'}\t\t"
+                    f'{{"cluster": {catalog.cluster[i]}}}\n' for i in range(lo, min(lo + 100_000, len(catalog)))))
+        cursor.execute("SELECT setval(pg_get_serial_sequence('catalog_product', 'id'), %s)", [len(catalog)])
+    figures["copy_products_s"] = round(time.perf_counter() - start, 2)
+
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        with cursor.copy("COPY shop_clip_productvector (product_id, image_key, model_id, dim, embedding, "
+                         "content_hash, status, error, attempts, updated_at) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
+            for lo in range(0, len(catalog), 50_000):
+                copy.write(_vector_rows(catalog, lo, min(lo + 50_000, len(catalog)), space.model_id))
+            copy.write(b"\xff\xff")
+    figures["copy_vectors_s"] = round(time.perf_counter() - start, 2)
+    copy_s = figures["copy_products_s"] + figures["copy_vectors_s"]
+    print(f"  copied {len(catalog):,} products and vectors in {copy_s:.1f} s", flush=True)
+
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE catalog_product")
+        cursor.execute("VACUUM ANALYZE shop_clip_productvector")
+    figures["vacuum_analyze_s"] = round(time.perf_counter() - start, 2)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('maintenance_work_mem', %s, false), "
+                       "set_config('max_parallel_maintenance_workers', %s, false)",
+                       [args.maintenance_work_mem, str(args.build_workers)])
+        start = time.perf_counter()
+        cursor.execute(create_index_sql(DIM))
+        figures["build_s"] = round(time.perf_counter() - start, 2)
+        print(f"  built the HNSW index in {figures['build_s']:.1f} s", flush=True)
+        cursor.execute("RESET maintenance_work_mem")
+        cursor.execute("RESET max_parallel_maintenance_workers")
+        cursor.execute("ANALYZE shop_clip_productvector")
+    figures.update(m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, maintenance_work_mem=args.maintenance_work_mem,
+                   max_parallel_maintenance_workers=args.build_workers, index=index_name(DIM))
+    figures["load_s"] = round(sum(figures[k] for k in ("copy_products_s", "copy_vectors_s", "vacuum_analyze_s")), 2)
+    figures["vectors_per_s_copy"] = round(len(catalog) / figures["copy_vectors_s"])
+    figures["vectors_per_s_build"] = round(len(catalog) / figures["build_s"])
+    return figures
+
+
+def _vector_rows(catalog: Catalog, lo: int, hi: int, model_id: str) -> bytes:
+    """Rows lo..hi of the vector table in COPY BINARY format (fixed width: one numpy record each)."""
+    model = model_id.encode()
+    layout = np.dtype([
+        ("fields", ">i2"), ("product_len", ">i4"), ("product", ">i8"), ("key_len", ">i4"), ("key", "S4"),
+        ("model_len", ">i4"), ("model", f"S{len(model)}"), ("dim_len", ">i4"), ("dim", ">i2"),
+        ("vector_len", ">i4"), ("vector_dim", ">i2"), ("vector_unused", ">i2"), ("vector", ">f2", (DIM,)),
+        ("hash_len", ">i4"), ("status_len", ">i4"), ("status", "S8"), ("error_len", ">i4"),
+        ("attempts_len", ">i4"), ("attempts", ">i2"), ("updated_len", ">i4"), ("updated", ">i8"),
+    ])
+    rows = np.zeros(hi - lo, dtype=layout)
+    rows["fields"] = 10
+    rows["product_len"], rows["product"] = 8, np.arange(lo + 1, hi + 1)
+    rows["key_len"], rows["key"] = 4, b"main"
+    rows["model_len"], rows["model"] = len(model), model
+    rows["dim_len"], rows["dim"] = 2, DIM
+    rows["vector_len"], rows["vector_dim"], rows["vector"] = 4 + 2 * DIM, DIM, catalog.vectors[lo:hi]
+    rows["status_len"], rows["status"] = 8, b"embedded"
+    rows["attempts_len"], rows["updated_len"] = 2, 8
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's timestamp epoch, in microseconds
+    rows["updated"] = int((datetime.now(UTC) - epoch).total_seconds() * 1_000_000)
+    return rows.tobytes()
+
+
+def store_build(build: dict[str, Any]) -> None:
+    """Remember what was loaded, and how, on the table itself (for ``--reuse``)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # Django's psycopg cursors bind on the client, so a parameter works in a utility statement.
+        cursor.execute("COMMENT ON TABLE shop_clip_productvector IS %s", [json.dumps(build)])
+
+
+def stored_build(dataset: dict[str, Any]) -> dict[str, Any] | None:
+    """The build figures of the catalog already loaded, if it is ``dataset`` and its index exists."""
+    from django.db import connection
+
+    from shop_clip.encoders import get_encoder
+    from shop_clip.hnsw import has_index
+    from shop_clip.models import EmbeddingSpace
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT obj_description('shop_clip_productvector'::regclass, 'pg_class')")
+        comment = cursor.fetchone()[0]
+    try:
+        build = json.loads(comment or "")
+    except ValueError:
+        return None
+    same = all(build.get(key) == value for key, value in dataset.items())
+    space = EmbeddingSpace.objects.filter(model_id=get_encoder().model_id, activated_at__isnull=False).exists()
+    return build if same and space and has_index(DIM) else None
+
+
+def sizes() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_table_size('shop_clip_productvector'), pg_relation_size('shop_clip_hnsw_512'), "
+                       "pg_indexes_size('shop_clip_productvector'), pg_total_relation_size('catalog_product')")
+        table, hnsw, all_indexes, products = cursor.fetchone()
+    return {"table_bytes": table, "index_bytes": hnsw, "table_plus_index_bytes": table + hnsw,
+            "other_indexes_bytes": all_indexes - hnsw, "products_table_bytes": products}
+
+
+# -- SQL ---------------------------------------------------------------------------------------
+def exact_neighbours(catalog: Catalog, queries: np.ndarray, mask: np.ndarray | None, k: int):
+    """Exact cosine top-k over the stored half-precision vectors: (ids, distances), each (q, k)."""
+    q = _unit(queries.astype(np.float32))
+    best_d = np.full((len(q), 0), np.inf, dtype=np.float32)
+    best_i = np.zeros((len(q), 0), dtype=np.int64)
+    for lo in range(0, len(catalog), 100_000):
+        x = catalog.vectors[lo:lo + 100_000].astype(np.float32)
+        ids = np.arange(lo, lo + len(x))
+        if mask is not None:
+            keep = mask[lo:lo + len(x)]
+            x, ids = x[keep], ids[keep]
+        if not len(x):
+            continue
+        d = 1 - (q @ x.T) / np.linalg.norm(x, axis=1)
+        if d.shape[1] > k:
+            part = np.argpartition(d, k - 1, axis=1)[:, :k]
+            d, ids = np.take_along_axis(d, part, 1), ids[part]
+        else:
+            ids = np.broadcast_to(ids, d.shape)
+        d, i = np.concatenate([best_d, d], axis=1), np.concatenate([best_i, ids], axis=1)
+        top = np.argsort(d, axis=1, kind="stable")[:, :k]
+        best_d, best_i = np.take_along_axis(d, top, 1), np.take_along_axis(i, top, 1)
+    return best_i + 1, best_d  # product ids are row numbers + 1
+
+
+def recall(catalog: Catalog, query: np.ndarray, returned: list[int], truth_d: np.ndarray, k: int) -> float:
+    """Share of the exact top-k found; a returned product tied with the exact k-th counts as found."""
+    wanted = min(k, len(truth_d))
+    if wanted == 0:
+        return 1.0
+    x = catalog.vectors[np.asarray(returned[:k], dtype=np.int64) - 1].astype(np.float32)
+    q = _unit(query.astype(np.float32))
+    d = 1 - (x @ q) / np.linalg.norm(x, axis=1) if len(x) else np.zeros(0)
+    return min(wanted, int((d <= truth_d[wanted - 1] + TIE_EPS).sum())) / wanted
+
+
+def explain_plan(sql: str, params: list) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return "hnsw index scan" if "shop_clip_hnsw_" in plan else "filter, then sort"
+
+
+@dataclass
+class Scenario:
+    """One filter under one mode: what the app decides, and what each query measured."""
+
+    mode: str
+    overrides: dict[str, Any]
+    filters: dict[str, Any]
+    exact: bool
+    code_s: list[float] = field(default_factory=list)
+    bare_s: list[float] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    recalls: list[float] = field(default_factory=list)
+
+
+def sql_benchmark(catalog: Catalog, space, queries: np.ndarray, args) -> list[dict[str, Any]]:
+    """Every filter under every mode; the modes take turns query by query, so a burst of load from
+    another process on this shared machine falls on all of them alike."""
+    results = []
+    for name, params in FILTERS:
+        mask = catalog.mask(params)
+        matching = len(catalog) if mask is None else int(mask.sum())
+        _, truth_d = exact_neighbours(catalog, queries, mask, LIMIT)
+        exact_check = _exact_sql_check(space, queries[:args.exact_check], params, truth_d)
+        scenarios = [_scenario(mode, overrides, params) for mode, overrides in MODES]
+        for scenario in scenarios:  # warm the caches
+            for query in queries[:min(10, len(queries))]:
+                _time_query(scenario, space, query, bare_first=False)
+            scenario.code_s.clear(), scenario.bare_s.clear()
+        for number, (query, truth) in enumerate(zip(queries, truth_d, strict=True)):
+            for scenario in scenarios[number % len(scenarios):] + scenarios[:number % len(scenarios)]:
+                ids = _time_query(scenario, space, query, bare_first=number % 2 == 1)
+                scenario.rows.append(len(ids))
+                scenario.recalls.append(recall(catalog, query, ids, truth, LIMIT))
+        for scenario in scenarios:
+            code, bare = latency_summary(scenario.code_s), latency_summary(scenario.bare_s)
+            full = [r == LIMIT for r in scenario.rows] if matching >= LIMIT else [True]
+            results.append({
+                "filter": name, "params": params, "selectivity": round(matching / len(catalog), 4),
+                "matching": matching, "iterative_scan": scenario.mode, "path": "exact" if scenario.exact else "hnsw",
+                "plan": _plan(scenario, space, queries[0]),
+                "p50_ms": code["p50_ms"], "p99_ms": code["p99_ms"], "mean_ms": code["mean_ms"],
+                "bare_sql_p50_ms": bare["p50_ms"], "bare_sql_p99_ms": bare["p99_ms"],
+                "ratio": round(code["p50_ms"] / bare["p50_ms"], 2),
+                "rows_min": int(min(scenario.rows)), "rows_mean": round(float(np.mean(scenario.rows)), 2),
+                "full_pages": round(float(np.mean(full)), 4),
+                "recall_at_10": round(float(np.mean(scenario.recalls)), 4),
+                "recall_at_10_min": round(min(scenario.recalls), 2), "queries": len(queries), **exact_check,
+            })
+            print(f"  sql {name:>4} {scenario.mode:<17} p50 {code['p50_ms']:7.2f} ms  "
+                  f"recall@10 {results[-1]['recall_at_10']}", flush=True)
+    return results
+
+
+def _settings(overrides: dict[str, Any]):
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(SHOP_CLIP={**settings.SHOP_CLIP, **overrides})
+
+
+def _scenario(mode: str, overrides: dict[str, Any], params: dict[str, str]) -> Scenario:
+    from shop_clip.catalog import get_catalog
+    from shop_clip.search import search_exactly
+
+    with _settings(overrides):
+        filters = get_catalog().filter_kwargs(params)
+        return Scenario(mode, overrides, filters, search_exactly(filters))
+
+
+def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) -> list[int]:
+    """Time ``nearest_products`` and its bare KNN statement; the product ids it returned.
+
+    The second of the two finds the pages the first read in shared buffers, so they take turns.
+    """
+    from shop_clip.catalog import get_catalog
+    from shop_clip.search import nearest_products, query_settings
+
+    with _settings(scenario.overrides):
+        get_catalog(), query_settings(LIMIT)  # refill the caches a settings change empties
+        if bare_first:
+            _time_bare(scenario, space, query)
+        start = time.perf_counter()
+        hits = nearest_products(query, space, limit=LIMIT, filters=scenario.filters)
+        scenario.code_s.append(time.perf_counter() - start)
+        if not bare_first:
+            _time_bare(scenario, space, query)
+    return [hit.product.pk for hit in hits]
+
+
+def _time_bare(scenario: Scenario, space, query: np.ndarray) -> None:
+    from django.db import connection, transaction
+
+    from shop_clip.search import knn_queryset, query_settings, set_local
+
+    sql, params = knn_queryset(query, space, LIMIT, scenario.filters, exact=scenario.exact).query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        set_local(cursor, query_settings(LIMIT, exact=scenario.exact))
+        raw = cursor.cursor  # the psycopg cursor: no Django in the timing
+        start = time.perf_counter()
+        raw.execute(sql, params)
+        raw.fetchall()
+        scenario.bare_s.append(time.perf_counter() - start)
+
+
+def _plan(scenario: Scenario, space, query: np.ndarray) -> str:
+    from django.db import connection, transaction
+
+    from shop_clip.search import knn_queryset, query_settings, set_local
+
+    with _settings(scenario.overrides), transaction.atomic(), connection.cursor() as cursor:
+        set_local(cursor, query_settings(LIMIT, exact=scenario.exact))
+        sql, params = knn_queryset(query, space, LIMIT, scenario.filters, exact=scenario.exact).query.sql_with_params()
+        return explain_plan(sql, list(params))
+
+
+def _exact_sql_check(space, queries: np.ndarray, params: dict, truth_d: np.ndarray) -> dict[str, Any]:
+    """PostgreSQL with index scans off (exact) against the numpy ground truth, on a few queries."""
+    from django.db import connection, transaction
+
+    from shop_clip.catalog import get_catalog
+    from shop_clip.search import knn_queryset
+
+    if not len(queries):
+        return {}
+    filters = get_catalog().filter_kwargs(params)
+    agree, seconds = [], []
+    for query, truth in zip(queries, truth_d, strict=False):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            start = time.perf_counter()
+            rows = list(knn_queryset(query, space, LIMIT, filters))
+            seconds.append(time.perf_counter() - start)
+        distances = np.array([d for _, d in rows])
+        wanted = min(LIMIT, len(truth))
+        agree.append(len(rows) == wanted and bool(np.all(np.abs(distances - truth[:wanted]) <= TIE_EPS)))
+    return {"exact_sql_agreement": round(float(np.mean(agree)), 3),
+            "exact_sql_p50_ms": latency_summary(seconds)["p50_ms"]}
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+def http_benchmark(products: int, args, log: Path) -> list[dict[str, Any]]:
+    from django.db import connections
+
+    connections.close_all()
+    counter = itertools.count()
+    scenarios = {
+        "search/ cached": lambda rng: f"/api/shop-clip/search/?limit={LIMIT}&q={quote(rng.choice(CACHED_QUERIES))}",
+        # Every text new: the encoder runs for each request.
+        "search/ uncached": lambda rng: (f"/api/shop-clip/search/?limit={LIMIT}&q="
+                                         + quote(f"{' '.join(rng.sample(WORDS, 3))} {next(counter)}")),
+        "products/<pk>/similar/": lambda rng: (f"/api/shop-clip/products/{rng.randint(1, products)}/similar/"
+                                               f"?limit={LIMIT}"),
+    }
+    server = Server(args.workers, log)
+    loads = {name: Load([], [], 0, 0.0) for name in scenarios}
+    rounds = max(1, round(args.duration / ROUND_SECONDS))
+    try:
+        server.wait_ready()
+        # Unmeasured first: every worker loads the text encoder (on an uncached query) and fills its
+        # own (LocMem) query cache with the few repeated queries.
+        for next_path in scenarios.values():
+            run_load(server.port, next_path, max(args.clients, 2 * args.workers), args.warmup)
+        # The scenarios take turns in short rounds, so load from other processes falls on all alike.
+        for number in range(rounds):
+            for name in list(scenarios)[number % 3:] + list(scenarios)[:number % 3]:
+                load = run_load(server.port, scenarios[name], args.clients, args.duration / rounds)
+                total = loads[name]
+                total.latencies += load.latencies
+                total.rows += load.rows
+                total.errors += load.errors
+                total.seconds += load.seconds
+    finally:
+        server.stop()
+    results = []
+    for name, load in loads.items():
+        summary = latency_summary(load.latencies)
+        results.append({
+            "scenario": name, "clients": args.clients, "workers": args.workers, "requests": len(load.latencies),
+            "errors": load.errors, "seconds": round(load.seconds, 2),
+            "throughput_rps": round(len(load.latencies) / load.seconds, 1),
+            "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"], "mean_ms": summary["mean_ms"],
+            "rows_min": min(load.rows, default=0), "rows_mean": round(float(np.mean(load.rows or [0])), 2),
+        })
+        print(f"  http {name:<24} {results[-1]['throughput_rps']:7.1f} req/s  p50 {summary['p50_ms']:.1f} ms",
+              flush=True)
+    return results
+
+
+def encoder_timing(space, count: int = 30) -> dict[str, Any]:
+    """The text encoder alone, one query at a time, one torch thread (as in a gunicorn worker)."""
+    import torch
+
+    from shop_clip.encoders import get_encoder
+
+    encoder = get_encoder(model=space.model_ref)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rng = random.Random(5)
+    encoder.encode_texts(["warm up"])
+    seconds = []
+    for n in range(count):
+        start = time.perf_counter()
+        encoder.encode_texts([f"{' '.join(rng.sample(WORDS, 3))} {n}"])
+        seconds.append(time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return {"model": space.model_ref, "model_id": space.model_id, **latency_summary(seconds)}
+
+
+# -- the run -----------------------------------------------------------------------------------
+def targets(products: int, build: dict, sql: list[dict], http: list[dict]) -> list[dict[str, Any]]:
+    default = [r for r in sql if r["iterative_scan"] == DEFAULT_MODE]
+    plain = next(r for r in default if r["filter"] == "none")
+    cached = next((r for r in http if r["scenario"] == "search/ cached"), None)
+    note = "" if products >= 1_000_000 else f"target is for 1M; measured at {products:,}"
+    rows = [
+        {"target": "recall@10 >= 0.95 at every filter", "value": min(r["recall_at_10"] for r in default),
+         "met": all(r["recall_at_10"] >= 0.95 for r in default), "note": ""},
+        {"target": "limit rows whenever enough products match", "value": min(r["full_pages"] for r in default),
+         "met": all(r["full_pages"] == 1 for r in default), "note": "share of full pages"},
+        {"target": "SQL KNN p50 <= 10 ms", "value": plain["p50_ms"], "met": plain["p50_ms"] <= 10, "note": note},
+        {"target": "search/ p50 <= 25 ms, cached embedding", "value": cached and cached["p50_ms"],
+         "met": bool(cached) and cached["p50_ms"] <= 25, "note": note},
+        {"target": "table + index <= 3 GB", "value": round(build["table_plus_index_bytes"] / 2**30, 3),
+         "met": build["table_plus_index_bytes"] * 1_000_000 / products <= 3 * 2**30,
+         "note": note and note + " (scaled linearly)"},
+    ]
+    return rows
+
+
+def server_settings() -> dict[str, str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector')")
+        version, pgvector = cursor.fetchone()
+        found = {"postgresql": version.split(" on ")[0], "pgvector": pgvector}
+        for name in ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather"):
+            cursor.execute(f"SHOW {name}")
+            found[name] = cursor.fetchone()[0]
+    return found
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--clusters", type=int, default=300)
+    parser.add_argument("--queries", type=int, default=200, help="query vectors per SQL scenario")
+    parser.add_argument("--exact-check", type=int, default=5, help="queries per filter checked against PostgreSQL")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--database", help="default: shop_clip_bench_<size>")
+    parser.add_argument("--maintenance-work-mem", default="3GB", help="for the index build (1M needs about 2GB)")
+    parser.add_argument("--build-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="max_parallel_maintenance_workers for the build (the leader works too)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--duration", type=float, default=10, help="seconds measured per HTTP scenario "
+                        f"(in rounds of {ROUND_SECONDS:g} s, the scenarios taking turns)")
+    parser.add_argument("--warmup", type=float, default=3, help="unmeasured seconds before each HTTP scenario")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="keep the catalog and index of an earlier run of "
+                        "the same size and seed (for re-measuring; build figures are from that run)")
+    parser.add_argument("--drop", action="store_true", help="drop the database afterwards (smoke runs)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    size = f"{args.products // 1_000_000}m" if args.products % 1_000_000 == 0 else f"{args.products // 1000}k"
+    out = args.json or RESULTS / f"search_{size}.json"
+    args.database = args.database or f"shop_clip_bench_{size}"
+
+    url = setup_django(args.database)
+    try:
+        return _run(args, out)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if args.drop:
+            drop_database(url)
+
+
+def _run(args, out: Path) -> dict[str, Any]:
+    from shop_clip.spaces import configured_space
+
+    started = time.perf_counter()
+    host = machine()
+    print(f"search benchmark: {args.products:,} products, {DIM}-d, database {args.database}", flush=True)
+    dataset = {"products": args.products, "clusters": args.clusters, "seed": args.seed}
+    build = stored_build(dataset) if args.reuse else None
+    start = time.perf_counter()
+    catalog = Catalog.generate(args.products, args.clusters, args.seed)  # also the ground truth's data
+    generate_s = round(time.perf_counter() - start, 2)
+    if build is None:
+        reset()
+        space = configured_space()  # the configured text encoder's space, active: search/ uses it
+        build = {**dataset, "generate_s": generate_s, **load(catalog, space, args)}
+        store_build(build)
+    else:
+        print("reusing the loaded catalog and index (--reuse): build figures are from when it was built")
+        space = configured_space()
+        build["reused"] = True
+    build.update(sizes())
+    print_table("load and index", ["products", "copy s", "build s", "table MB", "hnsw MB", "m", "ef_constr",
+                                   "maint_work_mem", "build workers"],
+                [[build["products"], build["copy_vectors_s"] + build["copy_products_s"], build["build_s"],
+                  round(build["table_bytes"] / 2**20), round(build["index_bytes"] / 2**20), build["m"],
+                  build["ef_construction"], build["maintenance_work_mem"], build["max_parallel_maintenance_workers"]]])
+
+    queries, _ = VectorModel.create(args.clusters, args.seed).sample(np.random.default_rng(args.seed + 3), args.queries)
+    sql = sql_benchmark(catalog, space, queries, args)
+    print_table(f"SQL KNN, limit {LIMIT}: nearest_products() and its bare SQL, {args.queries} queries",
+                ["filter", "sel", "iterative", "path", "plan", "p50 ms", "p99 ms", "bare p50", "bare p99",
+                 "rows min", "rows mean", "recall@10"],
+                [[r["filter"], r["selectivity"], r["iterative_scan"], r["path"], r["plan"], r["p50_ms"], r["p99_ms"],
+                  r["bare_sql_p50_ms"], r["bare_sql_p99_ms"], r["rows_min"], r["rows_mean"], r["recall_at_10"]]
+                 for r in sql])
+
+    encoder = encoder_timing(space)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = out.parent / f"{out.stem}.gunicorn.log.tmp"  # ignored by git
+    http = [] if args.skip_http else http_benchmark(len(catalog), args, log)
+    if http:
+        cached = next(r for r in http if r["scenario"] == "search/ cached")
+        for row in http:
+            row["ratio"] = round(row["p50_ms"] / cached["p50_ms"], 2)
+        print_table(f"HTTP, {args.clients} clients, gunicorn {args.workers} workers, {args.duration:g} s each",
+                    ["scenario", "req/s", "p50 ms", "p99 ms", "vs cached", "requests", "errors", "rows mean"],
+                    [[r["scenario"], r["throughput_rps"], r["p50_ms"], r["p99_ms"], r["ratio"], r["requests"],
+                      r["errors"], r["rows_mean"]] for r in http])
+    print(f"\ntext encoder alone ({encoder['model']}): p50 {encoder['p50_ms']} ms, p99 {encoder['p99_ms']} ms")
+    checks = targets(len(catalog), build, sql, http)
+    print_table("targets", ["target", "value", "met", "note"],
+                [[t["target"], t["value"], "yes" if t["met"] else "NO", t["note"]] for t in checks])
+    result = {
+        "benchmark": "search", "command": "python bench/search.py " + " ".join(sys.argv[1:]),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "server": server_settings(), "limit": LIMIT, "queries": args.queries, "load": build, "sql": sql,
+        "text_encoder": encoder, "http": http, "targets": checks, "notes": NOTES,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    write_json(out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Smoke run of ``bench/search.py`` at a tiny size: it runs end to end and writes every figure.
+
+Its own throwaway database on the same server (dropped afterwards); no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_search_benchmark_runs_at_tiny_size(tmp_path):
+    out = tmp_path / "search.json"
+    env = dict(os.environ, SHOP_CLIP_MODEL=str(settings.SHOP_CLIP["ENCODER"]["MODEL"]))
+    result = subprocess.run(
+        [sys.executable, "bench/search.py", "--products", "2000", "--queries", "20", "--exact-check", "2",
+         "--workers", "1", "--clients", "2", "--duration", "1", "--warmup", "0.5",
+         "--database", "shop_clip_bench_smoke", "--drop", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads(out.read_text())
+
+    load = data["load"]
+    assert {"build_s", "table_bytes", "index_bytes", "m", "ef_construction", "maintenance_work_mem"} <= set(load)
+    assert load["products"] == 2000
+    modes = ("off", "strict_order", "strict, hnsw only", "relaxed_order")
+    scenarios = {(row["filter"], row["iterative_scan"]) for row in data["sql"]}
+    assert scenarios == {(f, m) for f in ("none", "50%", "10%", "1%") for m in modes}
+    for row in data["sql"]:
+        assert {"p50_ms", "p99_ms", "bare_sql_p50_ms", "rows_min", "recall_at_10", "selectivity", "path"} <= set(row)
+        assert 0 <= row["recall_at_10"] <= 1
+    assert {row["scenario"] for row in data["http"]} == {"search/ cached", "search/ uncached", "products/<pk>/similar/"}
+    for row in data["http"]:
+        assert {"p50_ms", "p99_ms", "throughput_rps", "ratio"} <= set(row)
+        assert row["requests"] > 0 and row["errors"] == 0 and row["rows_mean"] == 10
+    assert {"p50_ms", "model"} <= set(data["text_encoder"])
+    assert all({"target", "value", "met"} <= set(t) for t in data["targets"])
+    # The defaults fill every page and find the exact neighbours of the 20 products a 1% filter leaves.
+    default = {row["filter"]: row for row in data["sql"] if row["iterative_scan"] == "strict_order"}
+    assert all(row["full_pages"] == 1 for row in default.values())
+    assert default["1%"]["path"] == "exact" and default["1%"]["recall_at_10"] == 1
