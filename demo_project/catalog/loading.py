@@ -36,7 +36,7 @@ def load_demo_catalog(count: int, seed: int = 0, *, progress: bool = True, enque
     rng = np.random.default_rng(seed + 1)
     ids: list[int] = []
     batch: list[Product] = []
-    generator = generate_catalog(count, seed)
+    generator = demo_products(count, seed)
     for index, item in enumerate(tqdm(generator, total=count, desc="demo catalog", unit="product",
                                       disable=not progress)):
         buffer = io.BytesIO()
@@ -52,6 +52,19 @@ def load_demo_catalog(count: int, seed: int = 0, *, progress: bool = True, enque
             ids += _flush(batch, enqueue)
     ids += _flush(batch, enqueue)
     return ids
+
+
+def demo_products(count: int, seed: int):
+    """The demo's products: with room for it, the evaluation layout (every held-out colour/category
+    pair with a dozen products of one pattern, so `shop_clip_eval` has enough relevant products per
+    query), shuffled, the rest drawn freely; smaller catalogs are drawn freely."""
+    from shop_clip.training.quality import CATALOG_SIZE, build_evaluation_catalog
+
+    if count < CATALOG_SIZE:
+        return generate_catalog(count, seed)
+    products = build_evaluation_catalog(seed=seed, size=count)
+    order = np.random.default_rng(seed).permutation(len(products))
+    return (products[i] for i in order)
 
 
 def _flush(batch: list[Product], enqueue: bool) -> list[int]:

@@ -1,0 +1,43 @@
+"""Retrieval quality of the current model and index, through the real search code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from shop_clip.retrieval_eval import evaluate
+from shop_clip.spaces import NoActiveSpace, active_space
+
+
+class Command(BaseCommand):
+    help = ("Print text->product precision@10 and nDCG@10 (queries built from held-out attribute "
+            "combinations), look-alike precision@10 and the index's recall, for HNSW and exact search.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", type=Path, help="also write the numbers here")
+        parser.add_argument("--min-relevant", type=int, default=10,
+                            help="only queries with at least this many matching products")
+        parser.add_argument("--all-pairs", action="store_true",
+                            help="use every colour/category pair, not only those held out of training")
+        parser.add_argument("--look-alike-sample", type=int, default=200)
+
+    def handle(self, *args, **options):
+        try:
+            space = active_space()
+            report = evaluate(space, min_relevant=options["min_relevant"], held_out_only=not options["all_pairs"],
+                              look_alike_sample=options["look_alike_sample"])
+        except (NoActiveSpace, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"model {report.model_id}, {report.products} embedded products, queries: "
+                          + ", ".join(f"{k} {v}" for k, v in report.queries.items()))
+        width = max(len(name) for name in report.metrics)
+        self.stdout.write(f"{'metric':<{width}}  {'HNSW':>7}  {'exact':>7}  {'ratio':>6}")
+        for name, values in report.metrics.items():
+            ratio = values["hnsw"] / values["exact"] if values["exact"] else float("nan")
+            self.stdout.write(f"{name:<{width}}  {values['hnsw']:>7.3f}  {values['exact']:>7.3f}  {ratio:>6.3f}")
+        if options["json"]:
+            options["json"].parent.mkdir(parents=True, exist_ok=True)
+            options["json"].write_text(json.dumps(report.as_dict(), indent=2))
+            self.stdout.write(f"wrote {options['json']}")

@@ -1,0 +1,139 @@
+"""Retrieval quality of the live index, measured through the real search code.
+
+Products need ground-truth attributes (``category``, ``colour``, ``pattern``) in the field named
+by ``SHOP_CLIP["EVAL_ATTRIBUTES_FIELD"]``.  Queries are built from those attributes with the
+shopper's words; every number comes from what ``search.nearest_products`` returned (the HNSW
+index), next to the same number for exact search over all vectors (numpy), whose ratio is the
+index's recall.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .conf import shop_clip_settings
+from .models import EmbeddingSpace, ProductVector
+from .search import encode_query, nearest_products
+from .training.evaluation import graded_relevance, ndcg_at_k
+from .training.synthetic import HELD_OUT_PAIRS
+from .training.vocabulary import CATEGORY_BY_SLUG, PATTERN_BY_SLUG
+from .training.wording import query_for
+
+K = 10
+GRADED = ("category", "colour", "pattern")
+
+
+@dataclass
+class QualityReport:
+    model_id: str
+    products: int
+    queries: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {"hnsw", "exact"}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "products": self.products, "queries": self.queries,
+                "metrics": self.metrics,
+                "index_recall_at_10": self.metrics.get("index recall@10 (HNSW vs exact ids)", {}).get("hnsw")}
+
+
+def _labelled_products() -> dict[Any, dict]:
+    from .catalog import get_catalog
+
+    name = shop_clip_settings.EVAL_ATTRIBUTES_FIELD
+    products = get_catalog().product_model._default_manager.values_list("pk", name)
+    labelled = {pk: attrs for pk, attrs in products if isinstance(attrs, dict) and attrs.get("category")}
+    if not labelled:
+        raise ValueError(f"no product has attributes with a 'category' in its {name!r} field: "
+                         "evaluation needs labelled products (set SHOP_CLIP['EVAL_ATTRIBUTES_FIELD'])")
+    return labelled
+
+
+def _query_text(attributes: dict, kind: str) -> str:
+    known = attributes["category"] in CATEGORY_BY_SLUG and attributes.get("pattern", "solid") in PATTERN_BY_SLUG
+    if known:
+        return query_for(attributes, kind)
+    return " ".join(str(attributes[key]) for key in ("colour", "pattern", "category") if key in attributes)
+
+
+def build_queries(labelled: dict[Any, dict], min_relevant: int, held_out_only: bool) -> dict[str, list[dict]]:
+    """Query attribute sets with at least ``min_relevant`` matching products, by kind."""
+    triples = Counter((a["category"], a.get("colour"), a.get("pattern")) for a in labelled.values())
+    categories = Counter(a["category"] for a in labelled.values())
+    cpc = [{"category": c, "colour": col, "pattern": p} for (c, col, p), n in sorted(triples.items())
+           if n >= min_relevant and col and p and (not held_out_only or (col, c) in HELD_OUT_PAIRS)]
+    return {"colour_pattern_category": cpc,
+            "category": [{"category": c} for c, n in sorted(categories.items()) if n >= min_relevant]}
+
+
+def _exact_index(space: EmbeddingSpace) -> tuple[np.ndarray, np.ndarray]:
+    rows = list(ProductVector.objects.filter(space=space, embedding__isnull=False)
+                .values_list("product_id", "embedding"))
+    ids = np.array([pid for pid, _ in rows], dtype=object)
+    return ids, np.asarray([vector for _, vector in rows], dtype=np.float32)
+
+
+def _exact_top(vector: np.ndarray, ids: np.ndarray, matrix: np.ndarray, k: int, exclude=None) -> list:
+    scores = matrix @ vector
+    ranked: list = []
+    for index in np.argsort(-scores):
+        pid = ids[index]
+        if pid != exclude and pid not in ranked:
+            ranked.append(pid)
+            if len(ranked) == k:
+                break
+    return ranked
+
+
+def evaluate(space: EmbeddingSpace, *, min_relevant: int = 10, held_out_only: bool = True,
+             look_alike_sample: int = 200, seed: int = 0) -> QualityReport:
+    """Text -> product precision@10 and nDCG@10 per query kind, look-alike precision, index recall."""
+    labelled = _labelled_products()
+    ids, matrix = _exact_index(space)
+    report = QualityReport(space.model_id, len(ids))
+    queries = build_queries(labelled, min_relevant, held_out_only)
+    overlap: list[float] = []
+    for kind, attribute_sets in queries.items():
+        report.queries[kind] = len(attribute_sets)
+        scores = {"hnsw": ([], []), "exact": ([], [])}
+        for query in attribute_sets:
+            vector = encode_query(_query_text(query, kind), space)
+            hnsw = [hit.product.pk for hit in nearest_products(vector, space, limit=K)]
+            exact = _exact_top(vector, ids, matrix, K)
+            overlap.append(len(set(hnsw) & set(exact)) / max(1, len(exact)))
+            named = [key for key in GRADED if key in query]
+            ideal = [graded_relevance(query, attrs) for attrs in labelled.values()]
+            for method, ranked in (("hnsw", hnsw), ("exact", exact)):
+                grades = [graded_relevance(query, labelled.get(pid, {})) for pid in ranked]
+                scores[method][0].append(sum(g == len(named) for g in grades) / K)
+                scores[method][1].append(ndcg_at_k(grades, K, ideal=ideal))
+        if attribute_sets:
+            label = kind.replace("_", " ")
+            report.metrics[f"text P@10, {label}"] = {m: round(float(np.mean(v[0])), 4) for m, v in scores.items()}
+            report.metrics[f"text nDCG@10, {label}"] = {m: round(float(np.mean(v[1])), 4) for m, v in scores.items()}
+    _look_alikes(report, space, labelled, ids, matrix, look_alike_sample, seed, overlap)
+    report.metrics["index recall@10 (HNSW vs exact ids)"] = {"hnsw": round(float(np.mean(overlap)), 4),
+                                                            "exact": 1.0}
+    return report
+
+
+def _look_alikes(report, space, labelled, ids, matrix, sample, seed, overlap) -> None:
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(ids), size=min(sample, len(ids)), replace=False)
+    same = {"hnsw": {"category": [], "colour": []}, "exact": {"category": [], "colour": []}}
+    for index in chosen:
+        pid, vector = ids[index], matrix[index]
+        hnsw = [hit.product.pk for hit in nearest_products(vector, space, limit=K, exclude=[pid])]
+        exact = _exact_top(vector, ids, matrix, K, exclude=pid)
+        overlap.append(len(set(hnsw) & set(exact)) / max(1, len(exact)))
+        for method, ranked in (("hnsw", hnsw), ("exact", exact)):
+            for key in ("category", "colour"):
+                want = labelled.get(pid, {}).get(key)
+                same[method][key].append(sum(labelled.get(o, {}).get(key) == want for o in ranked) / K)
+    report.queries["look_alike"] = len(chosen)
+    for key in ("category", "colour"):
+        report.metrics[f"look-alike P@10, same {key}"] = {
+            method: round(float(np.mean(same[method][key])), 4) for method in same}
