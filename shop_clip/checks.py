@@ -84,7 +84,8 @@ def check_encoder(app_configs=None, databases=None, **kwargs):
             errors.append(Error(
                 f"stored vectors of {encoder.model_id} are {stored}-d but the encoder gives {encoder.dim}-d.",
                 id="shop_clip.E002",
-                hint="Give the new model its own MODEL_ID, then `shop_clip_index --all` to index it beside the old one."))
+                hint="Give the new model its own MODEL_ID, then `shop_clip_index --all` to index it "
+                     "beside the old one."))
         if not has_index(encoder.dim):
             errors.append(Warning(f"no HNSW index for {encoder.dim}-d vectors yet: search would scan the table.",
                                   id="shop_clip.W002",

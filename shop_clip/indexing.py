@@ -104,7 +104,7 @@ class BatchResult:
     removed: int = 0
     deferred: list[int] = field(default_factory=list)
 
-    def add(self, other: "BatchResult") -> None:
+    def add(self, other: BatchResult) -> None:
         for name in ("claimed", "embedded", "unchanged", "failed", "removed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.deferred.extend(other.deferred)
@@ -223,7 +223,8 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
 
 def _write_vectors(items: list[_Loaded], vectors) -> None:
     dim = vectors.shape[1]
-    params = [(HalfVector(vector).to_text(), dim, item.content_hash, item.row.pk) for item, vector in zip(items, vectors)]
+    params = [(HalfVector(vector).to_text(), dim, item.content_hash, item.row.pk)
+              for item, vector in zip(items, vectors, strict=True)]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {ProductVector._meta.db_table} SET embedding = %s::halfvec, dim = %s, "

@@ -45,7 +45,7 @@ class Worker:
         self.env = worker_env(SHOP_CLIP_QUEUE=queue, **env)
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "demo_project", "worker", "-Q", self.queue,

@@ -25,13 +25,13 @@ def test_overrides_and_partial_encoder_settings(settings):
 
 def test_unknown_setting_name_is_an_error():
     with pytest.raises(AttributeError):
-        shop_clip_settings.NOT_A_SETTING
+        _ = shop_clip_settings.NOT_A_SETTING
 
 
 def test_bad_dotted_path_names_the_setting(settings):
     settings.SHOP_CLIP = {"CATALOG": "nowhere.Catalog"}
     with pytest.raises(ShopClipConfigurationError, match="CATALOG"):
-        shop_clip_settings.CATALOG
+        _ = shop_clip_settings.CATALOG
 
 
 def test_product_model_setting(settings):

@@ -54,7 +54,7 @@ class Command(BaseCommand):
             self._run_inline(pending)
         else:
             _send_index_task()
-            self.stdout.write(f"enqueued on the workers' queue")
+            self.stdout.write("enqueued on the workers' queue")
             if options["wait"]:
                 self._wait(pending, options["timeout"])
 
