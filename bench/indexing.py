@@ -1,0 +1,228 @@
+"""Indexing throughput: the bare model against the whole pipeline, side by side in one run.
+
+(a) bare model: ``forward`` on already-preprocessed pixel tensors, in batches: the limit.
+(b) pipeline: products saved with JPEG files, then ``indexing.process_pending`` (the code a
+    Celery worker runs): claim rows, read files, hash, decode, preprocess, encode, write vectors.
+Rounds alternate (a) and (b); we report medians and the ratio (b)/(a), plus a profile of (b).
+
+    python bench/indexing.py                       # ViT-B/32 (random weights) and shop-clip-mini
+    python bench/indexing.py --model mini --images 512 --json /tmp/out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "shop_clip_bench_indexing"
+
+
+def setup_django(database: str = BENCH_DB) -> None:
+    """Django on its own database of the embedded (or configured) PostgreSQL."""
+    from demo_project.services import ensure_running
+
+    endpoints = ensure_running()
+    base = os.environ.get("BENCH_DATABASE_URL", endpoints.database_url).rsplit("/", 1)[0]
+    os.environ["DATABASE_URL"] = f"{base}/{database}"
+    os.environ.setdefault("CELERY_BROKER_URL", endpoints.broker_url)
+    os.environ["SHOP_CLIP_MEDIA_ROOT"] = str(ROOT / "var" / "bench-media" / database)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
+    import psycopg
+
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            conn.execute(f'CREATE DATABASE "{database}"')
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def build_vit_b32(directory: Path) -> Path:
+    """The ViT-B/32 CLIP architecture with random weights, in sentence-transformers format."""
+    if (directory / "modules.json").exists():
+        return directory
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from shop_clip.training.st_format import save_sentence_transformer
+    from shop_clip.training.synthetic import generate_catalog
+    from shop_clip.training.tokenizer import build_word_tokenizer
+
+    texts = [p.title + " " + p.description for p in generate_catalog(300, seed=1, image_size=32)]
+    tokenizer = build_word_tokenizer(texts, max_length=77)
+    config = CLIPConfig(
+        text_config={"vocab_size": len(tokenizer), "max_position_embeddings": 77,
+                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                     "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"image_size": 224, "patch_size": 32, "hidden_size": 768, "num_hidden_layers": 12,
+                       "num_attention_heads": 12, "intermediate_size": 3072},
+        projection_dim=512,
+    )
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer)
+    save_sentence_transformer(CLIPModel(config), processor, directory)
+    return directory
+
+
+def make_catalog(count: int, image_size: int) -> list[int]:
+    """``count`` demo products with JPEG images (as a store would have them), marked pending."""
+    from demo_project.catalog.loading import load_demo_catalog
+    from demo_project.catalog.models import Product
+
+    Product.objects.all().delete()
+    return load_demo_catalog(count, seed=11, progress=False, enqueue=False)
+
+
+def decoded_images(ids: list[int]):
+    from PIL import Image
+
+    from demo_project.catalog.models import Product
+
+    images = []
+    for product in Product.objects.filter(pk__in=ids).order_by("pk"):
+        with product.image.open("rb") as handle:
+            images.append(Image.open(io.BytesIO(handle.read())).convert("RGB"))
+    return images
+
+
+def bare_model_rate(encoder, batches) -> float:
+    """Images per second of the model's forward pass alone (inputs already preprocessed)."""
+    import torch
+
+    count = 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for features in batches:
+            encoder.model.forward(features)
+            count += len(features["pixel_values"])
+    return count / (time.perf_counter() - start)
+
+
+def pipeline_rate(profile: cProfile.Profile | None = None) -> float:
+    from shop_clip.indexing import process_pending
+    from shop_clip.models import ProductVector
+
+    # Forget the content hashes so every image is really decoded and encoded again.
+    ProductVector.objects.update(status="pending", content_hash="", embedding=None, attempts=0)
+    total = ProductVector.objects.count()  # one space (run_model), so one row per image
+    start = time.perf_counter()
+    if profile:
+        profile.enable()
+    result, _ = process_pending()
+    if profile:
+        profile.disable()
+    elapsed = time.perf_counter() - start
+    assert result.embedded == total, f"embedded {result.embedded} of {total}"
+    return total / elapsed
+
+
+PROFILE_PARTS = {
+    "claim (SELECT … FOR UPDATE SKIP LOCKED)": "claim_pending",
+    "waiting for reader threads (read, hash, decode, preprocess)": "result",
+    "model forward": "encode_features",
+    "write vectors (UPDATE)": "_write_vectors",
+    "whole pipeline": "process_pending",
+}
+
+
+def profile_table(profile: cProfile.Profile) -> dict[str, float]:
+    stats = pstats.Stats(profile)
+    totals: dict[str, float] = {}
+    for (filename, _, name), (_, _, _, cumulative, _) in stats.stats.items():
+        for label, function in PROFILE_PARTS.items():
+            if name == function and ("shop_clip" in filename or (function == "result" and "futures" in filename)):
+                totals[label] = totals.get(label, 0.0) + cumulative
+    whole = totals.get("whole pipeline", 0.0) or 1.0
+    return {label: round(100 * totals.get(label, 0.0) / whole, 1) for label in PROFILE_PARTS}
+
+
+def run_model(name: str, model_path: str, images: int, batch: int, rounds: int) -> dict:
+    import torch
+    from django.test import override_settings
+
+    from shop_clip.encoders import get_encoder
+    from shop_clip.models import EmbeddingSpace
+    from shop_clip.spaces import configured_space
+
+    encoder_settings = {"MODEL": model_path, "DEVICE": "cpu", "BATCH_SIZE": batch}
+    with override_settings(SHOP_CLIP={"ENCODER": encoder_settings, "CLAIM_BATCH_SIZE": 4 * batch,
+                                      "ENQUEUE_ON_SAVE": False}):
+        encoder = get_encoder()
+        # One space only: rows of an earlier run's model would be indexed too and skew the rate.
+        EmbeddingSpace.objects.all().delete()
+        configured_space(encoder)
+        ids = make_catalog(images, 256)
+        pictures = decoded_images(ids)
+        batches = [encoder.preprocess_images(pictures[i:i + batch]) for i in range(0, len(pictures), batch)]
+        bare_model_rate(encoder, batches[:1])  # warm-up
+        pipeline_rate()
+        bare, piped = [], []
+        for _ in range(rounds):
+            bare.append(bare_model_rate(encoder, batches))
+            piped.append(pipeline_rate())
+        profile = cProfile.Profile()
+        pipeline_rate(profile)
+    ratios = [p / b for p, b in zip(piped, bare, strict=True)]
+    return {
+        "model": name, "model_id": encoder.model_id, "images": images, "batch_size": batch,
+        "rounds": rounds, "torch_threads": torch.get_num_threads(),
+        "bare_images_per_s": round(statistics.median(bare), 1),
+        "pipeline_images_per_s": round(statistics.median(piped), 1),
+        "ratio": round(statistics.median(ratios), 3),
+        "bare_runs": [round(x, 1) for x in bare], "pipeline_runs": [round(x, 1) for x in piped],
+        "profile_percent_of_pipeline": profile_table(profile),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=["vit-b-32", "mini", "all"], default="all")
+    parser.add_argument("--images", type=int, default=0, help="images per model (default 256 ViT, 1024 mini)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mini-path", default=None, help="shop-clip-mini directory (default: the bundled one)")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "indexing.json")
+    args = parser.parse_args()
+    setup_django()
+    from shop_clip.encoders.sentence_transformers import resolve_model_path
+
+    models = []
+    if args.model in ("vit-b-32", "all"):
+        models.append(("ViT-B/32 (random weights)", str(build_vit_b32(ROOT / "var" / "bench-models" / "vit-b-32")),
+                       args.images or 256))
+    if args.model in ("mini", "all"):
+        models.append(("shop-clip-mini", args.mini_path or resolve_model_path("shop-clip-mini"), args.images or 1024))
+    results = [run_model(name, path, count, args.batch, args.rounds) for name, path, count in models]
+    report = {"benchmark": "indexing", "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU",
+              "python": platform.python_version(), "results": results}
+    print_table(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {args.json}")
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"\n{'model':<28}{'images':>7}{'bare img/s':>12}{'pipeline img/s':>16}{'ratio':>8}")
+    for r in results:
+        print(f"{r['model']:<28}{r['images']:>7}{r['bare_images_per_s']:>12}{r['pipeline_images_per_s']:>16}"
+              f"{r['ratio']:>8}")
+    for r in results:
+        print(f"\nwhere the pipeline's time goes, {r['model']} (% of pipeline wall time; parts overlap):")
+        for label, percent in r["profile_percent_of_pipeline"].items():
+            print(f"  {label:<46}{percent:>6}%")
+
+
+if __name__ == "__main__":
+    main()
