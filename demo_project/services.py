@@ -116,7 +116,7 @@ def start_postgres(data_dir: Path = DEFAULT_DATA_DIR) -> str:
     port = port if port and not _port_open(port) else _free_port()
     log = pgdata / "server.log"
     options = (f"-p {port} -h 127.0.0.1 -k {pgdata} -c fsync=off -c full_page_writes=off "
-               "-c synchronous_commit=off -c max_connections=200 -c shared_buffers=256MB "
+               "-c synchronous_commit=off -c max_connections=200 -c shared_buffers=1GB "
                "-c maintenance_work_mem=512MB")
     _run([_pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(log), "-o", options, "-w", "-t", "60",
           "start"], run_as, "pg_ctl start", log=log)
