@@ -1,0 +1,130 @@
+"""The deterministic demo catalog generator (no database, no model)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from shop_clip.training.synthetic import (
+    CATEGORIES,
+    COLOURS,
+    HELD_OUT_PAIRS,
+    PATTERNS,
+    SyntheticProduct,
+    all_pairs,
+    describe,
+    generate_catalog,
+    make_product,
+    query_for,
+    render_product_image,
+)
+from shop_clip.training.vocabulary import DEPARTMENTS
+
+SMALL = 48  # pixels: enough to test behaviour, cheap to render
+
+
+def _fingerprint(products: list[SyntheticProduct]) -> list[tuple]:
+    return [(p.title, p.description, p.attributes, p.image.tobytes()) for p in products]
+
+
+def test_same_seed_gives_identical_products_and_pixels():
+    first = list(generate_catalog(8, seed=7, image_size=SMALL))
+    second = list(generate_catalog(8, seed=7, image_size=SMALL))
+    assert _fingerprint(first) == _fingerprint(second)
+
+
+def test_another_seed_gives_other_products():
+    first = list(generate_catalog(8, seed=7, image_size=SMALL))
+    other = list(generate_catalog(8, seed=8, image_size=SMALL))
+    assert _fingerprint(first) != _fingerprint(other)
+
+
+def test_vocabulary_is_wide_enough():
+    assert len(CATEGORIES) >= 12
+    assert len(COLOURS) >= 10
+    assert len(PATTERNS) >= 5
+    assert {category.department for category in CATEGORIES} == set(DEPARTMENTS)
+    assert len({category.slug for category in CATEGORIES}) == len(CATEGORIES)
+
+
+def test_catalog_covers_the_vocabulary_with_consistent_attributes():
+    products = list(generate_catalog(400, seed=1, image_size=24))
+    seen = {key: {p.attributes[key] for p in products} for key in ("category", "colour", "pattern")}
+    assert seen["category"] == {category.slug for category in CATEGORIES}
+    assert seen["colour"] == {colour.name for colour in COLOURS}
+    assert seen["pattern"] == {pattern.slug for pattern in PATTERNS}
+    by_slug = {category.slug: category for category in CATEGORIES}
+    for product in products:
+        category = by_slug[product.attributes["category"]]
+        assert set(product.attributes) == {"category", "department", "colour", "pattern", "material"}
+        assert product.attributes["department"] == category.department
+        assert product.attributes["material"] in category.materials
+        assert product.title and product.description
+        assert product.image.mode == "RGB" and product.image.size == (24, 24)
+
+
+def test_held_out_pairs_are_a_fair_minority():
+    pairs = set(all_pairs())
+    assert HELD_OUT_PAIRS < pairs
+    assert 0.10 <= len(HELD_OUT_PAIRS) / len(pairs) <= 0.15
+    training = pairs - HELD_OUT_PAIRS
+    assert {colour for colour, _ in training} == {colour.name for colour in COLOURS}
+    assert {category for _, category in training} == {category.slug for category in CATEGORIES}
+
+
+def test_excluded_pairs_are_never_produced_and_only_pairs_are_respected():
+    excluded = generate_catalog(300, seed=2, image_size=16, exclude_pairs=HELD_OUT_PAIRS)
+    assert not {(p.attributes["colour"], p.attributes["category"]) for p in excluded} & HELD_OUT_PAIRS
+    only = generate_catalog(60, seed=2, image_size=16, only_pairs=HELD_OUT_PAIRS)
+    assert {(p.attributes["colour"], p.attributes["category"]) for p in only} <= HELD_OUT_PAIRS
+
+
+def test_no_pairs_left_is_an_error():
+    with pytest.raises(ValueError):
+        next(generate_catalog(1, exclude_pairs=all_pairs()))
+
+
+def test_same_attributes_still_give_different_pictures():
+    rng = np.random.default_rng(0)
+    attributes = {"category": "t-shirt", "department": "clothing", "colour": "red", "pattern": "striped",
+                  "material": "cotton"}
+    first, second = make_product(attributes, rng, SMALL), make_product(attributes, rng, SMALL)
+    assert first.attributes == second.attributes
+    assert first.image.tobytes() != second.image.tobytes()
+
+
+def test_the_product_is_drawn_in_its_colour():
+    """The object's dominant saturated colour is the attribute's colour, not the backdrop's."""
+    rng = np.random.default_rng(3)
+    attributes = {"category": "cushion", "colour": "blue", "pattern": "solid", "material": "cotton"}
+    pixels = np.asarray(render_product_image(attributes, rng, 64), dtype=float)
+    centre = pixels[24:40, 24:40].reshape(-1, 3).mean(axis=0)
+    assert centre[2] > centre[0] + 60 and centre[2] > centre[1] + 40
+
+
+def test_copy_keeps_canonical_names_in_attributes_and_varies_wording():
+    rng = np.random.default_rng(5)
+    attributes = {"category": "t-shirt", "colour": "red", "pattern": "striped", "material": "cotton"}
+    titles = {describe(attributes, rng)[0] for _ in range(30)}
+    assert len(titles) > 10
+    assert any("crimson" in title.lower() or "scarlet" in title.lower() for title in titles)
+
+
+def test_query_for_uses_shopper_words():
+    attributes = {"category": "t-shirt", "colour": "red", "pattern": "striped"}
+    assert query_for(attributes, "colour_pattern_category") == "red striped t-shirt"
+    assert query_for(attributes, "category") == "t-shirt"
+    assert query_for(attributes, "colour_category") == "red t-shirt"
+    assert query_for({**attributes, "pattern": "solid"}, "colour_pattern_category") == "plain red t-shirt"
+    with pytest.raises(ValueError):
+        query_for(attributes, "brand")
+
+
+def test_generation_is_fast():
+    started = time.perf_counter()
+    products = list(generate_catalog(50, seed=4, image_size=256))
+    elapsed = time.perf_counter() - started
+    assert len(products) == 50
+    assert elapsed < 5.0, f"50 products at 256 px took {elapsed:.1f}s"  # about 0.2s unloaded

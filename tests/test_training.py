@@ -1,0 +1,214 @@
+"""Metrics, the contrastive trainer, the bundled shop-clip-mini and fine-tuning (no database)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from shop_clip.training.augmentation import augment_pixels  # noqa: E402
+from shop_clip.training.contrastive import UNNAMED, clip_loss, label_matches, same_text_matches  # noqa: E402
+from shop_clip.training.evaluation import graded_relevance, ndcg_at_k, precision_at_k, recall_at_k  # noqa: E402
+from shop_clip.training.synthetic import HELD_OUT_PAIRS, generate_catalog, make_product, query_for  # noqa: E402
+
+MINI = Path(__file__).resolve().parent.parent / "shop_clip" / "pretrained" / "shop-clip-mini"
+
+
+# -- evaluation metrics -------------------------------------------------------------------------
+
+def test_precision_at_k_counts_relevant_results_in_the_first_k():
+    assert precision_at_k([1, 0, 1, 1, 0], 4) == 0.75
+    assert precision_at_k([1, 1], 4) == 0.5  # missing ranks are misses
+    with pytest.raises(ValueError):
+        precision_at_k([1], 0)
+
+
+def test_recall_at_k():
+    assert recall_at_k([0, 1, 0, 1], 2) == 0.5
+    assert recall_at_k([0, 1], 2, total_relevant=4) == 0.25
+    assert recall_at_k([0, 0], 2) == 0.0
+
+
+def test_ndcg_is_one_for_the_ideal_order_and_lower_otherwise():
+    assert ndcg_at_k([3, 2, 1, 0], 4) == pytest.approx(1.0)
+    worse = ndcg_at_k([0, 1, 2, 3], 4)
+    assert 0 < worse < 1
+    # Against the whole catalog, a perfect-looking prefix can still miss better items.
+    assert ndcg_at_k([1, 1], 2, ideal=[3, 1, 1, 0]) < 1
+    assert ndcg_at_k([0, 0], 2) == 0.0
+    expected = (2 ** 3 - 1) / math.log2(2)
+    assert ndcg_at_k([3], 1) == pytest.approx(expected / expected)
+
+
+def test_graded_relevance_gives_partial_credit_within_the_category():
+    query = {"category": "t-shirt", "colour": "red", "pattern": "striped"}
+    assert graded_relevance(query, {"category": "t-shirt", "colour": "red", "pattern": "striped"}) == 3
+    assert graded_relevance(query, {"category": "t-shirt", "colour": "red", "pattern": "solid"}) == 2
+    assert graded_relevance(query, {"category": "t-shirt", "colour": "blue", "pattern": "solid"}) == 1
+    assert graded_relevance(query, {"category": "mug", "colour": "red", "pattern": "striped"}) == 0
+    assert graded_relevance({"category": "mug"}, {"category": "mug", "colour": "red"}) == 1
+    assert graded_relevance({"colour": "red"}, {"category": "mug", "colour": "red"}) == 1
+
+
+# -- loss and augmentation ----------------------------------------------------------------------
+
+def test_clip_loss_is_low_for_matching_embeddings_and_high_for_shuffled_ones():
+    embeddings = torch.eye(8) * 5
+    scale = torch.tensor(math.log(100.0))
+    matched = clip_loss(embeddings, embeddings, scale)
+    shuffled = clip_loss(embeddings, embeddings.roll(1, dims=0), scale)
+    assert matched < 0.01 < shuffled
+
+
+def test_identical_texts_in_a_batch_are_positives_for_each_other():
+    ids = torch.tensor([[2, 5, 3], [2, 6, 3], [2, 5, 3]])
+    assert same_text_matches(ids).tolist() == [[True, False, True], [False, True, False], [True, False, True]]
+
+
+def test_a_text_fits_every_image_with_the_attributes_it_names():
+    images = torch.tensor([[0, 1, 2], [0, 3, 2], [4, 1, 2]])  # (category, colour, pattern)
+    texts = torch.tensor([[0, UNNAMED, UNNAMED], [0, 3, 2], [4, 1, UNNAMED]])  # "t-shirt", full, cat+colour
+    assert label_matches(images, texts).tolist() == [[True, False, False], [True, True, False],
+                                                     [False, False, True]]
+
+
+def test_extra_positives_stop_penalising_look_alikes():
+    """Two identical pairs: plain CLIP counts each as the other's negative; with look-alikes marked,
+    the loss sits at its floor (the entropy of the spread targets, ln 2 for those rows)."""
+    images = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    texts = images.clone()
+    scale = torch.tensor(math.log(100.0))
+    look_alikes = torch.tensor([[True, True, False], [True, True, False], [False, False, True]])
+    floor = 2 * math.log(2) / 3  # mean target entropy over the three rows, each direction
+    excess_with = clip_loss(images, texts, scale, look_alikes).item() - floor
+    excess_plain = clip_loss(images, texts, scale).item()  # plain targets have zero entropy
+    assert abs(excess_with) < 1e-3
+    assert excess_plain > 0.4
+
+
+def test_augmentation_keeps_shape_and_is_reproducible():
+    pixels = torch.randn(4, 3, 16, 16)
+    first = augment_pixels(pixels, torch.Generator().manual_seed(1))
+    second = augment_pixels(pixels, torch.Generator().manual_seed(1))
+    assert first.shape == pixels.shape
+    assert torch.equal(first, second)
+    assert not torch.equal(first, pixels)
+
+
+# -- a short training run -----------------------------------------------------------------------
+
+def test_short_training_lowers_the_loss_and_beats_an_untrained_model(tmp_path):
+    from shop_clip.training.batching import LookAlikeBatches
+    from shop_clip.training.mini_data import build_training_pairs, tokenizer_corpus
+    from shop_clip.training.mini_model import MiniClipSize, build_mini_clip
+    from shop_clip.training.retrieval import retrieval_metrics
+    from shop_clip.training.st_format import save_sentence_transformer
+    from shop_clip.training.tokenizer import build_word_tokenizer
+    from shop_clip.training.training_loop import Schedule, train_contrastive
+
+    torch.manual_seed(0)
+    size = MiniClipSize(image_size=32, patch_size=8, vision_hidden=64, vision_layers=2, text_hidden=64,
+                        text_layers=2, heads=2, max_text_length=32)
+    tokenizer = build_word_tokenizer(tokenizer_corpus(0, copies=1), size.max_text_length)
+    model, processor = build_mini_clip(tokenizer, size)
+    save_sentence_transformer(model, processor, tmp_path / "untrained")
+
+    pairs, attributes = build_training_pairs(processor, 640, seed=0, image_size=64)
+    log = train_contrastive(model, pairs, Schedule(epochs=12, batch_size=64, lr=2e-3), seed=0, progress=False,
+                            image_mean=processor.image_processor.image_mean,
+                            image_std=processor.image_processor.image_std,
+                            batches=LookAlikeBatches(attributes, 64))
+    assert log.mean_loss(last=10) < log.mean_loss(first=10) - 0.5
+    save_sentence_transformer(model, processor, tmp_path / "trained")
+
+    held_out = [(p.image, query_for(p.attributes, "colour_pattern_category"))
+                for p in generate_catalog(60, seed=99, image_size=64, only_pairs=HELD_OUT_PAIRS)]
+    before = retrieval_metrics(tmp_path / "untrained", held_out)
+    after = retrieval_metrics(tmp_path / "trained", held_out)
+    assert after["recall_at_10"] > before["recall_at_10"] + 0.15, (before, after)
+
+
+def test_train_mini_command_writes_a_loadable_model(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from shop_clip.training.train_mini import main
+
+    main(["--output", str(tmp_path / "mini"), "--products", "48", "--epochs", "1", "--skip-eval"])
+    vectors = SentenceTransformer(str(tmp_path / "mini"), device="cpu").encode(["red mug"])
+    assert vectors.shape == (1, 512)
+
+
+# -- the bundled model --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mini():
+    from sentence_transformers import SentenceTransformer
+
+    if not (MINI / "modules.json").exists():
+        pytest.fail(f"the bundled model is missing: train it with "
+                    f"python -m shop_clip.training.train_mini --output {MINI}")
+    return SentenceTransformer(str(MINI), device="cpu")
+
+
+def test_bundled_model_is_small_and_commit_ready():
+    files = [path for path in MINI.rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in files) <= 25 * 1024 * 1024
+    assert any(path.suffix == ".safetensors" for path in files)
+    assert not any(path.suffix in {".bin", ".pt", ".pth", ".ckpt"} for path in files)
+
+
+def test_bundled_model_gives_512_d_vectors_for_texts_and_images(mini):
+    image = next(generate_catalog(1, seed=5)).image
+    assert mini.encode(["red striped t-shirt"]).shape == (1, 512)
+    assert mini.encode([image]).shape == (1, 512)
+
+
+def test_bundled_model_finds_the_category_a_shopper_asks_for(mini):
+    rng = np.random.default_rng(11)
+    categories = ["t-shirt", "sneaker", "handbag", "hat", "mug", "lamp"]
+    products = [make_product({"category": slug, "colour": colour, "pattern": "solid", "material": material}, rng)
+                for slug, colour, material in zip(categories, ["blue", "black", "brown", "green", "white", "red"],
+                                                  ["cotton", "leather", "leather", "wool", "ceramic", "linen"],
+                                                  strict=True)]
+    images = mini.encode([p.image for p in products], normalize_embeddings=True)
+    queries = mini.encode([query_for(p.attributes, "category") for p in products], normalize_embeddings=True)
+    best = (queries @ images.T).argmax(axis=1)
+    assert best.tolist() == list(range(len(categories)))
+
+
+def test_training_preprocessing_matches_sentence_transformers_encode(mini):
+    from shop_clip.training.pairs import pixel_values_for, token_ids_for
+
+    module = mini[0]
+    image = next(generate_catalog(1, seed=6)).image
+    with torch.no_grad():
+        pixels = pixel_values_for(module.processor, [image])
+        direct = module.model.get_image_features(pixel_values=pixels).pooler_output.numpy()
+        ids, mask = token_ids_for(module.processor, ["plain red mug"])
+        direct_text = module.model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output.numpy()
+    np.testing.assert_allclose(mini.encode([image]), direct, atol=1e-5)
+    np.testing.assert_allclose(mini.encode(["plain red mug"]), direct_text, atol=1e-5)
+
+
+# -- fine-tuning --------------------------------------------------------------------------------
+
+def test_finetune_runs_end_to_end_and_saves_a_loadable_model(tmp_path, mini):
+    from sentence_transformers import SentenceTransformer
+
+    from shop_clip.training.finetune import finetune
+
+    products = list(generate_catalog(10, seed=12, image_size=64))
+    pairs = [(p.image, p.title) for p in products]
+    result = finetune(MINI, pairs[:8], tmp_path / "tuned", epochs=2, batch_size=4, lr=1e-4, seed=0,
+                      device="cpu", progress=False, eval_pairs=pairs[8:])
+    assert result["steps"] == 4
+    assert set(result["before"]) == set(result["after"]) == {"recall_at_1", "recall_at_10"}
+    tuned = SentenceTransformer(str(tmp_path / "tuned"), device="cpu")
+    assert tuned.encode([products[0].image]).shape == (1, 512)
+    assert not np.allclose(tuned.encode(["red mug"]), mini.encode(["red mug"]))
