@@ -58,11 +58,11 @@ def demo_products(count: int, seed: int):
     """The demo's products: with room for it, the evaluation layout (every held-out colour/category
     pair with a dozen products of one pattern, so `shop_clip_eval` has enough relevant products per
     query), shuffled, the rest drawn freely; smaller catalogs are drawn freely."""
-    from shop_clip.training.quality import CATALOG_SIZE, build_evaluation_catalog
+    from shop_clip.training.quality import CATALOG_SIZE, build_held_out_catalog
 
     if count < CATALOG_SIZE:
         return generate_catalog(count, seed)
-    products = build_evaluation_catalog(seed=seed, size=count)
+    products = build_held_out_catalog(seed=seed, size=count)
     order = np.random.default_rng(seed).permutation(len(products))
     return (products[i] for i in order)
 
