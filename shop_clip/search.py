@@ -211,26 +211,25 @@ def _best_distances(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, filt
     return _Best(best, truncated)
 
 
-def search_text(query: str, params: Mapping[str, str] | None = None) -> Page:
-    """Natural-language search with the store's filters and paging from ``params``."""
+def _page(params: Mapping[str, str] | None, query_vectors, exclude: Iterable[Any] = ()) -> Page:
+    """Paging and filters from ``params``, then the nearest products to ``query_vectors(space)``."""
     params = params or {}
     limit, offset = parse_paging(params)
     filters = get_catalog().filter_kwargs(params)
     space = active_space()
-    vector = encode_query(query, space)
-    hits = nearest_products(vector, space, limit=limit, offset=offset, filters=filters)
+    hits = nearest_products(query_vectors(space), space, limit=limit, offset=offset, filters=filters,
+                            exclude=exclude)
     return Page(hits, space.model_id, limit, offset)
+
+
+def search_text(query: str, params: Mapping[str, str] | None = None) -> Page:
+    """Natural-language search with the store's filters and paging from ``params``."""
+    return _page(params, lambda space: encode_query(query, space))
 
 
 def search_image(image: Image.Image, params: Mapping[str, str] | None = None) -> Page:
     """Visual search: products that look like an uploaded photo."""
-    params = params or {}
-    limit, offset = parse_paging(params)
-    filters = get_catalog().filter_kwargs(params)
-    space = active_space()
-    vector = get_encoder(model=space.model_ref).encode_images([image])[0]
-    hits = nearest_products(vector, space, limit=limit, offset=offset, filters=filters)
-    return Page(hits, space.model_id, limit, offset)
+    return _page(params, lambda space: get_encoder(model=space.model_ref).encode_images([image])[0])
 
 
 def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
@@ -252,10 +251,4 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
 
 def similar_products(product_id: Any, params: Mapping[str, str] | None = None) -> Page:
     """Look-alikes of one product, never the product itself."""
-    params = params or {}
-    limit, offset = parse_paging(params)
-    filters = get_catalog().filter_kwargs(params)
-    space = active_space()
-    vectors = product_vectors(product_id, space)
-    hits = nearest_products(vectors, space, limit=limit, offset=offset, filters=filters, exclude=[product_id])
-    return Page(hits, space.model_id, limit, offset)
+    return _page(params, lambda space: product_vectors(product_id, space), exclude=[product_id])
