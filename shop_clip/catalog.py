@@ -104,15 +104,6 @@ class SettingsCatalog:
             return [str(getattr(value, slug, value.pk))]
         return [str(value)]
 
-    def category_lookup(self) -> str | None:
-        """ORM lookup from the product to its category identifier."""
-        if not self.category_field:
-            return None
-        field = self.product_model._meta.get_field(self.category_field)
-        if field.is_relation:
-            return f"{self.category_field}__{shop_clip_settings.CATEGORY_SLUG_FIELD}"
-        return self.category_field
-
     def product_queryset(self) -> models.QuerySet:
         """Products as search returns them (related category fetched in the same query)."""
         qs = self.product_model._default_manager.all()
