@@ -16,8 +16,9 @@ from .vocabulary import CATEGORIES, COLOURS, PATTERNS
 from .wording import QUERY_KINDS, describe, query_for
 
 EXTRA_DESCRIPTIONS = 1  # re-worded copies per product: template resampling
-# Drawn a second time: a text without the colour is what teaches that shape outweighs colour.
-SHAPE_QUERY_KINDS = ("category", "pattern_category")
+# Drawn again (category twice more): a text without the colour is what teaches that shape
+# outweighs colour, which look-alike search needs (see docs/training.md, "How we got here").
+SHAPE_QUERY_KINDS = ("category", "category", "pattern_category")
 LABELLED = ("category", "colour", "pattern")
 # Which attributes each kind of text names; shop copy names them all.
 NAMED_BY_KIND = {

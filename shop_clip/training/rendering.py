@@ -37,7 +37,7 @@ def _smooth_ramp(rng: np.random.Generator) -> np.ndarray:
 
 def _backdrop(size: int, rng: np.random.Generator) -> Image.Image:
     """A soft studio backdrop: a gradient between two light, nearly neutral tones."""
-    first, second = (rng.uniform(200, 250) + rng.normal(0, 5, 3) for _ in range(2))
+    first, second = (rng.uniform(180, 240) + rng.normal(0, 5, 3) for _ in range(2))
     ramp = _smooth_ramp(rng)[..., None]
     gradient = first * (1 - ramp) + second * ramp
     small = Image.fromarray(np.clip(gradient, 0, 255).astype(np.uint8), "RGB")
