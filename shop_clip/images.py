@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .conf import shop_clip_settings
 
-# Encoders work at 224 px or less; decoding more than this only costs time.
+# The shortest side kept when the model's input size is unknown: twice CLIP ViT-B/32's 224 px.
 DECODE_TARGET = 448
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
 
@@ -36,8 +36,19 @@ def read_limited(stream: IO[bytes], max_bytes: int | None = None) -> bytes:
     return data
 
 
-def load_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
-    """Decode image bytes into an RGB ``PIL.Image`` no larger than needed by the encoders."""
+def decode_size(model_input: int | None) -> int:
+    """The shortest side worth decoding for a model that sees ``model_input`` px: twice that,
+    so the model's own resize still has pixels to average."""
+    return 2 * int(model_input) if model_input else DECODE_TARGET
+
+
+def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECODE_TARGET) -> Image.Image:
+    """Decode image bytes into an RGB ``PIL.Image`` whose shortest side is at most ``target``.
+
+    Larger images are decoded at a reduced scale where the format allows (JPEG: 1/2, 1/4, 1/8)
+    and then shrunk: the encoders resize to their input size anyway, and decoding and resizing a
+    big photo costs more than the small model's forward pass.
+    """
     if len(data) > shop_clip_settings.MAX_IMAGE_BYTES:
         raise ImageRejected(
             f"image is larger than {shop_clip_settings.MAX_IMAGE_BYTES // (1024 * 1024)} MB"
@@ -55,8 +66,8 @@ def load_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
                 )
             if image.format not in ALLOWED_FORMATS:
                 raise ImageRejected(f"image format {image.format} is not supported; use JPEG, PNG or WebP")
-            # JPEG can decode at 1/2, 1/4, 1/8 scale: much faster for large photos.
-            image.draft("RGB", (DECODE_TARGET, DECODE_TARGET))
+            # JPEG can decode at 1/2, 1/4, 1/8 scale, still at least ``target`` on both sides.
+            image.draft("RGB", (target, target))
             image.load()
     except ImageRejected:
         raise
@@ -67,8 +78,11 @@ def load_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"image is corrupt or truncated: {exc}") from exc
     image = ImageOps.exif_transpose(image)
-    if max(image.size) > DECODE_TARGET:
-        image.thumbnail((DECODE_TARGET, DECODE_TARGET), Image.Resampling.BILINEAR)
+    width, height = image.size
+    if min(width, height) > target:
+        scale = target / min(width, height)
+        size = (max(target, round(width * scale)), max(target, round(height * scale)))
+        image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
     return _to_rgb(image)
 
 

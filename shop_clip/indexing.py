@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
-from pgvector import HalfVector
 
 from .catalog import ImageRef, get_catalog
 from .conf import get_product_model, shop_clip_settings
 from .encoders import get_encoder
-from .images import ImageRejected, load_image, read_limited
+from .hnsw import halfvec_literals
+from .images import ImageRejected, decode_size, load_image, read_limited
 from .models import EmbeddingSpace, ProductVector
 from .spaces import activate_if_complete, target_spaces
 
@@ -119,7 +119,7 @@ class _Loaded:
     transient: bool = False
 
 
-def _read(ref: ImageRef | None, row: ProductVector) -> _Loaded:
+def _read(ref: ImageRef | None, row: ProductVector, target: int) -> _Loaded:
     loaded = _Loaded(row)
     if ref is None:
         return loaded
@@ -142,7 +142,7 @@ def _read(ref: ImageRef | None, row: ProductVector) -> _Loaded:
     if loaded.content_hash == row.content_hash and row.embedding is not None:
         return loaded  # unchanged image: keep its vector
     try:
-        loaded.image = load_image(data)
+        loaded.image = load_image(data, target=target)
     except ImageRejected as exc:
         loaded.error = str(exc)
     return loaded
@@ -170,7 +170,8 @@ def claim_pending(space: EmbeddingSpace, size: int, exclude: Iterable[int] = ())
 
 def _prepare(encoder, pairs: list[tuple[ProductVector, ImageRef | None]]) -> tuple[list[_Loaded], object]:
     """Read, hash, decode and preprocess one encoder batch (runs in a reader thread)."""
-    loaded = [_read(ref, row) for row, ref in pairs]
+    target = decode_size(getattr(encoder, "image_size", None))
+    loaded = [_read(ref, row, target) for row, ref in pairs]
     images = [item.image for item in loaded if item.image is not None]
     return loaded, (encoder.preprocess_images(images) if images else None)
 
@@ -223,8 +224,8 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
 
 def _write_vectors(items: list[_Loaded], vectors) -> None:
     dim = vectors.shape[1]
-    params = [(HalfVector(vector).to_text(), dim, item.content_hash, item.row.pk)
-              for item, vector in zip(items, vectors, strict=True)]
+    params = [(literal, dim, item.content_hash, item.row.pk)
+              for item, literal in zip(items, halfvec_literals(vectors), strict=True)]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {ProductVector._meta.db_table} SET embedding = %s::halfvec, dim = %s, "

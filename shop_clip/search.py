@@ -15,13 +15,12 @@ from django.core.cache import caches
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
-from pgvector import HalfVector
 from PIL import Image
 
 from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .encoders import get_encoder
-from .hnsw import distance_sql
+from .hnsw import distance_sql, halfvec_literals
 from .models import EmbeddingSpace, ProductVector
 from .spaces import active_space
 
@@ -185,7 +184,7 @@ def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, filters:
                                         **{f"product__{k}": v for k, v in filters.items()})
     if exclude:
         rows = rows.exclude(product_id__in=list(exclude))
-    text = HalfVector(vector).to_text()
+    text = halfvec_literals(vector)[0]
     order = ("distance", "product_id") if exact else ("distance",)
     return (rows.annotate(distance=RawSQL(distance_sql(space.dim, exact=exact), [text]))
             .order_by(*order).values_list("product_id", "distance")[:fetch])

@@ -21,7 +21,7 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     env = dict(os.environ, SHOP_CLIP_MODEL=str(settings.SHOP_CLIP["ENCODER"]["MODEL"]))
     result = subprocess.run(
         [sys.executable, "bench/search.py", "--products", "2000", "--queries", "20", "--exact-check", "2",
-         "--workers", "1", "--clients", "2", "--duration", "1", "--warmup", "0.5",
+         "--workers", "1", "--clients", "1,2", "--duration", "1", "--warmup", "0.5",
          "--database", "shop_clip_bench_smoke", "--drop", "--json", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
@@ -37,7 +37,8 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     for row in data["sql"]:
         assert {"p50_ms", "p99_ms", "bare_sql_p50_ms", "rows_min", "recall_at_10", "selectivity", "path"} <= set(row)
         assert 0 <= row["recall_at_10"] <= 1
-    assert {row["scenario"] for row in data["http"]} == {"search/ cached", "search/ uncached", "products/<pk>/similar/"}
+    scenarios = ("search/ cached", "search/ uncached", "products/<pk>/similar/")
+    assert {(row["scenario"], row["clients"]) for row in data["http"]} == {(s, c) for s in scenarios for c in (1, 2)}
     for row in data["http"]:
         assert {"p50_ms", "p99_ms", "throughput_rps", "ratio"} <= set(row)
         assert row["requests"] > 0 and row["errors"] == 0 and row["rows_mean"] == 10

@@ -29,8 +29,23 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_valid_image_becomes_rgb_and_small():
     image = load_image(encode(Image.new("RGB", (2000, 1000), (10, 200, 30)), "JPEG"))
     assert image.mode == "RGB"
-    assert max(image.size) <= DECODE_TARGET
+    assert image.size == (2 * DECODE_TARGET, DECODE_TARGET)  # shortest side shrunk, shape kept
     assert image.getpixel((5, 5))[1] > 150
+
+
+def test_decoding_stops_at_twice_the_models_input_size():
+    from shop_clip.images import decode_size
+
+    wide = encode(Image.new("RGB", (900, 300), (200, 10, 10)), "JPEG")
+    assert load_image(wide, target=decode_size(32)).size == (192, 64)  # a 32 px model
+    assert load_image(wide, target=decode_size(224)).size == (900, 300)  # already small enough
+    assert decode_size(None) == DECODE_TARGET
+
+
+def test_encoder_reports_the_side_its_image_tower_sees():
+    from shop_clip.encoders.sentence_transformers import SentenceTransformerEncoder
+
+    assert SentenceTransformerEncoder("shop-clip-mini", device="cpu").image_size == 32
 
 
 def test_transparency_is_flattened_on_white():

@@ -183,3 +183,17 @@ def test_catalog_api_lists_products(api):
     body = api.get("/api/catalog/products/").json()
     assert body["count"] == CATALOG_SIZE and len(body["results"]) == 20
     assert set(body["results"][0]["category"]) == {"name", "slug"}
+
+
+def test_vectors_reach_postgresql_exactly_as_their_half_precision_values(db):
+    import numpy as np
+
+    from shop_clip.hnsw import halfvec_literals
+
+    vectors = np.random.default_rng(3).normal(size=(4, 512)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with connection.cursor() as cursor:
+        for vector, literal in zip(vectors, halfvec_literals(vectors), strict=True):
+            cursor.execute("SELECT %s::halfvec::real[]", [literal])
+            stored = np.array(cursor.fetchone()[0], dtype=np.float32)
+            assert np.array_equal(stored, vector.astype(np.float16).astype(np.float32))

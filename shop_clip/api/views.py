@@ -14,8 +14,9 @@ from rest_framework.views import APIView
 from .. import search
 from ..catalog import FilterError, get_catalog
 from ..conf import shop_clip_settings
-from ..images import ImageRejected, load_image, read_limited
-from ..spaces import NoActiveSpace
+from ..encoders import get_encoder
+from ..images import ImageRejected, decode_size, load_image, read_limited
+from ..spaces import NoActiveSpace, active_space
 from ..status import index_status
 from .serializers import PageSerializer, StatusSerializer, serialize_hits
 
@@ -71,7 +72,9 @@ class ImageSearchView(SearchServiceView):
         upload = request.FILES.get("image")
         if upload is None:
             raise search.QueryError("send the photo as multipart form field 'image'")
-        image = load_image(read_limited(upload, shop_clip_settings.MAX_UPLOAD_BYTES))
+        # Decoded as the indexer decodes product images for the same model.
+        target = decode_size(get_encoder(model=active_space().model_ref).image_size)
+        image = load_image(read_limited(upload, shop_clip_settings.MAX_UPLOAD_BYTES), target=target)
         return self.page_response(request, search.search_image(image, request.GET))
 
 

@@ -24,6 +24,9 @@ class BaseEncoder(ABC):
     model_id: str
     dim: int
     device: str
+    # The square side, in pixels, the image tower sees (224 for ViT-B/32); None where unknown.
+    # Image loading decodes no more than twice this (``images.decode_size``).
+    image_size: int | None = None
 
     @abstractmethod
     def encode_images(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:

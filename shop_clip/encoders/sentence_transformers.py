@@ -44,6 +44,17 @@ def choose_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _image_size(model) -> int | None:
+    """The input side of the model's image processor (crop size, else shortest edge), if any."""
+    processor = getattr(getattr(model[0], "processor", None), "image_processor", None)
+    for name, key in (("crop_size", "height"), ("size", "shortest_edge")):
+        value = getattr(processor, name, None)  # a dict, or transformers' SizeDict
+        side = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+        if side:
+            return int(side)
+    return None
+
+
 class SentenceTransformerEncoder(BaseEncoder):
     def __init__(self, model: str, device: str = "auto", batch_size: int = 32, model_id: str | None = None,
                  fp16: bool | None = None, **options) -> None:
@@ -68,6 +79,7 @@ class SentenceTransformerEncoder(BaseEncoder):
         self.model_id = model_id or (local_model_id(local) if local.is_dir() else model)
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
+        self.image_size = _image_size(self.model)
         logger.info("loaded %s (dim %d) on %s", self.model_id, self.dim, self.device)
 
     def preprocess_images(self, images: Sequence[Image.Image]) -> dict:
