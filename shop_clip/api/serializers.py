@@ -7,9 +7,26 @@ from rest_framework import serializers
 from ..catalog import get_catalog
 from ..conf import shop_clip_settings
 
+IMAGE_REFS = "shop_clip_image_refs"  # context key: product pk -> its first ImageRef
+
+
+class ProductListSerializer(serializers.ListSerializer):
+    """Fetches the image references of a whole page at once (one query per image source)."""
+
+    def to_representation(self, data) -> list[dict]:
+        products = list(data.all() if hasattr(data, "all") else data)
+        refs: dict = {}
+        for ref in get_catalog().image_refs([product.pk for product in products]):
+            refs.setdefault(ref.product_id, ref)
+        self._context = {**self._context, IMAGE_REFS: refs}  # the child reads the root's context
+        return super().to_representation(products)
+
 
 class DefaultProductSerializer(serializers.Serializer):
     """A product as shop-clip knows it from settings: id, text, category, image URL."""
+
+    class Meta:
+        list_serializer_class = ProductListSerializer
 
     def to_representation(self, product) -> dict:
         catalog = get_catalog()
@@ -19,18 +36,27 @@ class DefaultProductSerializer(serializers.Serializer):
         if catalog.category_field:
             values = catalog.category_values(product)
             data["category"] = values[0] if len(values) == 1 else values
-        data["image_url"] = image_url(product, self.context.get("request"))
+        page = self.context.get(IMAGE_REFS)
+        ref = page.get(product.pk) if page is not None else _first_ref(product)
+        data["image_url"] = _url(ref, self.context.get("request"))
         return data
+
+
+def _first_ref(product):
+    refs = get_catalog().image_refs([product.pk])
+    return refs[0] if refs else None
+
+
+def _url(ref, request=None) -> str | None:
+    if ref is None:
+        return None
+    url = ref.file.url
+    return request.build_absolute_uri(url) if request is not None else url
 
 
 def image_url(product, request=None) -> str | None:
     """Absolute URL of the product's first image, or None."""
-    catalog = get_catalog()
-    refs = catalog.image_refs([product.pk])
-    if not refs:
-        return None
-    url = refs[0].file.url
-    return request.build_absolute_uri(url) if request is not None else url
+    return _url(_first_ref(product), request)
 
 
 class HitSerializer(serializers.Serializer):

@@ -97,3 +97,23 @@ def test_uuid_keys_in_urls(celery_worker):
     assert client.get(f"/api/products/{item.pk}/similar/").status_code == 200
     assert client.get(f"/api/products/{uuid.uuid4()}/similar/").status_code == 404
     assert client.get("/api/products/12345/similar/").status_code == 404
+
+
+def test_a_page_costs_the_same_queries_whatever_its_length(celery_worker):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    items = [make_item(f"item-{n}", [RED if n % 2 else BLUE, GREEN]) for n in range(6)]
+    wait_for_indexing()
+    client = Client()
+    client.get("/api/search/", {"q": "item", "limit": "1"})  # warm: query embedding cached
+    counts = {}
+    for limit in (1, 6):
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get("/api/search/", {"q": "item", "limit": str(limit)}).json()
+        assert len(body["results"]) == limit
+        counts[limit] = len(queries)
+    assert counts[6] == counts[1], counts  # no query per hit (image URLs, categories)
+    for item in items:  # each product's own photo, not a neighbour's
+        url = next(hit["product"]["image_url"] for hit in body["results"] if hit["product"]["id"] == str(item.pk))
+        assert url in {f"http://testserver{photo.file.url}" for photo in item.photos.all()}
