@@ -61,3 +61,46 @@ def test_killed_worker_rows_complete_after_restart(settings, category, tmp_path)
         restarted.stop()
     assert ProductVector.objects.filter(status="embedded").count() == total
     assert not ProductVector.objects.filter(embedding__isnull=True).exists()
+
+
+def test_database_connection_lost_mid_batch_is_retried_and_loses_nothing(settings, category, tmp_path):
+    """PostgreSQL ends the worker's sessions (as in a restart or failover) while it indexes."""
+    from django.db import connection
+
+    from demo_project.catalog.models import Product
+
+    queue = "shop_clip_db_lost"
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "QUEUE": queue}
+    purge(queue)
+    images = [noisy_jpeg(100 + i) for i in range(8)]
+    for i in range(120):
+        product = Product(title=f"Noisy {i}", category=category, price=10)
+        product.image.save(f"lost-{i}.jpg", ContentFile(images[i % 8]), save=False)
+        product.save()
+    total = ProductVector.objects.count()
+
+    def end_other_sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                           "AND backend_type = 'client backend'")
+            return cursor.fetchone()[0]
+
+    worker = Worker(queue, tmp_path / "worker.log", SHOP_CLIP_CLAIM_BATCH_SIZE="4").start()
+    try:
+        wait_until(lambda: ProductVector.objects.filter(status="embedded").count() >= 4, 120, "first batches")
+        ended = 0
+        for _ in range(3):  # several times: inside a batch, between batches, during a retry
+            ended += end_other_sessions()
+            time.sleep(0.7)
+        assert ended >= 1, "the worker held no database session to end"
+        done_after_cuts = ProductVector.objects.filter(status="embedded").count()
+        assert done_after_cuts < total, "the worker finished before the cuts: make the batch slower"
+        wait_until(lambda: not ProductVector.objects.filter(status="pending").exists(), 240, "retries to finish")
+    finally:
+        worker.stop()
+    log = (tmp_path / "worker.log").read_text()
+    # The task failed on the lost connection and was retried (with backoff), not dropped.
+    assert "retry: Retry in" in log and "OperationalError" in log, log[-3000:]
+    assert ProductVector.objects.filter(status="embedded").count() == total
+    assert not ProductVector.objects.filter(embedding__isnull=True).exists()
