@@ -145,7 +145,8 @@ def profile_table(profile: cProfile.Profile) -> dict[str, float]:
     return {label: round(100 * totals.get(label, 0.0) / whole, 1) for label in PROFILE_PARTS}
 
 
-def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, device: str = "cpu") -> dict:
+def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, device: str = "cpu",
+              claims_in_flight: int = 1, readers: int = 4) -> dict:
     import torch
     from django.test import override_settings
 
@@ -155,7 +156,8 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
 
     encoder_settings = {"MODEL": model_path, "DEVICE": device, "BATCH_SIZE": batch}
     with override_settings(SHOP_CLIP={"ENCODER": encoder_settings, "CLAIM_BATCH_SIZE": 4 * batch,
-                                      "ENQUEUE_ON_SAVE": False}):
+                                      "ENQUEUE_ON_SAVE": False, "CLAIMS_IN_FLIGHT": claims_in_flight,
+                                      "READER_THREADS": readers}):
         encoder = get_encoder()
         # One space only: rows of an earlier run's model would be indexed too and skew the rate.
         EmbeddingSpace.objects.all().delete()
@@ -169,17 +171,20 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
         for _ in range(rounds):
             bare.append(bare_model_rate(encoder, batches))
             piped.append(pipeline_rate())
-        profile = cProfile.Profile()
-        pipeline_rate(profile)
+        # cProfile sees one thread: with several claims in flight the work runs in other threads.
+        profile = cProfile.Profile() if claims_in_flight == 1 else None
+        if profile:
+            pipeline_rate(profile)
     ratios = [p / b for p, b in zip(piped, bare, strict=True)]
     return {
         "model": name, "model_id": encoder.model_id, "images": images, "batch_size": batch,
-        "rounds": rounds, "torch_threads": torch.get_num_threads(),
+        "rounds": rounds, "torch_threads": torch.get_num_threads(), "device": encoder.device,
+        "claims_in_flight": claims_in_flight, "reader_threads": readers,
         "bare_images_per_s": round(statistics.median(bare), 1),
         "pipeline_images_per_s": round(statistics.median(piped), 1),
         "ratio": round(statistics.median(ratios), 3),
         "bare_runs": [round(x, 1) for x in bare], "pipeline_runs": [round(x, 1) for x in piped],
-        "profile_percent_of_pipeline": profile_table(profile),
+        "profile_percent_of_pipeline": profile_table(profile) if profile else {},
     }
 
 
@@ -191,6 +196,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (CUDA with fp16 where present)")
     parser.add_argument("--mini-path", default=None, help="shop-clip-mini directory (default: the bundled one)")
+    parser.add_argument("--claims-in-flight", type=int, default=1, help="SHOP_CLIP['CLAIMS_IN_FLIGHT'] for (b)")
+    parser.add_argument("--readers", type=int, default=4, help="SHOP_CLIP['READER_THREADS'] for (b)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "indexing.json")
     args = parser.parse_args()
     setup_django()
@@ -202,7 +209,8 @@ def main() -> None:
                        args.images or 256))
     if args.model in ("mini", "all"):
         models.append(("shop-clip-mini", args.mini_path or resolve_model_path("shop-clip-mini"), args.images or 1024))
-    results = [run_model(name, path, count, args.batch, args.rounds, args.device) for name, path, count in models]
+    results = [run_model(name, path, count, args.batch, args.rounds, args.device, args.claims_in_flight, args.readers)
+               for name, path, count in models]
     report = {"benchmark": "indexing", "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU",
               "python": platform.python_version(), "results": results}
     print_table(results)
@@ -212,11 +220,14 @@ def main() -> None:
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"\n{'model':<28}{'images':>7}{'bare img/s':>12}{'pipeline img/s':>16}{'ratio':>8}")
+    print(f"\n{'model':<28}{'device':>7}{'images':>7}{'claims':>7}{'bare img/s':>12}{'pipeline img/s':>16}"
+          f"{'ratio':>8}")
     for r in results:
-        print(f"{r['model']:<28}{r['images']:>7}{r['bare_images_per_s']:>12}{r['pipeline_images_per_s']:>16}"
-              f"{r['ratio']:>8}")
+        print(f"{r['model']:<28}{r['device']:>7}{r['images']:>7}{r['claims_in_flight']:>7}{r['bare_images_per_s']:>12}"
+              f"{r['pipeline_images_per_s']:>16}{r['ratio']:>8}")
     for r in results:
+        if not r["profile_percent_of_pipeline"]:
+            continue
         print(f"\nwhere the pipeline's time goes, {r['model']} (% of pipeline wall time; parts overlap):")
         for label, percent in r["profile_percent_of_pipeline"].items():
             print(f"  {label:<46}{percent:>6}%")

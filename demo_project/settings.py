@@ -117,6 +117,8 @@ SHOP_CLIP = {
     },
     "QUEUE": os.environ.get("SHOP_CLIP_QUEUE", "shop_clip"),
     "CLAIM_BATCH_SIZE": int(os.environ.get("SHOP_CLIP_CLAIM_BATCH_SIZE", "128")),
+    "CLAIMS_IN_FLIGHT": int(os.environ.get("SHOP_CLIP_CLAIMS_IN_FLIGHT", "1")),
+    "READER_THREADS": int(os.environ.get("SHOP_CLIP_READER_THREADS", "4")),
 }
 
 LOGGING = {

@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE": "shop_clip",
     "CLAIM_BATCH_SIZE": 128,         # rows a worker claims per transaction (several encoder batches)
     "MAX_BATCHES_PER_TASK": 50,      # then the task re-enqueues itself, so workers share work
+    # Claims one worker process keeps in flight: with 2, one claim's reading and vector writes
+    # (PostgreSQL's HNSW inserts) overlap the other's encoding; the model runs one batch at a time.
+    "CLAIMS_IN_FLIGHT": 1,
+    "READER_THREADS": 4,             # threads that read, decode and preprocess the next batches
     "MAX_ATTEMPTS": 5,               # transient failures before a row is marked failed
     "ENQUEUE_ON_SAVE": True,
     # The one door for images (images.py).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -149,14 +150,20 @@ def _read(ref: ImageRef | None, row: ProductVector, target: int) -> _Loaded:
 
 
 _readers: ThreadPoolExecutor | None = None
+_readers_lock = threading.Lock()
+# The model runs one batch at a time, whichever claim it is for: two forward passes at once only
+# fight over the same cores (CPU) or queue on the same device (GPU).
+_model_lock = threading.Lock()
 
 
 def _reader_pool() -> ThreadPoolExecutor:
     # Decoding and resizing release the GIL, so a few threads keep the encoder fed.
     global _readers
-    if _readers is None:
-        _readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shop-clip-read")
-    return _readers
+    with _readers_lock:
+        if _readers is None:
+            _readers = ThreadPoolExecutor(max_workers=max(1, shop_clip_settings.READER_THREADS),
+                                          thread_name_prefix="shop-clip-read")
+        return _readers
 
 
 def claim_pending(space: EmbeddingSpace, size: int, exclude: Iterable[int] = ()) -> list[ProductVector]:
@@ -201,7 +208,8 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
             batch, features = future.result()
             loaded += batch
             if features is not None:
-                vectors.append(encoder.encode_features(features))
+                with _model_lock:
+                    vectors.append(encoder.encode_features(features))
                 encoded += [item for item in batch if item.image is not None]
         gone = [row.pk for row, ref in pairs if ref is None]
         if gone:
@@ -257,21 +265,78 @@ def process_pending(max_batches: int | None = None, *, on_batch=None) -> tuple[B
     """Index pending rows of every space, up to ``max_batches`` batches.
 
     Returns the summed result and whether pending rows remain.  ``on_batch(result)`` is called
-    after each batch (progress bars use it).
+    after each batch (progress bars use it).  ``CLAIMS_IN_FLIGHT`` claims run side by side, each
+    in its own thread, database connection and transaction.
     """
     total = BatchResult()
-    batches = 0
+    budget = _Budget(max_batches)
+    lanes = max(1, shop_clip_settings.CLAIMS_IN_FLIGHT)
     for space in spaces_with_pending():
+        if budget.spent():
+            break
         deferred: list[int] = []
-        while max_batches is None or batches < max_batches:
-            result = index_batch(space, exclude=deferred)
-            batches += 1
+        if lanes == 1:
+            drained = _drain(space, budget, deferred, total, on_batch)
+        else:
+            drained = _drain_in_lanes(space, lanes, budget, deferred, total, on_batch)
+        if drained:
+            activate_if_complete(space)
+    more = ProductVector.objects.filter(status=Status.PENDING).exclude(pk__in=total.deferred).exists()
+    return total, more
+
+
+class _Budget:
+    """Batches left to run, shared by the lanes."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.left is None:
+                return True
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+    def spent(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+
+def _drain(space: EmbeddingSpace, budget: _Budget, deferred: list[int], total: BatchResult, on_batch,
+           lock: threading.Lock | None = None, stop: threading.Event | None = None) -> bool:
+    """Claim batches of ``space`` until none is left (True) or the budget or a stop says so."""
+    lock = lock or threading.Lock()
+    while not (stop and stop.is_set()) and budget.take():
+        with lock:
+            exclude = list(deferred)
+        result = index_batch(space, exclude=exclude)
+        with lock:
             deferred.extend(result.deferred)
             total.add(result)
             if on_batch:
                 on_batch(result)
-            if result.claimed == 0:
-                activate_if_complete(space)
-                break
-    more = ProductVector.objects.filter(status=Status.PENDING).exclude(pk__in=total.deferred).exists()
-    return total, more
+        if result.claimed == 0:
+            return True
+    return False
+
+
+def _drain_in_lanes(space: EmbeddingSpace, lanes: int, budget: _Budget, deferred: list[int], total: BatchResult,
+                    on_batch) -> bool:
+    lock, stop = threading.Lock(), threading.Event()
+
+    def lane() -> bool:
+        try:
+            return _drain(space, budget, deferred, total, on_batch, lock, stop)
+        except BaseException:
+            stop.set()  # the other lanes finish their claim and stop; the error reaches the task
+            raise
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="shop-clip-claim") as pool:
+        futures = [pool.submit(lane) for _ in range(lanes)]
+        drained = [future.result() for future in futures]
+    return any(drained)

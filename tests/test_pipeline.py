@@ -9,7 +9,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from shop_clip.indexing import index_batch, mark_pending
+from shop_clip.indexing import index_batch, mark_pending, process_pending
 from shop_clip.models import ProductVector
 from shop_clip.spaces import configured_space
 
@@ -57,6 +57,27 @@ def test_unchanged_image_skips_the_encoder(make_product, settings):
     mark_pending([product.pk], enqueue=False)
     result = index_batch(space)
     assert (result.embedded, result.unchanged) == (0, 1)
+
+
+def test_two_claims_in_flight_index_every_row_once_with_the_same_vectors(make_product, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False, "CLAIM_BATCH_SIZE": 4}
+    products = [make_product(f"Shirt {n}", colour=(10 * n, 200 - 7 * n, 90)) for n in range(18)]
+    corrupt = make_product("Corrupt T-shirt", image=b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    result, more = process_pending()  # one claim at a time: the reference
+    assert (result.embedded, result.failed, more) == (18, 1, False)
+    reference = {row.product_id: np.asarray(row.embedding) for row in ProductVector.objects.filter(status="embedded")}
+
+    ProductVector.objects.update(status="pending", content_hash="", embedding=None, attempts=0, error="")
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CLAIMS_IN_FLIGHT": 2}
+    assert process_pending(max_batches=2)[0].claimed <= 8  # the batch budget holds across lanes
+    seen = []
+    result, more = process_pending(on_batch=lambda batch: seen.append(batch.claimed))
+    assert not more and max(seen) <= 4
+    rows = {row.product_id: row for row in ProductVector.objects.all()}
+    assert rows[corrupt.pk].status == "failed" and rows[corrupt.pk].attempts == 1
+    for product in products:
+        assert rows[product.pk].status == "embedded"
+        assert np.array_equal(np.asarray(rows[product.pk].embedding), reference[product.pk])
 
 
 def test_rolled_back_transaction_enqueues_nothing(make_product, settings):

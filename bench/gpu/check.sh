@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The one prepared GPU check, run ON the GPU machine from the repository root, e.g. with the
+# device tool:  run(command="bash bench/gpu/check.sh", carry=[".whl"], timeout_s=540)
+# after `bash bench/gpu/prepare_wheels.sh` here. It proves the CUDA paths and measures them:
+#   1. training on CUDA under autocast (train_mini, a short run: the loss must fall);
+#   2. indexing with fp16 on CUDA: the bare model against the whole pipeline (bench/indexing.py),
+#      ViT-B/32 and shop-clip-mini, batches of 256 (target: >= 1,500 img/s through the pipeline);
+#   3. the same with two claims in flight and 8 reader threads (CLAIMS_IN_FLIGHT, READER_THREADS).
+# Results land in $OUT (the device tool's folder that comes back) or var/gpu-check.
+# DEVICE=cpu SMALL=1 runs the same steps on a CPU at toy sizes, to check the script itself.
+set -euo pipefail
+OUT=${OUT:-var/gpu-check}
+DEVICE=${DEVICE:-cuda}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 SHOP_CLIP_DATA_DIR=${SHOP_CLIP_DATA_DIR:-/tmp/shop-clip-var}
+if [ -n "${SMALL:-}" ]; then
+  products=200 epochs=1 images=64 batch=32
+else
+  products=4000 epochs=3 images=4096 batch=256
+fi
+(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true) | tee "$OUT/gpu.txt"
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
+
+echo "== 1. training on $DEVICE"
+$PY -m shop_clip.training.train_mini --output /tmp/mini-"$DEVICE" --device "$DEVICE" \
+  --products "$products" --epochs "$epochs" --skip-eval 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" | tee "$OUT/train.log"
+
+echo "== 2. indexing on $DEVICE: one claim in flight, 4 reader threads (the defaults)"
+$PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
+  --json "$OUT/indexing_$DEVICE.json" 2>&1 | grep -v "it/s" | tee "$OUT/indexing.log"
+echo "== 3. indexing on $DEVICE: two claims in flight, 8 reader threads (for a GPU worker's settings)"
+$PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
+  --claims-in-flight 2 --readers 8 --json "$OUT/indexing_${DEVICE}_2claims.json" 2>&1 | grep -v "it/s" \
+  | tee "$OUT/indexing_2claims.log"
+$PY -m demo_project.services stop >/dev/null 2>&1 || true
