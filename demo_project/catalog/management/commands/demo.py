@@ -15,6 +15,10 @@ from demo_project import services
 from demo_project.catalog.models import Product
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 class Command(BaseCommand):
     help = "Start the demo store on http://127.0.0.1:8000 (Ctrl-C stops everything it started)."
 
@@ -26,6 +30,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.stdout.write(f"database {settings.DATABASES['default']['HOST']}:{settings.DATABASES['default']['PORT']}"
                           f"/{settings.DATABASES['default']['NAME']}, broker {settings.CELERY_BROKER_URL}")
+        # `kill` or a closed terminal stops everything too, as Ctrl-C does (the worker runs in its
+        # own session, so it would outlive this process otherwise).
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
         call_command("migrate", verbosity=0)
         if not Product.objects.exists():
             call_command("demo_catalog", count=options["count"])
