@@ -3,7 +3,10 @@
 (a) bare model: ``encode_features`` on already-preprocessed pixel tensors, in batches: the limit.
 (b) pipeline: products saved with JPEG files, then ``indexing.process_pending`` (the code a
     Celery worker runs): claim rows, read files, hash, decode, preprocess, encode, write vectors.
-Rounds alternate (a) and (b); we report medians and the ratio (b)/(a), plus a profile of (b).
+(c) worker: the same rows made pending again and one ``index_pending`` task sent to a real Celery
+    worker process (started, and its model loaded, before the clock starts), until none is pending.
+Rounds alternate (a) with (b), then (a) with (c); we report medians, the ratios (b)/(a) and
+(c)/(a), and a profile of (b).
 
     python bench/indexing.py                       # ViT-B/32 (random weights) and shop-clip-mini
     python bench/indexing.py --model mini --images 512 --json /tmp/out.json
@@ -18,7 +21,9 @@ import json
 import os
 import platform
 import pstats
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -125,6 +130,70 @@ def pipeline_rate(profile: cProfile.Profile | None = None) -> float:
     return total / elapsed
 
 
+WORKER_QUEUE = "shop_clip_bench"
+
+
+class CeleryWorker:
+    """A real ``celery worker`` process (prefork, one child, as in production) on its own queue,
+    with the pipeline's settings passed the way a deployment passes them: the environment."""
+
+    def __init__(self, log: Path, **env: str) -> None:
+        self.log_path = log
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo_project.settings", "SHOP_CLIP_QUEUE": WORKER_QUEUE,
+                    "PYTHONUNBUFFERED": "1", **env}
+
+    def __enter__(self) -> CeleryWorker:
+        from demo_project.celery import app
+
+        with app.connection_for_write() as conn:  # no message of an earlier run
+            conn.default_channel.client.delete(WORKER_QUEUE)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "demo_project", "worker", "-Q", WORKER_QUEUE, "-c", "1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+             "-n", "bench@%h"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while b"ready." not in self.log_path.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def worker_rate(timeout: float = 1800) -> float:
+    """(c) The same work done by the Celery worker: rows pending, one task sent, until none is pending.
+
+    A claimed row stays pending until its claim commits, so "none pending" means all written.
+    """
+    from shop_clip.models import ProductVector
+    from shop_clip.tasks import index_pending
+
+    ProductVector.objects.update(status="pending", content_hash="", embedding=None, attempts=0)
+    total = ProductVector.objects.count()
+    start = time.perf_counter()
+    index_pending.apply_async(queue=WORKER_QUEUE)
+    pending = ProductVector.objects.filter(status="pending")
+    while pending.exists():
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError("the Celery worker did not finish: see its log under var/")
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    embedded = ProductVector.objects.filter(status="embedded").count()
+    assert embedded == total, f"the worker embedded {embedded} of {total}"
+    return total / elapsed
+
+
 PROFILE_PARTS = {
     "claim (SELECT … FOR UPDATE SKIP LOCKED)": "claim_pending",
     "waiting for reader threads (read, hash, decode, preprocess)": "result",
@@ -171,11 +240,22 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
         for _ in range(rounds):
             bare.append(bare_model_rate(encoder, batches))
             piped.append(pipeline_rate())
+        # (c) the Celery worker, started (and its model loaded, by an unmeasured round) beforehand.
+        worker_env = {"SHOP_CLIP_MODEL": model_path, "SHOP_CLIP_DEVICE": device, "SHOP_CLIP_BATCH_SIZE": str(batch),
+                      "SHOP_CLIP_CLAIM_BATCH_SIZE": str(4 * batch), "SHOP_CLIP_CLAIMS_IN_FLIGHT": str(claims_in_flight),
+                      "SHOP_CLIP_READER_THREADS": str(readers)}
+        worked, bare_beside = [], []
+        with CeleryWorker(ROOT / "var" / "bench-worker.log", **worker_env):
+            worker_rate()
+            for _ in range(rounds):
+                bare_beside.append(bare_model_rate(encoder, batches))
+                worked.append(worker_rate())
         # cProfile sees one thread: with several claims in flight the work runs in other threads.
         profile = cProfile.Profile() if claims_in_flight == 1 else None
         if profile:
             pipeline_rate(profile)
     ratios = [p / b for p, b in zip(piped, bare, strict=True)]
+    worker_ratios = [w / b for w, b in zip(worked, bare_beside, strict=True)]
     return {
         "model": name, "model_id": encoder.model_id, "images": images, "batch_size": batch,
         "rounds": rounds, "torch_threads": torch.get_num_threads(), "device": encoder.device,
@@ -183,7 +263,10 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
         "bare_images_per_s": round(statistics.median(bare), 1),
         "pipeline_images_per_s": round(statistics.median(piped), 1),
         "ratio": round(statistics.median(ratios), 3),
+        "worker_images_per_s": round(statistics.median(worked), 1),
+        "worker_ratio": round(statistics.median(worker_ratios), 3),
         "bare_runs": [round(x, 1) for x in bare], "pipeline_runs": [round(x, 1) for x in piped],
+        "bare_runs_beside_worker": [round(x, 1) for x in bare_beside], "worker_runs": [round(x, 1) for x in worked],
         "profile_percent_of_pipeline": profile_table(profile) if profile else {},
     }
 
@@ -221,10 +304,12 @@ def main() -> None:
 
 def print_table(results: list[dict]) -> None:
     print(f"\n{'model':<28}{'device':>7}{'images':>7}{'claims':>7}{'bare img/s':>12}{'pipeline img/s':>16}"
-          f"{'ratio':>8}")
+          f"{'ratio':>8}{'worker img/s':>14}{'ratio':>8}")
     for r in results:
         print(f"{r['model']:<28}{r['device']:>7}{r['images']:>7}{r['claims_in_flight']:>7}{r['bare_images_per_s']:>12}"
-              f"{r['pipeline_images_per_s']:>16}{r['ratio']:>8}")
+              f"{r['pipeline_images_per_s']:>16}{r['ratio']:>8}{r['worker_images_per_s']:>14}{r['worker_ratio']:>8}")
+    print("(pipeline: indexing.process_pending in this process, profiled; worker: a Celery worker process, "
+          "one task sent; ratios against the bare model measured just before each)")
     for r in results:
         if not r["profile_percent_of_pipeline"]:
             continue
