@@ -149,7 +149,7 @@ def _read(ref: ImageRef | None, row: ProductVector, target: int) -> _Loaded:
     return loaded
 
 
-_readers: ThreadPoolExecutor | None = None
+_readers: tuple[int, ThreadPoolExecutor] | None = None  # (size, pool)
 _readers_lock = threading.Lock()
 # The model runs one batch at a time, whichever claim it is for: two forward passes at once only
 # fight over the same cores (CPU) or queue on the same device (GPU).
@@ -159,11 +159,13 @@ _model_lock = threading.Lock()
 def _reader_pool() -> ThreadPoolExecutor:
     # Decoding and resizing release the GIL, so a few threads keep the encoder fed.
     global _readers
+    size = max(1, int(shop_clip_settings.READER_THREADS))
     with _readers_lock:
-        if _readers is None:
-            _readers = ThreadPoolExecutor(max_workers=max(1, shop_clip_settings.READER_THREADS),
-                                          thread_name_prefix="shop-clip-read")
-        return _readers
+        if _readers is None or _readers[0] != size:  # first use, or the setting changed
+            if _readers is not None:
+                _readers[1].shutdown(wait=False)  # its queued work still runs
+            _readers = (size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="shop-clip-read"))
+        return _readers[1]
 
 
 def claim_pending(space: EmbeddingSpace, size: int, exclude: Iterable[int] = ()) -> list[ProductVector]:

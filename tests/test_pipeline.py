@@ -68,8 +68,11 @@ def test_two_claims_in_flight_index_every_row_once_with_the_same_vectors(make_pr
     reference = {row.product_id: np.asarray(row.embedding) for row in ProductVector.objects.filter(status="embedded")}
 
     ProductVector.objects.update(status="pending", content_hash="", embedding=None, attempts=0, error="")
-    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CLAIMS_IN_FLIGHT": 2}
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CLAIMS_IN_FLIGHT": 2, "READER_THREADS": 2}
     assert process_pending(max_batches=2)[0].claimed <= 8  # the batch budget holds across lanes
+    from shop_clip import indexing
+
+    assert indexing._readers[0] == 2  # the reader pool follows the setting
     seen = []
     result, more = process_pending(on_batch=lambda batch: seen.append(batch.claimed))
     assert not more and max(seen) <= 4
