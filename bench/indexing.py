@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import pstats
-import signal
 import statistics
 import subprocess
 import sys
@@ -162,12 +161,9 @@ class CeleryWorker:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        from bench.support import stop_process_group
+
+        stop_process_group(self.process)
         self.log.close()
 
 
