@@ -29,7 +29,7 @@ class MiniRecipe:
 
     products: int = 10000
     render_size: int = 128  # the processor shrinks to 32 px anyway; 128 renders 2x faster than 256
-    schedule: Schedule = Schedule(epochs=21, batch_size=128, lr=1e-3)
+    schedule: Schedule = Schedule(epochs=24, batch_size=128, lr=1e-3)
     group_size: int = 4  # look-alike groups per batch: see ``batching``
     size: MiniClipSize = MiniClipSize()
     seed: int = 0
