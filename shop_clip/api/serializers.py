@@ -54,11 +54,6 @@ def _url(ref, request=None) -> str | None:
     return request.build_absolute_uri(url) if request is not None else url
 
 
-def image_url(product, request=None) -> str | None:
-    """Absolute URL of the product's first image, or None."""
-    return _url(_first_ref(product), request)
-
-
 class HitSerializer(serializers.Serializer):
     """Documents one result in the OpenAPI schema; ``serialize_hits`` produces them."""
 
