@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from shop_clip.training.vocabulary import CATEGORIES, COLOURS, PATTERNS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SHOP_CLIP_DATA_DIR", BASE_DIR / "var"))
 
@@ -119,7 +121,31 @@ SHOP_CLIP = {
     "CLAIM_BATCH_SIZE": int(os.environ.get("SHOP_CLIP_CLAIM_BATCH_SIZE", "128")),
     "CLAIMS_IN_FLIGHT": int(os.environ.get("SHOP_CLIP_CLAIMS_IN_FLIGHT", "1")),
     "READER_THREADS": int(os.environ.get("SHOP_CLIP_READER_THREADS", "4")),
+    # Complete the look: things to wear go with things to wear, home goods with home goods.
+    "LOOK_CATEGORIES": {
+        category.slug: [other.slug for other in CATEGORIES
+                        if (other.department == "home goods") == (category.department == "home goods")]
+        for category in CATEGORIES
+    },
 }
+# Zero-shot tags and staff flags (shop_clip/tagging.py), a task of their own after each claim.
+# SHOP_CLIP_TAGGING=0 turns them off: the indexing benchmark measures the embedding pipeline alone,
+# and the tests turn them on only where they test them (tests/test_tagging.py).
+DEMO_TAGGING = {
+    # Colour and pattern from the demo vocabulary, with the prompts that scored best for
+    # shop-clip-mini on demo catalogs (tests/test_tagging.py): about 0.9 of products right for
+    # each.  No material group: the pictures hardly show material (about 0.1 right at best), and a
+    # wrong tag is worse than none.
+    "TAGS": {
+        "colour": {"labels": [colour.name for colour in COLOURS], "prompt": "a {label} product"},
+        "pattern": {"labels": {p.slug: f"a photo of a {p.adjectives[0]} product" for p in PATTERNS}},
+    },
+    # A photo that shows another category than the product is listed under (0.8: about 97% of
+    # swapped photos caught, under 1.5% of correct listings flagged, on demo catalogs).
+    "MODERATION": {"CATEGORY_MISMATCH": True, "MIN_SCORE": 0.8},
+}
+if os.environ.get("SHOP_CLIP_TAGGING", "1") != "0":
+    SHOP_CLIP.update(DEMO_TAGGING)
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,12 @@
-from django.contrib import admin
+"""Admin for shop-clip's own models, and a mixin for the store's product admin."""
 
-from .models import EmbeddingSpace, ProductVector
+from django.contrib import admin
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
 
 
 @admin.register(EmbeddingSpace)
@@ -10,6 +16,7 @@ class EmbeddingSpaceAdmin(admin.ModelAdmin):
 
 @admin.register(ProductVector)
 class ProductVectorAdmin(admin.ModelAdmin):
+    list_select_related = ["product"]
     list_display = ["product", "image_key", "space", "status", "attempts", "updated_at"]
     list_filter = ["status", "space"]
     search_fields = ["error"]
@@ -23,3 +30,121 @@ class ProductVectorAdmin(admin.ModelAdmin):
 
         queryset.update(status=ProductVector.Status.PENDING, attempts=0, error="")
         enqueue_indexing()
+
+
+@admin.register(ProductTag)
+class ProductTagAdmin(admin.ModelAdmin):
+    list_select_related = ["product"]
+    list_display = ["product", "group", "label", "score", "space", "updated_at"]
+    list_filter = ["group", "label", "space"]
+    readonly_fields = [f.name for f in ProductTag._meta.fields]
+
+
+class ReviewedFilter(admin.SimpleListFilter):
+    title = "reviewed"
+    parameter_name = "reviewed"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Not reviewed"), ("yes", "Reviewed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(reviewed_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(ProductFlag)
+class ProductFlagAdmin(admin.ModelAdmin):
+    list_select_related = ["product"]
+    list_display = ["product", "kind", "label", "score", "detail", "created_at", "reviewed_at"]
+    list_filter = ["kind", ReviewedFilter]
+    readonly_fields = [f.name for f in ProductFlag._meta.fields]
+    actions = ["mark_reviewed"]
+
+    @admin.action(description="Mark reviewed (not raised again while the images stay the same)")
+    def mark_reviewed(self, request, queryset):
+        count = queryset.filter(reviewed_at__isnull=True).update(reviewed_at=timezone.now())
+        self.message_user(request, f"{count} flags marked reviewed")
+
+
+class ShopClipStateFilter(admin.SimpleListFilter):
+    """Filter the store's products by what shop-clip knows of them."""
+
+    title = "shop-clip"
+    parameter_name = "shop_clip"
+
+    def lookups(self, request, model_admin):
+        return [("embedded", "Embedded"), ("pending", "Pending"), ("failed", "Failed"),
+                ("flagged", "Flagged for review"), ("none", "No vectors (no image?)")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "embedded":
+            return queryset.filter(_clip_embedded=True, _clip_pending=False, _clip_failed=False)
+        if value == "pending":
+            return queryset.filter(_clip_pending=True)
+        if value == "failed":
+            return queryset.filter(_clip_failed=True)
+        if value == "flagged":
+            return queryset.filter(_clip_flagged=True)
+        if value == "none":
+            return queryset.filter(_clip_embedded=False, _clip_pending=False, _clip_failed=False)
+        return queryset
+
+
+class ShopClipProductAdminMixin:
+    """Mix into the store's own product admin (``class ProductAdmin(ShopClipProductAdminMixin,
+    admin.ModelAdmin)``): each product's shop-clip state in the list and a filter for it; its
+    images' vectors, tags and open flags on its page; an action that embeds the selected again."""
+
+    def get_queryset(self, request):
+        vectors = ProductVector.objects.filter(product=OuterRef("pk"))
+        return super().get_queryset(request).annotate(
+            _clip_embedded=Exists(vectors.filter(status=ProductVector.Status.EMBEDDED)),
+            _clip_pending=Exists(vectors.filter(status=ProductVector.Status.PENDING)),
+            _clip_failed=Exists(vectors.filter(status=ProductVector.Status.FAILED)),
+            _clip_flagged=Exists(ProductFlag.objects.filter(product=OuterRef("pk"), reviewed_at__isnull=True)),
+        )
+
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), "shop_clip_state"]
+
+    def get_list_filter(self, request):
+        return [*super().get_list_filter(request), ShopClipStateFilter]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "shop_clip_details"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions["shop_clip_embed_again"] = self.get_action("shop_clip_embed_again")
+        return actions
+
+    @admin.display(description="shop-clip")
+    def shop_clip_state(self, product) -> str:
+        state = ("failed" if product._clip_failed else "pending" if product._clip_pending
+                 else "embedded" if product._clip_embedded else "no vectors")
+        return f"{state}, flagged" if product._clip_flagged else state
+
+    @admin.display(description="shop-clip")
+    def shop_clip_details(self, product) -> str:
+        if product is None or product.pk is None:
+            return "-"
+        vectors = ProductVector.objects.filter(product=product).order_by("space_id", "image_key")
+        lines = [format_html("{} · {}: <b>{}</b>{}", row.image_key, row.space_id, row.status,
+                             f" ({row.error})" if row.error else "") for row in vectors]
+        tags = ProductTag.objects.filter(product=product).exclude(label="").order_by("space_id", "group")
+        if tags:
+            lines.append(format_html("tags: {}", ", ".join(f"{t.group} {t.label} ({t.score:.2f})" for t in tags)))
+        for flag in ProductFlag.objects.filter(product=product, reviewed_at__isnull=True):
+            lines.append(format_html("<b>flag</b>: {}", flag.detail or flag.label))
+        return mark_safe("<br>".join(lines)) if lines else "no vectors yet (no image?)"  # parts escaped above
+
+    @admin.action(description="Embed again with shop-clip")
+    def shop_clip_embed_again(self, request, queryset):
+        from .indexing import mark_pending
+
+        ids = list(queryset.values_list("pk", flat=True))
+        ProductVector.objects.filter(product_id__in=ids).update(content_hash="", attempts=0, error="")
+        rows = mark_pending(ids)
+        self.message_user(request, f"{len(ids)} products ({rows} images) will be embedded again by the workers")

@@ -104,6 +104,44 @@ class SettingsCatalog:
             return [str(getattr(value, slug, value.pk))]
         return [str(value)]
 
+    @functools.cached_property
+    def category_lookup(self) -> str | None:
+        """The ORM lookup that matches one of ``category_values`` (``category__slug``)."""
+        if not self.category_field:
+            return None
+        field = self.product_model._meta.get_field(self.category_field)
+        if not field.is_relation:
+            return self.category_field
+        slug = shop_clip_settings.CATEGORY_SLUG_FIELD
+        try:
+            field.related_model._meta.get_field(slug)
+        except FieldDoesNotExist:
+            return f"{self.category_field}__pk"
+        return f"{self.category_field}__{slug}"
+
+    def category_choices(self) -> list[str]:
+        """Every category, as ``category_values`` names them (for a plain field: every value in use)."""
+        if not self.category_lookup:
+            return []
+        field = self.product_model._meta.get_field(self.category_field)
+        if field.is_relation:  # the category table: small, where DISTINCT over products is not
+            column = self.category_lookup.split("__", 1)[1]
+            values = field.related_model._default_manager.order_by().values_list(column, flat=True)
+        else:
+            values = (self.product_model._default_manager.order_by()
+                      .values_list(self.category_lookup, flat=True).distinct())
+        return sorted({str(value) for value in values if value not in (None, "")})
+
+    def category_names(self, values: Iterable[str]) -> dict[str, str]:
+        """Display names (the category model's ``str()``) of ``category_values``-style values."""
+        values = list(values)
+        field = self.product_model._meta.get_field(self.category_field) if self.category_field else None
+        if field is None or not field.is_relation:
+            return {value: value for value in values}
+        key = self.category_lookup.split("__", 1)[1]  # slug field, or pk
+        rows = field.related_model._default_manager.filter(**{f"{key}__in": values})
+        return {str(getattr(row, key)): str(row) for row in rows}
+
     def product_queryset(self) -> models.QuerySet:
         """Products as search returns them (related category fetched in the same query)."""
         qs = self.product_model._default_manager.all()

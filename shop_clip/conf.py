@@ -68,8 +68,26 @@ DEFAULTS: dict[str, Any] = {
     # them) are searched exactly: HNSW with a selective filter loses recall (bench/search.py).
     "EXACT_SEARCH_SELECTIVITY": 0.05,
     "EXACT_SEARCH_MAX_ROWS": 20_000,
+    # Shop the look / complete the look (look.py).
+    "LOOK_CATEGORIES": None,         # {"t-shirt": ["trousers", "sneaker"], ...}; unnamed: every other category
+    "LOOK_DEFAULT_CATEGORIES": 4,    # groups in an answer
+    "LOOK_DEFAULT_PER_CATEGORY": 3,  # products in a group
+    "LOOK_FLAT_LAYS": True,          # segment products laid out on a plain backdrop (else windows only)
+    "LOOK_WINDOW_SCALES": (1.0, 0.5, 0.34),  # window sides, as shares of a scene photo's shorter side
+    "LOOK_SCORE_MARGIN": 0.15,       # a region scoring this far below the best one is not a product
+    "LOOK_MAX_OVERLAP": 0.4,         # a region overlapping a better one this much shows the same thing
+    "LOOK_DECODE_SCALE": 3,          # scene photos are decoded this many times larger than product photos
     "QUERY_CACHE_TIMEOUT": 60 * 60 * 24,
     "QUERY_CACHE_ALIAS": "default",
+    # Zero-shot tags and moderation flags from the stored image vectors (tagging.py); empty: off.
+    # Group name -> {"labels": [...] or {label: prompt}, "prompt": "a photo of a {label} product",
+    # "min_score": 0.5}; a plain list of labels takes those defaults.  A product gets the label
+    # whose prompt its images match best, if its probability (softmax over the group) >= min_score.
+    "TAGS": {},
+    # {"FLAGS": {label: prompt}, "SAFE": [prompt, ...], "MIN_SCORE": 0.6, "CATEGORY_MISMATCH": True,
+    #  "CATEGORY_PROMPT": "a photo of a {label}"}: a flag label whose probability among FLAGS+SAFE
+    # reaches MIN_SCORE is raised; CATEGORY_MISMATCH flags a photo another category wins.
+    "MODERATION": {},
 }
 
 # Values that are dotted paths to import lazily.

@@ -27,6 +27,7 @@ from .hnsw import halfvec_literals
 from .images import ImageRejected, decode_size, load_image, read_limited
 from .models import EmbeddingSpace, ProductVector
 from .spaces import activate_if_complete, target_spaces
+from .tagging import enqueue_tagging, tagging_enabled
 
 logger = logging.getLogger("shop_clip.indexing")
 Status = ProductVector.Status
@@ -227,6 +228,8 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
         for item in loaded:
             if item.error:
                 _record_failure(item, result)
+        if tagging_enabled():  # unchanged images too: the product was saved, its category may have changed
+            enqueue_tagging([item.row.product_id for item in loaded if item.content_hash and not item.error], space)
     logger.info("indexed batch of %d rows for %s: %d embedded, %d unchanged, %d failed, %d removed",
                 result.claimed, space.model_id, result.embedded, result.unchanged, result.failed, result.removed)
     return result

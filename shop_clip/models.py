@@ -61,3 +61,57 @@ class ProductVector(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}/{self.image_key} @ {self.space_id}: {self.status}"
+
+
+class ProductTag(models.Model):
+    """A product's zero-shot label in one tag group (``SHOP_CLIP["TAGS"]``), per embedding space.
+
+    ``label`` is empty when no label of the group reached its ``min_score``: the product was
+    tagged, and nothing was confident enough.  ``score`` is then the best label's probability.
+    """
+
+    product = models.ForeignKey(settings.SHOP_CLIP_PRODUCT_MODEL, on_delete=models.CASCADE,
+                                related_name="clip_tags")
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="tags", db_column="model_id")
+    group = models.CharField(max_length=100)
+    label = models.CharField(max_length=200, blank=True)
+    score = models.FloatField(help_text="softmax probability of the label among the group's prompts")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "product tag"
+        constraints = [
+            models.UniqueConstraint(fields=["product", "space", "group"], name="shop_clip_tag_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.group}={self.label or '-'} ({self.score:.2f})"
+
+
+class ProductFlag(models.Model):
+    """Something store staff should look at: an unwanted content label, or a photo that shows
+    another category than the product is listed under.  A reviewed flag is not raised again for
+    the same product, kind, label and images (``image_hash``)."""
+
+    class Kind(models.TextChoices):
+        CONTENT = "content"
+        CATEGORY_MISMATCH = "category_mismatch"
+
+    product = models.ForeignKey(settings.SHOP_CLIP_PRODUCT_MODEL, on_delete=models.CASCADE,
+                                related_name="clip_flags")
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="flags", db_column="model_id")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    label = models.CharField(max_length=200)
+    score = models.FloatField()
+    detail = models.TextField(blank=True)
+    image_hash = models.CharField(max_length=64, blank=True,
+                                  help_text="the product's images when flagged (their content hashes, hashed)")
+    created_at = models.DateTimeField(default=timezone.now)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "product flag"
+        indexes = [models.Index(fields=["product", "space"], name="shop_clip_flag_product")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.kind}: {self.label} ({self.score:.2f})"

@@ -137,3 +137,53 @@ def _look_alikes(report, space, labelled, ids, matrix, sample, seed, overlap) ->
     for key in ("category", "colour"):
         report.metrics[f"look-alike P@10, same {key}"] = {
             method: round(float(np.mean(same[method][key])), 4) for method in same}
+
+
+def evaluate_shop_the_look(scenes: int = 60, seed: int = 0) -> dict[str, float]:
+    """Shop the look on flat-lay photos of 1-5 new products of distinct categories (rendered from
+    the demo vocabulary, never in the catalog), uploaded as JPEG and decoded as the API does.
+
+    Returns the share of the photographed categories found (``category_recall``), the share of
+    answered groups that are right (``category_precision``), the share of right groups whose top
+    product has the photographed colour (``top_same_colour``) and the median time per photo.
+    """
+    import io
+    import time
+
+    from .encoders import get_encoder
+    from .images import decode_size, load_image
+    from .look import shop_the_look
+    from .spaces import active_space
+    from .training.rendering import render_flat_lay
+    from .training.synthetic import allowed_pairs, sample_attributes
+
+    target = decode_size(get_encoder(model=active_space().model_ref).image_size) * shop_clip_settings.LOOK_DECODE_SCALE
+    rng = np.random.default_rng(seed)
+    pairs = allowed_pairs()
+    wanted = found = answered = same_colour = 0
+    times = []
+    for _ in range(scenes):
+        items: list[dict] = []
+        count = int(rng.integers(1, 6))
+        while len(items) < count:
+            attributes = sample_attributes(rng, pairs)
+            if all(attributes["category"] != other["category"] for other in items):
+                items.append(attributes)
+        photo, _ = render_flat_lay(items, rng)
+        upload = io.BytesIO()
+        photo.save(upload, "JPEG", quality=90)
+        started = time.perf_counter()
+        look = shop_the_look(load_image(upload.getvalue(), target=target), {"categories": "6", "per_category": "1"})
+        times.append(time.perf_counter() - started)
+        truth = {attributes["category"]: attributes for attributes in items}
+        wanted += len(truth)
+        answered += len(look.groups)
+        for group in look.groups:
+            if group.category in truth:
+                found += 1
+                top = getattr(group.hits[0].product, shop_clip_settings.EVAL_ATTRIBUTES_FIELD, None) or {}
+                same_colour += top.get("colour") == truth[group.category]["colour"]
+    return {"scenes": scenes, "products": wanted, "category_recall": round(found / max(1, wanted), 4),
+            "category_precision": round(found / max(1, answered), 4),
+            "top_same_colour": round(same_colour / max(1, found), 4),
+            "median_ms": round(float(np.median(times)) * 1000, 1)}

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over ``indexing``.  Tasks take ids, never model instances."""
+"""Celery tasks: thin wrappers over ``indexing`` and ``tagging``.  Tasks take ids, never model instances."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
+from . import tagging
 from .conf import shop_clip_settings
 from .indexing import process_pending
+from .models import EmbeddingSpace
 
 logger = logging.getLogger("shop_clip.tasks")
 
@@ -32,6 +34,24 @@ def index_pending(self) -> dict:
         index_pending.apply_async(queue=shop_clip_settings.QUEUE)
     return {"claimed": result.claimed, "embedded": result.embedded, "unchanged": result.unchanged,
             "failed": result.failed, "more": more}
+
+
+@shared_task(
+    name="shop_clip.tag_products",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=20,
+)
+def tag_products(product_ids: list, model_id: str | None = None) -> dict:
+    """Zero-shot tags and moderation flags of products just embedded in space ``model_id``."""
+    space = EmbeddingSpace.objects.filter(pk=model_id).first() if model_id else None
+    if model_id and space is None:
+        return {"products": 0}  # the model was removed since
+    return tagging.tag_products(product_ids, space).as_dict()
 
 
 @worker_ready.connect

@@ -15,6 +15,9 @@ os.environ.setdefault("DATABASE_URL", _endpoints.database_url)
 os.environ.setdefault("CELERY_BROKER_URL", _endpoints.broker_url.rsplit("/", 1)[0] + "/15")
 os.environ.setdefault("SHOP_CLIP_MEDIA_ROOT", str(_root / "var" / "test-media"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No zero-shot tagging task after each claim (the workers inherit this): such a task would still be
+# reading when a test empties the database.  tests/test_tagging.py turns tagging on where it tests it.
+os.environ.setdefault("SHOP_CLIP_TAGGING", "0")
 
 from demo_project.settings import *  # noqa: E402,F403
 

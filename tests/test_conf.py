@@ -46,3 +46,35 @@ def test_catalog_is_rebuilt_when_settings_change(settings):
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TEXT_FIELDS": ["title"]}
     assert get_catalog() is not first
     assert get_catalog().text_fields == ["title"]
+
+
+def test_tags_and_moderation_are_off_by_default_and_shorthand_takes_the_defaults(settings):
+    from shop_clip.tagging import DEFAULT_PROMPT, moderation, tag_groups, tagging_enabled
+
+    settings.SHOP_CLIP = {}
+    assert (DEFAULTS["TAGS"], DEFAULTS["MODERATION"]) == ({}, {})
+    assert not tagging_enabled() and tag_groups() == [] and moderation() is None
+    fit = {"labels": {"slim": "a slim fit", "loose": "a loose fit"}, "min_score": 0.7}
+    settings.SHOP_CLIP = {"TAGS": {"colour": ["red", "blue"], "fit": fit}, "MODERATION": {"CATEGORY_MISMATCH": True}}
+    colour, fit_group = tag_groups()
+    assert colour.prompts == (DEFAULT_PROMPT.format(label="red"), DEFAULT_PROMPT.format(label="blue"))
+    assert colour.min_score == 0.5 and fit_group.min_score == 0.7 and fit_group.labels == ("slim", "loose")
+    assert fit_group.prompts == ("a slim fit", "a loose fit")
+    assert moderation().min_score == 0.6 and moderation().category_mismatch and tagging_enabled()
+    settings.SHOP_CLIP = {"TAGS": {"fit": {"labels": {"slim": "a slim fit"}}}}
+    with pytest.raises(ShopClipConfigurationError, match="'fit'.*two labels"):
+        tag_groups()
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ({"TAGS": {"colour": {"labels": ["red", "blue"], "prompt": "no placeholder"}}}, "'colour'"),
+    ({"TAGS": {"colour": "red"}}, "'colour'"),
+    ({"MODERATION": {"FLAGS": {"weapon": "a photo of a weapon"}}}, "SAFE"),
+])
+def test_tag_and_moderation_mistakes_name_the_setting(settings, value, fragment):
+    from shop_clip.tagging import moderation, tag_groups
+
+    settings.SHOP_CLIP = value
+    with pytest.raises(ShopClipConfigurationError, match=fragment):
+        tag_groups()
+        moderation()

@@ -54,8 +54,11 @@ def test_finetune_then_switch_when_the_new_index_is_complete(small_store, settin
 def test_eval_numbers_come_from_real_search_results(small_store, tmp_path, monkeypatch):
     out = tmp_path / "eval.json"
     call_command("shop_clip_eval", "--json", str(out), "--min-relevant", "2", "--all-pairs",
-                 "--look-alike-sample", "20")
+                 "--look-alike-sample", "20", "--look-scenes", "6")
     report = json.loads(out.read_text())
+    look = report["shop_the_look"]
+    assert look["scenes"] == 6 and look["products"] >= 6
+    assert look["category_recall"] >= 0.6 and look["category_precision"] >= 0.6
     metrics = report["metrics"]
     assert report["products"] == len(small_store)
     assert report["queries"]["category"] > 0 and report["queries"]["look_alike"] == 20

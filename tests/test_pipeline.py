@@ -78,9 +78,15 @@ def test_two_claims_in_flight_index_every_row_once_with_the_same_vectors(make_pr
     assert not more and max(seen) <= 4
     rows = {row.product_id: row for row in ProductVector.objects.all()}
     assert rows[corrupt.pk].status == "failed" and rows[corrupt.pk].attempts == 1
+    # Each product got its own vector back.  Not bit for bit: which rows share an encoder batch
+    # depends on the lanes' timing, and a batch of 3 can round differently from a batch of 4.
+    ids = list(reference)
+    matrix = np.stack([reference[pid] for pid in ids])
     for product in products:
         assert rows[product.pk].status == "embedded"
-        assert np.array_equal(np.asarray(rows[product.pk].embedding), reference[product.pk])
+        vector = np.asarray(rows[product.pk].embedding)
+        assert np.allclose(vector, reference[product.pk], atol=2e-3)
+        assert ids[int(np.argmax(matrix @ vector))] == product.pk
 
 
 def test_rolled_back_transaction_enqueues_nothing(make_product, settings):

@@ -17,10 +17,13 @@ CATALOG_SIZE = 300
 @pytest.fixture(scope="module")
 def catalog(django_db_setup, django_db_blocker):
     """A committed, embedded demo catalog shared by this module's tests."""
+    from django.db import connection
+
     from demo_project.catalog.loading import load_demo_catalog
     from demo_project.catalog.models import Category, Product
 
     with django_db_blocker.unblock():
+        assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
         ids = load_demo_catalog(CATALOG_SIZE, seed=7, progress=False, enqueue=False)
         process_pending()
         assert ProductVector.objects.filter(status="embedded").count() == CATALOG_SIZE

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from shop_clip.admin import ShopClipProductAdminMixin
+
 from .models import Category, Product
 
 
@@ -10,7 +12,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ShopClipProductAdminMixin, admin.ModelAdmin):
     list_display = ["title", "category", "price", "in_stock"]
     list_filter = ["category", "in_stock"]
     search_fields = ["title", "description"]

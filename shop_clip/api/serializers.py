@@ -80,6 +80,36 @@ class PageSerializer(serializers.Serializer):
     model = serializers.CharField()
 
 
+class LookGroupSerializer(serializers.Serializer):
+    """Documents one category's matches in the OpenAPI schema."""
+
+    category = serializers.CharField()
+    score = serializers.FloatField()
+    box = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                help_text="x0, y0, x1, y1 as fractions of the photo (shop the look)")
+    results = HitSerializer(many=True)
+
+
+class LookSerializer(serializers.Serializer):
+    """Documents a shop-the-look / complete-the-look answer in the OpenAPI schema."""
+
+    groups = LookGroupSerializer(many=True)
+    model = serializers.CharField()
+
+
+class TagSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    score = serializers.FloatField(help_text="probability of the label among its group's labels")
+
+
+class ProductTagsSerializer(serializers.Serializer):
+    """Documents a product's zero-shot tags in the OpenAPI schema."""
+
+    product = serializers.JSONField(help_text="the product's primary key")
+    model = serializers.CharField()
+    tags = serializers.DictField(child=TagSerializer(), help_text="tag group -> its confident label")
+
+
 class StatusSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     embedded = serializers.IntegerField()

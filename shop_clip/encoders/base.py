@@ -28,6 +28,12 @@ class BaseEncoder(ABC):
     # Image loading decodes no more than twice this (``images.decode_size``).
     image_size: int | None = None
 
+    @property
+    def logit_scale(self) -> float:
+        """The temperature that turns cosine similarities into logits for zero-shot classification
+        (``softmax(logit_scale * cosine)``); CLIP's trained value, capped at 100, is the default."""
+        return 100.0
+
     @abstractmethod
     def encode_images(self, images: Sequence[Image.Image], *, batch_size: int | None = None) -> np.ndarray:
         """RGB images -> (n, dim) unit vectors."""

@@ -6,6 +6,7 @@ the bundled ``shop-clip-mini`` that the project trains itself.  The same code lo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -81,6 +82,18 @@ class SentenceTransformerEncoder(BaseEncoder):
         self.dim = int(dimension())
         self.image_size = _image_size(self.model)
         logger.info("loaded %s (dim %d) on %s", self.model_id, self.dim, self.device)
+
+    @functools.cached_property
+    def logit_scale(self) -> float:
+        """The underlying transformers ``CLIPModel``'s learned temperature, ``exp(logit_scale)``
+        (CLIP caps it at 100); 100.0 for a model that has none."""
+        import torch
+
+        for module in self.model.modules():
+            scale = getattr(module, "logit_scale", None)
+            if isinstance(scale, torch.Tensor):
+                return float(min(scale.detach().float().exp().item(), 100.0))
+        return super().logit_scale
 
     def preprocess_images(self, images: Sequence[Image.Image]) -> dict:
         """Resize and normalise a batch on the CPU (safe to run in a helper thread)."""

@@ -123,3 +123,39 @@ def render_product_image(attributes: dict, rng: np.random.Generator, image_size:
         # Woven or brushed surfaces look grainier than the backdrop.
         grain = grain + np.asarray(alpha, dtype=np.float32) * np.float32(5.0 / 255)
     return ImageChops.add(picture, _grain(size, grain, rng), offset=-128)
+
+
+def render_flat_lay(items: list[dict], rng: np.random.Generator,
+                    cell_size: int = 192) -> tuple[Image.Image, list[tuple]]:
+    """Draw several products laid out on one backdrop, as a store photographs a look.
+
+    Products sit in random cells of a grid (2 x 2 for up to four, 3 x 2 for up to six), each at a
+    random size and position inside its cell.  Returns the RGB photo and, per item, its box
+    ``(x0, y0, x1, y1)`` as fractions of the photo (the drawn square, before tilt).
+    """
+    columns, rows = (2, 2) if len(items) <= 4 else (3, 2)
+    if len(items) > columns * rows:
+        raise ValueError(f"a flat-lay holds at most {columns * rows} products")
+    width, height = columns * cell_size, rows * cell_size
+    backdrop = _backdrop(max(width, height), rng).crop((0, 0, width, height))
+    cells = rng.permutation(columns * rows)[:len(items)]
+    picture, shadow_mask = backdrop, Image.new("L", (width, height), 0)
+    layers, boxes = [], []
+    for attributes, cell in zip(items, cells, strict=True):
+        side = cell_size * rng.uniform(0.6, 0.85)
+        left = (cell % columns) * cell_size + rng.uniform(0, cell_size - side)
+        top = (cell // columns) * cell_size + rng.uniform(0, cell_size - side)
+        frame = Frame(left, top, side, rng.uniform(-10, 10))
+        layers.append(_object_layer(attributes, frame, max(width, height), rng).crop((0, 0, width, height)))
+        boxes.append((left / width, top / height, (left + side) / width, (top + side) / height))
+    shift = max(1, round(cell_size * 0.02))
+    for layer in layers:
+        shadow_mask.paste(255, (shift, shift), layer.getchannel("A").crop((0, 0, width - shift, height - shift)))
+    shadow = shadow_mask.filter(ImageFilter.BoxBlur(max(1, cell_size // 64))).point(lambda value: value * 0.22)
+    picture = Image.composite(Image.new("RGB", (width, height), 0), picture, shadow)
+    for layer in layers:
+        picture.paste(layer, (0, 0), layer.getchannel("A"))
+    lighting = _lighting(max(width, height), rng).crop((0, 0, width, height))
+    picture = ImageChops.multiply(picture, lighting)
+    return ImageChops.add(picture, _grain(max(width, height), rng.uniform(1.5, 5.0), rng).crop((0, 0, width, height)),
+                          offset=-128), boxes

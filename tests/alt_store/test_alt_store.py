@@ -117,3 +117,21 @@ def test_a_page_costs_the_same_queries_whatever_its_length(celery_worker):
     for item in items:  # each product's own photo, not a neighbour's
         url = next(hit["product"]["image_url"] for hit in body["results"] if hit["product"]["id"] == str(item.pk))
         assert url in {f"http://testserver{photo.file.url}" for photo in item.photos.all()}
+
+
+def test_complete_the_look_with_many_to_many_categories_and_uuid_keys(celery_worker):
+    hat = make_item("red-hat", [RED], collections=["hats", "summer"])
+    make_item("blue-hat", [BLUE], collections=["hats"])
+    red_shoe = make_item("red-shoe", [RED], collections=["shoes"])
+    make_item("blue-shoe", [BLUE], collections=["shoes"])
+    red_bag = make_item("red-bag", [RED], collections=["bags"])
+    make_item("green-bag", [GREEN], collections=["bags"])
+    wait_for_indexing()
+    response = Client().get(f"/api/products/{hat.pk}/complete-the-look/", {"per_category": 1, "categories": 5})
+    assert response.status_code == 200, response.content
+    groups = {group["category"]: group["results"] for group in response.json()["groups"]}
+    # Neither of the hat's own collections; each other collection's closest item (same photo colour).
+    assert set(groups) == {"shoes", "bags"}
+    assert groups["shoes"][0]["product"]["id"] == str(red_shoe.pk)
+    assert groups["bags"][0]["product"]["id"] == str(red_bag.pk)
+    assert Client().get(f"/api/products/{uuid.uuid4()}/complete-the-look/").status_code == 404

@@ -7,8 +7,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from shop_clip.retrieval_eval import evaluate
+from shop_clip.catalog import get_catalog
+from shop_clip.retrieval_eval import evaluate, evaluate_shop_the_look
 from shop_clip.spaces import NoActiveSpace, active_space
+
+
+def catalog_has_categories() -> bool:
+    return get_catalog().category_lookup is not None
 
 
 class Command(BaseCommand):
@@ -22,6 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--all-pairs", action="store_true",
                             help="use every colour/category pair, not only those held out of training")
         parser.add_argument("--look-alike-sample", type=int, default=200)
+        parser.add_argument("--look-scenes", type=int, default=60,
+                            help="flat-lay photos of new products for shop the look (0: skip)")
 
     def handle(self, *args, **options):
         try:
@@ -37,7 +44,15 @@ class Command(BaseCommand):
         for name, values in report.metrics.items():
             ratio = values["hnsw"] / values["exact"] if values["exact"] else float("nan")
             self.stdout.write(f"{name:<{width}}  {values['hnsw']:>7.3f}  {values['exact']:>7.3f}  {ratio:>6.3f}")
+        result = report.as_dict()
+        if options["look_scenes"] and catalog_has_categories():
+            look = evaluate_shop_the_look(options["look_scenes"])
+            result["shop_the_look"] = look
+            self.stdout.write(f"shop the look, {look['scenes']} flat-lays of {look['products']} new products: "
+                              f"categories found {look['category_recall']:.3f}, groups right "
+                              f"{look['category_precision']:.3f}, top product of the photographed colour "
+                              f"{look['top_same_colour']:.3f}, median {look['median_ms']:.0f} ms a photo")
         if options["json"]:
             options["json"].parent.mkdir(parents=True, exist_ok=True)
-            options["json"].write_text(json.dumps(report.as_dict(), indent=2))
+            options["json"].write_text(json.dumps(result, indent=2))
             self.stdout.write(f"wrote {options['json']}")

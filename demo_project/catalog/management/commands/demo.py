@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from demo_project import services
 from demo_project.catalog.models import Product
+from shop_clip.tagging import tagging_enabled
 
 
 def _interrupt(signum, frame):
@@ -40,6 +41,8 @@ class Command(BaseCommand):
         worker = self._start_worker()
         try:
             call_command("shop_clip_index", "--missing", "--wait", "--timeout", "1800")
+            if tagging_enabled():  # products embedded before tagging was configured have none yet
+                call_command("shop_clip_tag", "--missing")
             call_command("shop_clip_status")
             if not options["no_server"]:
                 self.stdout.write(self.style.SUCCESS(f"demo store on http://{options['addr']}/  (Ctrl-C to stop)"))

@@ -1,0 +1,77 @@
+"""The store's product admin with shop-clip mixed in: state column, filter, details, action."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from shop_clip import tagging
+from shop_clip.indexing import process_pending
+from shop_clip.models import ProductFlag, ProductVector
+
+
+@pytest.fixture
+def staff(db) -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("staff", "staff@example.com", "pw"))
+    return client
+
+
+@pytest.fixture
+def products(make_product, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
+    good = make_product("Red T-shirt", colour=(200, 30, 30))
+    broken = make_product("Broken T-shirt", image=b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    process_pending()
+    waiting = make_product("Waiting T-shirt", colour=(30, 30, 200))
+    return good, broken, waiting
+
+
+def changelist(client: Client, **params) -> str:
+    response = client.get("/admin/catalog/product/", params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_list_shows_each_products_state_and_filters_by_it(staff, products):
+    good, broken, waiting = products
+    page = changelist(staff)
+    for state in ("embedded", "failed", "pending"):
+        assert f'<td class="field-shop_clip_state">{state}</td>' in page
+    failed = changelist(staff, shop_clip="failed")
+    assert "Broken T-shirt" in failed and "Red T-shirt" not in failed and "Waiting T-shirt" not in failed
+    embedded = changelist(staff, shop_clip="embedded")
+    assert "Red T-shirt" in embedded and "Broken T-shirt" not in embedded
+
+
+def test_product_page_shows_vectors_tags_and_open_flags(staff, products, settings):
+    good, broken, _ = products
+    page = staff.get(f"/admin/catalog/product/{broken.pk}/change/").content.decode()
+    assert "<b>failed</b>" in page and "corrupt or truncated" in page
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, **settings.DEMO_TAGGING}
+    tagging.tag_products([good.pk])
+    ProductFlag.objects.create(product=good, space=ProductVector.objects.get(product=good).space,
+                               kind="category_mismatch", label="Boots", score=0.9,
+                               detail="listed as T-shirt, looks like Boots (0.90)")
+    page = staff.get(f"/admin/catalog/product/{good.pk}/change/").content.decode()
+    assert "<b>embedded</b>" in page and "tags: colour " in page
+    assert "listed as T-shirt, looks like Boots (0.90)" in page
+    assert "embedded, flagged" in changelist(staff)
+    assert "Red T-shirt" in changelist(staff, shop_clip="flagged")
+
+
+def test_embed_again_action_reencodes_the_selected_products(staff, products):
+    good, broken, _ = products
+    response = staff.post("/admin/catalog/product/", {
+        "action": "shop_clip_embed_again", "_selected_action": [good.pk, broken.pk]})
+    assert response.status_code == 302
+    rows = {row.product_id: row for row in ProductVector.objects.filter(product__in=[good, broken])}
+    assert {row.status for row in rows.values()} == {"pending"}
+    assert rows[broken.pk].attempts == 0 and rows[broken.pk].error == ""
+    result, _ = process_pending()
+    # The red T-shirt encoded again (not skipped as unchanged), beside the one still waiting.
+    assert (result.embedded, result.unchanged, result.failed) == (2, 0, 1)
+    assert ProductVector.objects.get(product=good).status == "embedded"
+    assert ProductVector.objects.get(product=broken).status == "failed"
