@@ -13,11 +13,13 @@ Each function returns plain ``LookGroup`` objects; the API only translates HTTP.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.core.cache import caches
 from PIL import Image
 
 from . import regions
@@ -88,10 +90,12 @@ def complementary_categories(categories: list[str]) -> list[str]:
 def complete_the_look(product_id: Any, params: Mapping[str, str] | None = None) -> Look:
     """For one product: per complementary category, its nearest products; best groups first.
 
-    The store's filters in ``params`` (price, stock) apply to every suggestion.  One KNN query
-    over all complementary categories ranks them (a category whose best product is not among
-    the nearest rows ranks below every category that is); a group it leaves short is filled by
-    a query of its own, so the cost does not grow with the number of categories.
+    The store's filters in ``params`` (price, stock) apply to every suggestion.  Answers are cached
+    for ``LOOK_CACHE_TIMEOUT`` seconds (the products themselves are read fresh).  The categories
+    are ranked in rounds, one KNN query each over the categories not found yet: a category among
+    a round's nearest rows ranks above every category that is not, and each round finds at least
+    one.  So the queries grow with the groups asked for, not with the store's categories; a group
+    left short of ``per_category`` gets a query of its own.
     """
     params = params or {}
     catalog = get_catalog()
@@ -100,37 +104,58 @@ def complete_the_look(product_id: Any, params: Mapping[str, str] | None = None) 
     groups_wanted, per_category = parse_look_params(params)
     filters, only = _split_category(catalog.filter_kwargs(params))
     space = active_space()
-    vectors = product_vectors(product_id, space)
+    vectors = product_vectors(product_id, space)  # NotEmbedded (409) before any cached answer
+    key = _cache_key(space, product_id, groups_wanted, per_category, filters, only)
+    cached = caches[shop_clip_settings.QUERY_CACHE_ALIAS].get(key) if shop_clip_settings.LOOK_CACHE_TIMEOUT else None
+    if cached is not None:
+        return Look(_cached_groups(cached), space.model_id)
     product = catalog.product_queryset().get(pk=product_id)
     candidates = complementary_categories(catalog.category_values(product))
     if only is not None:
         candidates = [category for category in candidates if category == only]
     if not candidates:
         return Look([], space.model_id)
-    fetch = min(1000, max(100, 10 * groups_wanted * per_category))
-    nearest = nearest_products(vectors, space, limit=fetch, exclude=[product_id],
-                               filters={**filters, f"{catalog.category_lookup}__in": candidates})
-    by_category: dict[str, list[Hit]] = {}
-    for hit in nearest:
-        for category in catalog.category_values(hit.product):
-            if category in candidates:
-                by_category.setdefault(category, []).append(hit)
-    ranked = sorted(by_category, key=lambda category: -by_category[category][0].score)
-    if len(ranked) < groups_wanted and len(nearest) == fetch:
-        # Categories far from the product: each needs its own query to be ranked at all.
-        for category in candidates:
-            if category not in by_category:
-                hits = _in_category(vectors, space, category, per_category, filters, exclude=[product_id])
-                if hits:
-                    by_category[category] = hits
-        ranked = sorted(by_category, key=lambda category: -by_category[category][0].score)
+    fetch = min(1000, max(40, 4 * groups_wanted * per_category))
+    by_category: dict[str, list[Hit]] = {}  # in the order found: by round, then by best score
+    complete: set[str] = set()  # categories whose every matching row was fetched
+    remaining = list(candidates)
+    while remaining and len(by_category) < groups_wanted:
+        nearest = nearest_products(vectors, space, limit=fetch, exclude=[product_id],
+                                   filters={**filters, f"{catalog.category_lookup}__in": remaining})
+        for hit in nearest:
+            for category in catalog.category_values(hit.product):
+                if category in remaining:
+                    by_category.setdefault(category, []).append(hit)
+        if len(nearest) < fetch:
+            complete.update(remaining)
+            break
+        remaining = [category for category in remaining if category not in by_category]
     groups = []
-    for category in ranked[:groups_wanted]:
-        hits = by_category[category][:per_category]
-        if len(hits) < per_category and len(nearest) == fetch:
+    for category, hits in list(by_category.items())[:groups_wanted]:
+        if len(hits) < per_category and category not in complete:
             hits = _in_category(vectors, space, category, per_category, filters, exclude=[product_id])
-        groups.append(LookGroup(category, hits[0].score, hits))
+        groups.append(LookGroup(category, hits[0].score, hits[:per_category]))
+    if shop_clip_settings.LOOK_CACHE_TIMEOUT:
+        caches[shop_clip_settings.QUERY_CACHE_ALIAS].set(
+            key, [(group.category, [(hit.product.pk, hit.score) for hit in group.hits]) for group in groups],
+            shop_clip_settings.LOOK_CACHE_TIMEOUT)
     return Look(groups, space.model_id)
+
+
+def _cache_key(space: EmbeddingSpace, product_id: Any, *parts: Any) -> str:
+    text = repr((space.model_id, str(product_id), *[sorted(p.items()) if isinstance(p, dict) else p for p in parts]))
+    return "shop_clip:look:" + hashlib.sha1(text.encode()).hexdigest()
+
+
+def _cached_groups(cached: list) -> list[LookGroup]:
+    """Groups from cached ids and scores, with the products as they are now (deleted ones left out)."""
+    products = get_catalog().product_queryset().in_bulk([pid for _, hits in cached for pid, _ in hits])
+    groups = []
+    for category, hits in cached:
+        current = [Hit(products[pid], score) for pid, score in hits if pid in products]
+        if current:
+            groups.append(LookGroup(category, current[0].score, current))
+    return groups
 
 
 def shop_the_look(image: Image.Image, params: Mapping[str, str] | None = None) -> Look:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.core.cache import caches
 from django.test import Client
 from PIL import Image
 
@@ -30,6 +31,7 @@ def catalog(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
+        caches["default"].clear()  # no cached answer about products of another module's catalog
         ids = load_demo_catalog(CATALOG_SIZE, seed=11, progress=False, enqueue=False)
         process_pending()
         assert ProductVector.objects.filter(status="embedded").count() == CATALOG_SIZE
@@ -114,6 +116,29 @@ def test_complete_the_look_applies_the_store_filters(api, catalog):
     only = "hat" if product.category.slug != "hat" else "scarf"
     one = api.get(f"/api/shop-clip/products/{product.pk}/complete-the-look/", {"category": only}).json()
     assert [group["category"] for group in one["groups"]] == [only]
+
+
+def test_complete_the_look_is_cached_with_the_products_read_fresh(api, catalog, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from demo_project.catalog.models import Product
+
+    url = f"/api/shop-clip/products/{catalog[1]}/complete-the-look/"
+    first = api.get(url, {"per_category": 2}).json()
+    with CaptureQueriesContext(connection) as queries:
+        again = api.get(url, {"per_category": 2}).json()
+    assert again == first
+    assert not any("<=>" in query["sql"] for query in queries.captured_queries)  # no KNN query
+    suggested = first["groups"][0]["results"][0]["product"]["id"]
+    Product.objects.filter(pk=suggested).update(title="Renamed")
+    renamed = api.get(url, {"per_category": 2}).json()
+    assert renamed["groups"][0]["results"][0]["product"]["title"] == "Renamed"
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CACHE_TIMEOUT": 0}
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get(url, {"per_category": 2}).json()["groups"] == renamed["groups"]
+    assert any("<=>" in query["sql"] for query in queries.captured_queries)
 
 
 def test_complete_the_look_errors(api, catalog, make_product):
