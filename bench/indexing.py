@@ -43,6 +43,7 @@ def setup_django(database: str = BENCH_DB) -> None:
     os.environ["SHOP_CLIP_MEDIA_ROOT"] = str(ROOT / "var" / "bench-media" / database)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
+    os.environ["SHOP_CLIP_TAGGING"] = "0"  # the embedding pipeline alone (tagging is a task of its own)
     import psycopg
 
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:

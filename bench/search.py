@@ -504,6 +504,14 @@ def http_benchmark(products: int, args, log: Path) -> list[dict[str, Any]]:
                                          + quote(f"{' '.join(rng.sample(WORDS, 3))} {next(counter)}")),
         "products/<pk>/similar/": lambda rng: (f"/api/shop-clip/products/{rng.randint(1, products)}/similar/"
                                                f"?limit={LIMIT}"),
+        # A product page's widget, 4 other categories of 3 products: a product never asked before
+        # (computed), and one of 50 popular products (answered from the cache after the first time).
+        "complete-the-look/ new product": lambda rng: (
+            f"/api/shop-clip/products/{next(counter) * 7919 % products + 1}/complete-the-look/"
+            "?categories=4&per_category=3"),
+        "complete-the-look/ popular product": lambda rng: (
+            f"/api/shop-clip/products/{rng.randint(1, 50) * 997 % products + 1}/complete-the-look/"
+            "?categories=4&per_category=3"),
     }
     server = Server(args.workers, log)
     # (scenario, clients): every scenario at every concurrency level.

@@ -144,10 +144,18 @@ class Load:
     seconds: float
 
 
+def _rows(answer: dict) -> int:
+    """Products in an answer: a page's results, or every group's (shop / complete the look)."""
+    if "results" in answer:
+        return len(answer["results"])
+    return sum(len(group["results"]) for group in answer["groups"])
+
+
 def run_load(port: int, next_path: Callable[[random.Random], str], clients: int, seconds: float) -> Load:
     """``clients`` threads send GETs to 127.0.0.1 for ``seconds``, each waiting for its answer.
 
-    Answers are JSON with a ``results`` list; its length is recorded as the rows returned.
+    Answers are JSON with a ``results`` list (or ``groups`` of them); the products in it are recorded
+    as the rows returned.
     """
     latencies: list[float] = []
     rows: list[int] = []
@@ -173,7 +181,7 @@ def run_load(port: int, next_path: Callable[[random.Random], str], clients: int,
             with lock:
                 if ok:
                     latencies.append(elapsed)
-                    rows.append(len(json.loads(body)["results"]))
+                    rows.append(_rows(json.loads(body)))
                 else:
                     errors[0] += 1
 

@@ -37,11 +37,12 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     for row in data["sql"]:
         assert {"p50_ms", "p99_ms", "bare_sql_p50_ms", "rows_min", "recall_at_10", "selectivity", "path"} <= set(row)
         assert 0 <= row["recall_at_10"] <= 1
-    scenarios = ("search/ cached", "search/ uncached", "products/<pk>/similar/")
-    assert {(row["scenario"], row["clients"]) for row in data["http"]} == {(s, c) for s in scenarios for c in (1, 2)}
+    rows = {"search/ cached": 10, "search/ uncached": 10, "products/<pk>/similar/": 10,
+            "complete-the-look/ new product": 4 * 3, "complete-the-look/ popular product": 4 * 3}
+    assert {(row["scenario"], row["clients"]) for row in data["http"]} == {(s, c) for s in rows for c in (1, 2)}
     for row in data["http"]:
         assert {"p50_ms", "p99_ms", "throughput_rps", "ratio"} <= set(row)
-        assert row["requests"] > 0 and row["errors"] == 0 and row["rows_mean"] == 10
+        assert row["requests"] > 0 and row["errors"] == 0 and row["rows_mean"] == rows[row["scenario"]]
     assert {"p50_ms", "model"} <= set(data["text_encoder"])
     assert all({"target", "value", "met"} <= set(t) for t in data["targets"])
     # The defaults fill every page and find the exact neighbours of the 20 products a 1% filter leaves.
