@@ -115,15 +115,28 @@ def complete_the_look(product_id: Any, params: Mapping[str, str] | None = None) 
         candidates = [category for category in candidates if category == only]
     if not candidates:
         return Look([], space.model_id)
+    groups = _best_groups(vectors, space, candidates, groups_wanted, per_category, filters, exclude=[product_id])
+    if shop_clip_settings.LOOK_CACHE_TIMEOUT:
+        caches[shop_clip_settings.QUERY_CACHE_ALIAS].set(
+            key, [(group.category, [(hit.product.pk, hit.score) for hit in group.hits]) for group in groups],
+            shop_clip_settings.LOOK_CACHE_TIMEOUT)
+    return Look(groups, space.model_id)
+
+
+def _best_groups(vectors: np.ndarray, space: EmbeddingSpace, candidates: list[str], groups_wanted: int,
+                 per_category: int, filters: Mapping[str, Any], exclude: list[Any]) -> list[LookGroup]:
+    """The ``groups_wanted`` candidate categories nearest to ``vectors``, best first, each with its
+    ``per_category`` nearest products, found in rounds (see ``complete_the_look``)."""
+    lookup = get_catalog().category_lookup
     fetch = min(1000, max(40, 4 * groups_wanted * per_category))
     by_category: dict[str, list[Hit]] = {}  # in the order found: by round, then by best score
     complete: set[str] = set()  # categories whose every matching row was fetched
     remaining = list(candidates)
     while remaining and len(by_category) < groups_wanted:
-        nearest = nearest_products(vectors, space, limit=fetch, exclude=[product_id],
-                                   filters={**filters, f"{catalog.category_lookup}__in": remaining})
+        nearest = nearest_products(vectors, space, limit=fetch, exclude=exclude,
+                                   filters={**filters, f"{lookup}__in": remaining})
         for hit in nearest:
-            for category in catalog.category_values(hit.product):
+            for category in get_catalog().category_values(hit.product):
                 if category in remaining:
                     by_category.setdefault(category, []).append(hit)
         if len(nearest) < fetch:
@@ -133,13 +146,9 @@ def complete_the_look(product_id: Any, params: Mapping[str, str] | None = None) 
     groups = []
     for category, hits in list(by_category.items())[:groups_wanted]:
         if len(hits) < per_category and category not in complete:
-            hits = _in_category(vectors, space, category, per_category, filters, exclude=[product_id])
+            hits = _in_category(vectors, space, category, per_category, filters, exclude=exclude)
         groups.append(LookGroup(category, hits[0].score, hits[:per_category]))
-    if shop_clip_settings.LOOK_CACHE_TIMEOUT:
-        caches[shop_clip_settings.QUERY_CACHE_ALIAS].set(
-            key, [(group.category, [(hit.product.pk, hit.score) for hit in group.hits]) for group in groups],
-            shop_clip_settings.LOOK_CACHE_TIMEOUT)
-    return Look(groups, space.model_id)
+    return groups
 
 
 def _cache_key(space: EmbeddingSpace, product_id: Any, *parts: Any) -> str:
