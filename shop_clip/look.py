@@ -97,13 +97,8 @@ def complete_the_look(product_id: Any, params: Mapping[str, str] | None = None) 
     one.  So the queries grow with the groups asked for, not with the store's categories; a group
     left short of ``per_category`` gets a query of its own.
     """
-    params = params or {}
     catalog = get_catalog()
-    if not catalog.category_lookup:
-        raise QueryError("complete the look needs categories: set SHOP_CLIP['CATEGORY_FIELD']")
-    groups_wanted, per_category = parse_look_params(params)
-    filters, only = _split_category(catalog.filter_kwargs(params))
-    space = active_space()
+    groups_wanted, per_category, filters, only, space = _look_request(params, "complete the look")
     vectors = product_vectors(product_id, space)  # NotEmbedded (409) before any cached answer
     key = _cache_key(space, product_id, groups_wanted, per_category, filters, only)
     cached = caches[shop_clip_settings.QUERY_CACHE_ALIAS].get(key) if shop_clip_settings.LOOK_CACHE_TIMEOUT else None
@@ -169,13 +164,7 @@ def _cached_groups(cached: list) -> list[LookGroup]:
 
 def shop_the_look(image: Image.Image, params: Mapping[str, str] | None = None) -> Look:
     """For a scene photo: the products it shows, one group per category found, best first."""
-    params = params or {}
-    catalog = get_catalog()
-    if not catalog.category_lookup:
-        raise QueryError("shop the look needs categories: set SHOP_CLIP['CATEGORY_FIELD']")
-    groups_wanted, per_category = parse_look_params(params)
-    filters, only = _split_category(catalog.filter_kwargs(params))
-    space = active_space()
+    groups_wanted, per_category, filters, only, space = _look_request(params, "shop the look")
     # What the photo shows does not depend on the filters; which products are offered does.
     found = [region for region in find_regions(image, space) if only is None or region.category == only]
     groups = []
@@ -217,6 +206,17 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
                 continue
         kept.append(region)
     return kept
+
+
+def _look_request(params: Mapping[str, str] | None, feature: str):
+    """``(groups, per_category, filters, category filter or None, space)`` from query parameters."""
+    params = params or {}
+    catalog = get_catalog()
+    if not catalog.category_lookup:
+        raise QueryError(f"{feature} needs categories: set SHOP_CLIP['CATEGORY_FIELD']")
+    groups_wanted, per_category = parse_look_params(params)
+    filters, only = _split_category(catalog.filter_kwargs(params))
+    return groups_wanted, per_category, filters, only, active_space()
 
 
 def _split_category(filters: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -154,22 +154,12 @@ def evaluate_shop_the_look(scenes: int = 60, seed: int = 0) -> dict[str, float]:
     from .images import decode_size, load_image
     from .look import shop_the_look
     from .spaces import active_space
-    from .training.rendering import render_flat_lay
-    from .training.synthetic import allowed_pairs, sample_attributes
+    from .training.synthetic import generate_flat_lays
 
     target = decode_size(get_encoder(model=active_space().model_ref).image_size) * shop_clip_settings.LOOK_DECODE_SCALE
-    rng = np.random.default_rng(seed)
-    pairs = allowed_pairs()
     wanted = found = answered = same_colour = 0
     times = []
-    for _ in range(scenes):
-        items: list[dict] = []
-        count = int(rng.integers(1, 6))
-        while len(items) < count:
-            attributes = sample_attributes(rng, pairs)
-            if all(attributes["category"] != other["category"] for other in items):
-                items.append(attributes)
-        photo, _ = render_flat_lay(items, rng)
+    for photo, items, _ in generate_flat_lays(scenes, seed):
         upload = io.BytesIO()
         photo.save(upload, "JPEG", quality=90)
         started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -111,6 +112,36 @@ def wait_for_indexing(timeout: float = 120) -> None:
     from shop_clip.models import ProductVector
 
     wait_until(lambda: not ProductVector.objects.filter(status="pending").exists(), timeout, "no pending rows")
+
+
+@contextlib.contextmanager
+def committed_demo_catalog(django_db_blocker, size: int, seed: int, then=None):
+    """A demo catalog of ``size`` products, committed and embedded, deleted afterwards; ``then()``
+    runs after embedding, still unblocked.  For module fixtures, which no test transaction wraps."""
+    from django.core.cache import caches
+    from django.db import connection
+
+    from demo_project.catalog.loading import load_demo_catalog
+    from demo_project.catalog.models import Category, Product
+    from shop_clip.indexing import process_pending
+    from shop_clip.models import EmbeddingSpace, ProductVector
+
+    with django_db_blocker.unblock():
+        # Without a test asking for `db`, pytest-django may still be on the real database.
+        assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
+        caches["default"].clear()  # no cached answer about another module's products
+        ids = load_demo_catalog(size, seed=seed, progress=False, enqueue=False)
+        process_pending()
+        assert ProductVector.objects.filter(status="embedded").count() == size
+        if then is not None:
+            then()
+    try:
+        yield ids
+    finally:
+        with django_db_blocker.unblock():
+            Product.objects.all().delete()
+            Category.objects.all().delete()
+            EmbeddingSpace.objects.all().delete()
 
 
 def png_bytes(colour=(200, 30, 30), size=(96, 96), mode="RGB") -> bytes:

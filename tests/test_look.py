@@ -7,15 +7,13 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.core.cache import caches
 from django.test import Client
 from PIL import Image
 
 from shop_clip import regions
-from shop_clip.indexing import process_pending
-from shop_clip.models import EmbeddingSpace, ProductVector
-from shop_clip.training.rendering import render_flat_lay
-from shop_clip.training.synthetic import allowed_pairs, sample_attributes
+from shop_clip.training.synthetic import generate_flat_lays
+
+from .conftest import committed_demo_catalog
 
 CATALOG_SIZE = 300
 HOME = {"mug", "cushion", "lamp", "vase"}
@@ -24,22 +22,8 @@ HOME = {"mug", "cushion", "lamp", "vase"}
 @pytest.fixture(scope="module")
 def catalog(django_db_setup, django_db_blocker):
     """A committed, embedded demo catalog shared by this module's tests."""
-    from django.db import connection
-
-    from demo_project.catalog.loading import load_demo_catalog
-    from demo_project.catalog.models import Category, Product
-
-    with django_db_blocker.unblock():
-        assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
-        caches["default"].clear()  # no cached answer about products of another module's catalog
-        ids = load_demo_catalog(CATALOG_SIZE, seed=11, progress=False, enqueue=False)
-        process_pending()
-        assert ProductVector.objects.filter(status="embedded").count() == CATALOG_SIZE
-    yield ids
-    with django_db_blocker.unblock():
-        Product.objects.all().delete()
-        Category.objects.all().delete()
-        EmbeddingSpace.objects.all().delete()
+    with committed_demo_catalog(django_db_blocker, CATALOG_SIZE, seed=11) as ids:
+        yield ids
 
 
 @pytest.fixture
@@ -57,17 +41,7 @@ def jpeg(image: Image.Image) -> io.BytesIO:
 
 def flat_lays(count: int, seed: int):
     """``count`` flat-lay photos of 1-4 new products (never in the catalog) of distinct categories."""
-    rng = np.random.default_rng(seed)
-    pairs = allowed_pairs()
-    for _ in range(count):
-        items: list[dict] = []
-        wanted = int(rng.integers(1, 5))
-        while len(items) < wanted:
-            attributes = sample_attributes(rng, pairs)
-            if all(attributes["category"] != other["category"] for other in items):
-                items.append(attributes)
-        photo, boxes = render_flat_lay(items, rng)
-        yield photo, items, boxes
+    return generate_flat_lays(count, seed, most=4)
 
 
 # -- complete the look ------------------------------------------------------------------------

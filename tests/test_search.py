@@ -6,10 +6,11 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from shop_clip.indexing import process_pending
-from shop_clip.models import EmbeddingSpace, ProductVector
+from shop_clip.models import ProductVector
 from shop_clip.search import encode_query, nearest_products, search_text
 from shop_clip.spaces import active_space
+
+from .conftest import committed_demo_catalog
 
 CATALOG_SIZE = 300
 
@@ -17,21 +18,8 @@ CATALOG_SIZE = 300
 @pytest.fixture(scope="module")
 def catalog(django_db_setup, django_db_blocker):
     """A committed, embedded demo catalog shared by this module's tests."""
-    from django.db import connection
-
-    from demo_project.catalog.loading import load_demo_catalog
-    from demo_project.catalog.models import Category, Product
-
-    with django_db_blocker.unblock():
-        assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
-        ids = load_demo_catalog(CATALOG_SIZE, seed=7, progress=False, enqueue=False)
-        process_pending()
-        assert ProductVector.objects.filter(status="embedded").count() == CATALOG_SIZE
-    yield ids
-    with django_db_blocker.unblock():
-        Product.objects.all().delete()
-        Category.objects.all().delete()
-        EmbeddingSpace.objects.all().delete()
+    with committed_demo_catalog(django_db_blocker, CATALOG_SIZE, seed=7) as ids:
+        yield ids
 
 
 @pytest.fixture

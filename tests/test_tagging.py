@@ -17,16 +17,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client, override_settings
 
 from shop_clip import tagging
 from shop_clip.encoders import get_encoder
 from shop_clip.indexing import process_pending
-from shop_clip.models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
+from shop_clip.models import ProductFlag, ProductTag, ProductVector
 from shop_clip.spaces import active_space
 
-from .conftest import Worker, purge, wait_until
+from .conftest import Worker, committed_demo_catalog, purge, wait_until
 
 CATALOG_SIZE = 300
 Kind = ProductFlag.Kind
@@ -37,21 +36,12 @@ def catalog(django_db_setup, django_db_blocker):
     """A committed, embedded and tagged demo catalog shared by this module's tests."""
     from django.conf import settings
 
-    from demo_project.catalog.loading import load_demo_catalog
-    from demo_project.catalog.models import Category, Product
-
-    with django_db_blocker.unblock():
-        assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
-        ids = load_demo_catalog(CATALOG_SIZE, seed=7, progress=False, enqueue=False)
-        process_pending()  # tagging off here: no tag task for the session's worker
+    def tag_everything() -> None:  # embedded with tagging off: no tag task for the session's worker
         with override_settings(SHOP_CLIP={**settings.SHOP_CLIP, **settings.DEMO_TAGGING}):
-            summary = tagging.tag_products()
-        assert summary.products == CATALOG_SIZE
-    yield ids
-    with django_db_blocker.unblock():
-        Product.objects.all().delete()
-        Category.objects.all().delete()
-        EmbeddingSpace.objects.all().delete()
+            assert tagging.tag_products().products == CATALOG_SIZE
+
+    with committed_demo_catalog(django_db_blocker, CATALOG_SIZE, seed=7, then=tag_everything) as ids:
+        yield ids
 
 
 @pytest.fixture(autouse=True)

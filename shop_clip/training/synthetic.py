@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .rendering import render_product_image
+from .rendering import render_flat_lay, render_product_image
 from .vocabulary import CATEGORIES, CATEGORY_BY_SLUG, COLOURS, PATTERNS
 from .wording import describe, query_for
 
@@ -98,3 +98,20 @@ def generate_catalog(count: int, seed: int = 0, *, image_size: int = 256,
     rng = np.random.default_rng(seed)
     for _ in range(count):
         yield make_product(sample_attributes(rng, pairs), rng, image_size)
+
+
+def generate_flat_lays(count: int, seed: int = 0, *, most: int = 5) -> Iterator[tuple[Image.Image, list[dict], list]]:
+    """Yield ``count`` flat-lay photos of 1 to ``most`` products of distinct categories, identical
+    for the same arguments: ``(photo, attributes of each product, box of each product)``."""
+    rng = np.random.default_rng(seed)
+    pairs = allowed_pairs()
+    for _ in range(count):
+        items: list[dict] = []
+        wanted = int(rng.integers(1, most + 1))
+        while len(items) < wanted:
+            attributes = sample_attributes(rng, pairs)
+            if all(attributes["category"] != other["category"] for other in items):
+                items.append(attributes)
+        photo, boxes = render_flat_lay(items, rng)
+        yield photo, items, boxes
+
