@@ -21,6 +21,8 @@ _FOREGROUND_SIGMA = 5   # residual, in robust standard deviations of the border,
 _MIN_BLOB = 0.01        # blobs smaller than this share of the photo are noise
 _MAX_BLOB = 0.85        # a blob this big means the backdrop model failed
 _PADDING = 0.12         # product photos show some backdrop around the product
+_MAX_BLOBS = 24         # the largest blobs of a flat-lay, at most
+_MAX_STEPS = 10         # window positions along one side of a photo, at most
 
 
 def flat_lay_boxes(image: Image.Image) -> list[Box]:
@@ -39,19 +41,19 @@ def flat_lay_boxes(image: Image.Image) -> list[Box]:
     mask = ndimage.binary_closing(mask, iterations=2)
     mask = ndimage.binary_fill_holes(mask)
     labels, count = ndimage.label(mask)
-    boxes: list[Box] = []
     area = width * height
+    blobs = []
     for index, found in enumerate(ndimage.find_objects(labels), start=1):
         if found is None:
             continue
         blob = int((labels[found] == index).sum())
-        if blob < _MIN_BLOB * area:
-            continue
         if blob > _MAX_BLOB * area:
             return []
-        rows, cols = found
-        boxes.append(_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height))
-    return boxes
+        if blob >= _MIN_BLOB * area:
+            blobs.append((blob, found))
+    blobs.sort(key=lambda item: -item[0])
+    return [_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height)
+            for _, (rows, cols) in blobs[:_MAX_BLOBS]]
 
 
 def _foreground(pixels: np.ndarray) -> np.ndarray | None:
@@ -103,8 +105,10 @@ def window_boxes(width: int, height: int, scales: tuple[float, ...]) -> list[Box
 
 
 def _starts(length: int, side: float) -> list[float]:
+    """Window positions along one side, at most ``_MAX_STEPS`` of them: a panorama gets wider gaps
+    instead of hundreds of windows to encode and search."""
     steps = int(np.ceil((length - side) / (0.75 * side))) if length > side else 0
-    return [float(value) for value in np.linspace(0.0, length - side, steps + 1)]
+    return [float(value) for value in np.linspace(0.0, length - side, min(steps, _MAX_STEPS - 1) + 1)]
 
 
 def overlap(first: Box, second: Box) -> float:

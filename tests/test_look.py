@@ -223,3 +223,17 @@ def test_demo_page_offers_photo_search_and_the_looks(client, db):
     for needle in ("/api/shop-clip/shop-the-look/", "/api/shop-clip/search/image/", "complete-the-look",
                    "csrfmiddlewaretoken"):
         assert needle in page
+
+
+def test_a_panorama_or_a_speckled_photo_gets_a_bounded_number_of_regions():
+    """Every region is encoded and searched: a 20:1 panorama or a photo of confetti must not cost
+    hundreds of them."""
+    windows = regions.window_boxes(8000, 400, (1.0, 0.5, 0.34))
+    assert len(windows) <= 1 + 10 + 10 * 3 + 10 * 4  # at most 10 positions along a side
+    assert max(box[2] for box in windows) == pytest.approx(1.0)  # the far end is still looked at
+    confetti = Image.new("RGB", (600, 600), (225, 225, 220))
+    rng = np.random.default_rng(1)
+    for x, y in rng.integers(20, 560, (60, 2)):
+        confetti.paste((200, 30, 30), (int(x), int(y), int(x) + 22, int(y) + 22))
+    assert 0 < len(regions.flat_lay_boxes(confetti)) <= 24
+
