@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand
+from django.db.models import Count
 
-from shop_clip.models import ProductVector
+from shop_clip.models import ProductFlag, ProductVector
 from shop_clip.status import index_status
 
 
@@ -29,6 +30,11 @@ class Command(BaseCommand):
                               f"{row['failed']:>7}")
         if not data["models"]:
             self.stdout.write("nothing indexed yet: run `python manage.py shop_clip_index`")
+        flags = dict(ProductFlag.objects.filter(reviewed_at__isnull=True).values_list("kind").annotate(n=Count("pk")))
+        if flags:
+            kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(flags.items()))
+            self.stdout.write(f"open moderation flags: {sum(flags.values())} ({kinds}); review them in the admin "
+                              "(shop-clip > Product flags)")
         if options["failed"]:
             for pid, key, error in ProductVector.objects.filter(status=ProductVector.Status.FAILED).values_list(
                     "product_id", "image_key", "error")[:200]:

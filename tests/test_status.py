@@ -1,0 +1,34 @@
+"""``shop_clip_status``: counts by state and model, failure reasons, open flags, JSON."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management import call_command
+
+from shop_clip.indexing import process_pending
+from shop_clip.models import ProductFlag, ProductVector
+
+
+def test_status_counts_reasons_and_open_flags(make_product, settings, capsys):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
+    good = make_product("Red T-shirt")
+    make_product("Broken T-shirt", image=b"GIF89a" + b"\x00" * 40)
+    process_pending()
+    make_product("Waiting T-shirt", colour=(20, 20, 200))
+
+    call_command("shop_clip_status", "--failed")
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "(active)" in line)
+    assert row.split()[-4:] == ["3", "1", "1", "1"]  # total, embedded, pending, failed
+    assert "image main: " in out and "open moderation flags" not in out
+
+    ProductFlag.objects.create(product=good, space=ProductVector.objects.get(product=good).space,
+                               kind="category_mismatch", label="Boots", score=0.9, detail="...")
+    call_command("shop_clip_status")
+    assert "open moderation flags: 1 (category_mismatch 1)" in capsys.readouterr().out
+
+    call_command("shop_clip_status", "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert (data["total"], data["embedded"], data["pending"], data["failed"]) == (3, 1, 1, 1)
+    assert data["models"][0]["active"] is True
