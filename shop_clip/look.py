@@ -100,7 +100,9 @@ def complete_the_look(product_id: Any, params: Mapping[str, str] | None = None) 
     catalog = get_catalog()
     groups_wanted, per_category, filters, only, space = _look_request(params, "complete the look")
     vectors = product_vectors(product_id, space)  # NotEmbedded (409) before any cached answer
-    key = _cache_key(space, product_id, groups_wanted, per_category, filters, only)
+    # The vectors are part of the key: a new photo of the product is a new question at once.
+    key = _cache_key(space, product_id, hashlib.sha1(vectors.tobytes()).hexdigest(), groups_wanted, per_category,
+                     filters, only)
     cached = caches[shop_clip_settings.QUERY_CACHE_ALIAS].get(key) if shop_clip_settings.LOOK_CACHE_TIMEOUT else None
     if cached is not None:
         return Look(_cached_groups(cached), space.model_id)

@@ -11,6 +11,7 @@ from django.test import Client
 from PIL import Image
 
 from shop_clip import regions
+from shop_clip.models import ProductVector
 from shop_clip.training.synthetic import generate_flat_lays
 
 from .conftest import committed_demo_catalog
@@ -109,9 +110,17 @@ def test_complete_the_look_is_cached_with_the_products_read_fresh(api, catalog, 
     renamed = api.get(url, {"per_category": 2}).json()
     assert renamed["groups"][0]["results"][0]["product"]["title"] == "Renamed"
 
+    # A new photo of the product is answered anew at once, not after the cache expires.
+    ProductVector.objects.filter(product_id=catalog[1]).update(
+        embedding=ProductVector.objects.get(product_id=catalog[2]).embedding)
+    with CaptureQueriesContext(connection) as queries:
+        answer = api.get(url, {"per_category": 2}).json()
+    assert any("<=>" in query["sql"] for query in queries.captured_queries)
+    assert answer["groups"] != renamed["groups"]
+
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CACHE_TIMEOUT": 0}
     with CaptureQueriesContext(connection) as queries:
-        assert api.get(url, {"per_category": 2}).json()["groups"] == renamed["groups"]
+        assert api.get(url, {"per_category": 2}).json()["groups"] == answer["groups"]
     assert any("<=>" in query["sql"] for query in queries.captured_queries)
 
 
