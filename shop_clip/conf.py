@@ -91,7 +91,8 @@ DEFAULTS: dict[str, Any] = {
     "TAGS": {},
     # {"FLAGS": {label: prompt}, "SAFE": [prompt, ...], "MIN_SCORE": 0.6, "CATEGORY_MISMATCH": True,
     #  "CATEGORY_PROMPT": "a photo of a {label}"}: a flag label whose probability among FLAGS+SAFE
-    # reaches MIN_SCORE is raised; CATEGORY_MISMATCH flags a photo another category wins.
+    # reaches MIN_SCORE is raised; CATEGORY_MISMATCH flags a photo another category wins;
+    # "HIDE_FLAGGED": ["content"] keeps products with open flags of those kinds from shoppers.
     "MODERATION": {},
 }
 

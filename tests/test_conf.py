@@ -78,3 +78,14 @@ def test_tag_and_moderation_mistakes_name_the_setting(settings, value, fragment)
     with pytest.raises(ShopClipConfigurationError, match=fragment):
         tag_groups()
         moderation()
+
+
+def test_hide_flagged_names_the_kinds_it_knows(settings):
+    from shop_clip.search import hidden_flag_kinds
+
+    assert hidden_flag_kinds() == []
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "MODERATION": {"HIDE_FLAGGED": ["content", "category_mismatch"]}}
+    assert hidden_flag_kinds() == ["content", "category_mismatch"]
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "MODERATION": {"HIDE_FLAGGED": ["weapons"]}}
+    with pytest.raises(ShopClipConfigurationError, match=r"HIDE_FLAGGED.*weapons.*choose from"):
+        hidden_flag_kinds()

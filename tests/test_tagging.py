@@ -166,6 +166,31 @@ def test_content_flags_raise_the_flag_labels(catalog, db, settings):
     assert not ProductTag.objects.exists()  # no groups configured: the old tags are gone
 
 
+def test_hide_flagged_keeps_a_flagged_product_from_shoppers_until_reviewed(catalog, db, settings):
+    from demo_project.catalog.models import Product
+
+    product = Product.objects.get(pk=catalog[5])
+    url = "/api/shop-clip/search/"
+    query = {"q": f"{product.attributes['colour']} {product.attributes['category']}", "limit": 50}
+
+    def found() -> bool:
+        return product.pk in [hit["product"]["id"] for hit in Client().get(url, query).json()["results"]]
+
+    assert found()
+    flag = ProductFlag.objects.create(product=product, space=active_space(), kind=Kind.CONTENT, label="weapon",
+                                      score=0.9, detail="looks like 'a photo of a weapon' (0.90)")
+    assert found()  # flagged, but hiding is off by default
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "MODERATION": {**settings.SHOP_CLIP["MODERATION"],
+                                                               "HIDE_FLAGGED": ["content"]}}
+    assert not found()
+    other = Product.objects.exclude(pk=product.pk).order_by("pk").first()
+    similar = Client().get(f"/api/shop-clip/products/{other.pk}/similar/", {"limit": 100}).json()
+    assert product.pk not in [hit["product"]["id"] for hit in similar["results"]]
+    flag.reviewed_at = flag.created_at
+    flag.save()
+    assert found()  # staff looked and kept it
+
+
 def test_command_prints_a_summary_and_writes_json(catalog, db, tmp_path, capsys):
     out = tmp_path / "tags.json"
     call_command("shop_clip_tag", "--all", "--json", str(out))
