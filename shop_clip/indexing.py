@@ -27,7 +27,8 @@ from .hnsw import halfvec_literals
 from .images import ImageRejected, decode_size, load_image, read_limited
 from .models import EmbeddingSpace, ProductVector
 from .spaces import activate_if_complete, target_spaces
-from .tagging import enqueue_tagging, tagging_enabled
+from .tag_rules import tagging_enabled
+from .tagging import enqueue_tagging
 
 logger = logging.getLogger("shop_clip.indexing")
 Status = ProductVector.Status

@@ -18,11 +18,12 @@ from django.db.models.expressions import RawSQL
 from PIL import Image
 
 from .catalog import get_catalog
-from .conf import ShopClipConfigurationError, shop_clip_settings
+from .conf import shop_clip_settings
 from .encoders import get_encoder
 from .hnsw import distance_sql, halfvec_literals
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .spaces import active_space
+from .tag_rules import hidden_flag_kinds
 
 Status = ProductVector.Status
 
@@ -192,16 +193,6 @@ def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, filters:
     order = ("distance", "product_id") if exact else ("distance",)
     return (rows.annotate(distance=RawSQL(distance_sql(space.dim, exact=exact), [text]))
             .order_by(*order).values_list("product_id", "distance")[:fetch])
-
-
-def hidden_flag_kinds() -> list[str]:
-    """``SHOP_CLIP["MODERATION"]["HIDE_FLAGGED"]``: flag kinds whose open flags hide a product."""
-    kinds = list((shop_clip_settings.MODERATION or {}).get("HIDE_FLAGGED") or ())
-    unknown = set(kinds) - set(ProductFlag.Kind.values)
-    if unknown:
-        raise ShopClipConfigurationError(f"SHOP_CLIP['MODERATION']['HIDE_FLAGGED']: unknown kinds {sorted(unknown)}; "
-                                         f"choose from {ProductFlag.Kind.values}")
-    return kinds
 
 
 def _best_distances(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, filters: Mapping[str, Any],

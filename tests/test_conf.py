@@ -49,7 +49,7 @@ def test_catalog_is_rebuilt_when_settings_change(settings):
 
 
 def test_tags_and_moderation_are_off_by_default_and_shorthand_takes_the_defaults(settings):
-    from shop_clip.tagging import DEFAULT_PROMPT, moderation, tag_groups, tagging_enabled
+    from shop_clip.tag_rules import DEFAULT_PROMPT, moderation, tag_groups, tagging_enabled
 
     settings.SHOP_CLIP = {}
     assert (DEFAULTS["TAGS"], DEFAULTS["MODERATION"]) == ({}, {})
@@ -72,7 +72,7 @@ def test_tags_and_moderation_are_off_by_default_and_shorthand_takes_the_defaults
     ({"MODERATION": {"FLAGS": {"weapon": "a photo of a weapon"}}}, "SAFE"),
 ])
 def test_tag_and_moderation_mistakes_name_the_setting(settings, value, fragment):
-    from shop_clip.tagging import moderation, tag_groups
+    from shop_clip.tag_rules import moderation, tag_groups
 
     settings.SHOP_CLIP = value
     with pytest.raises(ShopClipConfigurationError, match=fragment):
@@ -81,7 +81,7 @@ def test_tag_and_moderation_mistakes_name_the_setting(settings, value, fragment)
 
 
 def test_hide_flagged_names_the_kinds_it_knows(settings):
-    from shop_clip.search import hidden_flag_kinds
+    from shop_clip.tag_rules import hidden_flag_kinds
 
     assert hidden_flag_kinds() == []
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "MODERATION": {"HIDE_FLAGGED": ["content", "category_mismatch"]}}

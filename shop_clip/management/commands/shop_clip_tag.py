@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from shop_clip.spaces import NoActiveSpace, active_space
-from shop_clip.tagging import TaggingSummary, embedded_product_ids, tag_products, tagging_enabled
+from shop_clip.tag_rules import tagging_enabled
+from shop_clip.tagging import TaggingSummary, embedded_product_ids, tag_products
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 
 from demo_project import services
 from demo_project.catalog.models import Product
-from shop_clip.tagging import tagging_enabled
+from shop_clip.tag_rules import tagging_enabled
 
 
 def _interrupt(signum, frame):
