@@ -143,6 +143,8 @@ DEMO_TAGGING = {
     # A photo that shows another category than the product is listed under (0.8: about 97% of
     # swapped photos caught, under 1.5% of correct listings flagged, on demo catalogs).
     "MODERATION": {"CATEGORY_MISMATCH": True, "MIN_SCORE": 0.8},
+    # Shoppers can filter by them: /api/shop-clip/search/?q=bag&colour=red
+    "TAG_FILTERS": ["colour", "pattern"],
 }
 if os.environ.get("SHOP_CLIP_TAGGING", "1") != "0":
     SHOP_CLIP.update(DEMO_TAGGING)

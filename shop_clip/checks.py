@@ -23,6 +23,22 @@ def check_catalog(app_configs=None, **kwargs):
 
 
 @register()
+def check_tagging(app_configs=None, **kwargs):
+    """TAGS, MODERATION and TAG_FILTERS, read as search and the workers will read them."""
+    from .conf import ShopClipConfigurationError
+    from .tag_rules import hidden_flag_kinds, moderation, tag_filter_kwargs, tag_groups
+
+    try:
+        tag_groups()
+        moderation()
+        hidden_flag_kinds()
+        tag_filter_kwargs({}, space=None)  # names only: no parameter, no query
+    except ShopClipConfigurationError as exc:
+        return [Error(str(exc), id="shop_clip.E006", hint="Fix SHOP_CLIP['TAGS'], ['MODERATION'] or ['TAG_FILTERS'].")]
+    return []
+
+
+@register()
 def check_broker(app_configs=None, **kwargs):
     if not getattr(settings, "CELERY_BROKER_URL", None):
         return [Error("CELERY_BROKER_URL is not set, so product changes cannot reach the workers.",

@@ -94,6 +94,8 @@ DEFAULTS: dict[str, Any] = {
     # reaches MIN_SCORE is raised; CATEGORY_MISMATCH flags a photo another category wins;
     # "HIDE_FLAGGED": ["content"] keeps products with open flags of those kinds from shoppers.
     "MODERATION": {},
+    # TAGS groups shoppers can filter search by: ["colour"] makes ?colour=red keep products tagged red.
+    "TAG_FILTERS": [],
 }
 
 # Values that are dotted paths to import lazily.

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import caches
+from django.db.models import QuerySet
 from PIL import Image
 
 from . import regions
@@ -29,6 +30,7 @@ from .encoders import get_encoder
 from .models import EmbeddingSpace
 from .search import Hit, QueryError, nearest_products, product_vectors
 from .spaces import active_space
+from .tag_rules import tag_filter_kwargs
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,12 @@ def _best_groups(vectors: np.ndarray, space: EmbeddingSpace, candidates: list[st
 
 
 def _cache_key(space: EmbeddingSpace, product_id: Any, *parts: Any) -> str:
-    text = repr((space.model_id, str(product_id), *[sorted(p.items()) if isinstance(p, dict) else p for p in parts]))
+    def plain(part: Any) -> Any:  # a queryset (a tag filter) by its SQL: repr() would run it
+        if isinstance(part, dict):
+            return sorted((key, plain(value)) for key, value in part.items())
+        return str(part.query) if isinstance(part, QuerySet) else part
+
+    text = repr((space.model_id, str(product_id), *[plain(part) for part in parts]))
     return "shop_clip:look:" + hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -217,8 +224,9 @@ def _look_request(params: Mapping[str, str] | None, feature: str):
     if not catalog.category_lookup:
         raise QueryError(f"{feature} needs categories: set SHOP_CLIP['CATEGORY_FIELD']")
     groups_wanted, per_category = parse_look_params(params)
-    filters, only = _split_category(catalog.filter_kwargs(params))
-    return groups_wanted, per_category, filters, only, active_space()
+    space = active_space()
+    filters, only = _split_category({**catalog.filter_kwargs(params), **tag_filter_kwargs(params, space)})
+    return groups_wanted, per_category, filters, only, space
 
 
 def _split_category(filters: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

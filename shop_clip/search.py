@@ -23,7 +23,7 @@ from .encoders import get_encoder
 from .hnsw import distance_sql, halfvec_literals
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .spaces import active_space
-from .tag_rules import hidden_flag_kinds
+from .tag_rules import hidden_flag_kinds, tag_filter_kwargs
 
 Status = ProductVector.Status
 
@@ -219,8 +219,8 @@ def _page(params: Mapping[str, str] | None, query_vectors, exclude: Iterable[Any
     """Paging and filters from ``params``, then the nearest products to ``query_vectors(space)``."""
     params = params or {}
     limit, offset = parse_paging(params)
-    filters = get_catalog().filter_kwargs(params)
     space = active_space()
+    filters = {**get_catalog().filter_kwargs(params), **tag_filter_kwargs(params, space)}
     hits = nearest_products(query_vectors(space), space, limit=limit, offset=offset, filters=filters,
                             exclude=exclude)
     return Page(hits, space.model_id, limit, offset)

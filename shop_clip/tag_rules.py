@@ -1,10 +1,14 @@
 """What the store asked for in ``SHOP_CLIP["TAGS"]`` and ``SHOP_CLIP["MODERATION"]``, checked and
-with defaults filled in: tag groups, moderation rules, and which flags hide a product."""
+with defaults filled in: tag groups, moderation rules, which flags hide a product, and the tag
+groups shoppers can filter by."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
 
 from .conf import ShopClipConfigurationError, shop_clip_settings
 from .models import ProductFlag
@@ -85,3 +89,39 @@ def hidden_flag_kinds() -> list[str]:
         raise ShopClipConfigurationError(f"SHOP_CLIP['MODERATION']['HIDE_FLAGGED']: unknown kinds {sorted(unknown)}; "
                                          f"choose from {ProductFlag.Kind.values}")
     return kinds
+
+
+def tag_filter_kwargs(params: Mapping[str, str], space) -> dict[str, Any]:
+    """ORM filter kwargs on the product for the tag groups named in ``SHOP_CLIP["TAG_FILTERS"]``:
+    ``?colour=red&pattern=striped`` keeps products tagged with both in ``space`` (one subquery).
+
+    A label the group does not have raises ``FilterError`` with the labels it has.
+    """
+    from django.db.models import Count
+
+    from .catalog import FilterError
+    from .models import ProductTag
+
+    names = list(shop_clip_settings.TAG_FILTERS or ())
+    if not names:
+        return {}
+    groups = {group.name: group for group in tag_groups()}
+    wanted = []
+    for name in names:
+        if name not in groups:
+            raise ShopClipConfigurationError(f"SHOP_CLIP['TAG_FILTERS'] names {name!r}, which SHOP_CLIP['TAGS'] "
+                                             f"does not define (groups: {sorted(groups)})")
+        value = (params.get(name) or "").strip()
+        if not value:
+            continue
+        if value not in groups[name].labels:
+            raise FilterError(f"{name}: {value!r} is not a tag; choose from {', '.join(groups[name].labels)}")
+        wanted.append((name, value))
+    if not wanted:
+        return {}
+    query = Q()
+    for group, label in wanted:
+        query |= Q(group=group, label=label)
+    tagged = (ProductTag.objects.filter(query, space=space).values("product_id")
+              .annotate(groups=Count("group", distinct=True)).filter(groups=len(wanted)).values("product_id"))
+    return {"pk__in": tagged}

@@ -80,3 +80,15 @@ def test_migrations_create_table_and_hnsw_index():
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(512)])
         definition = cursor.fetchone()[0]
     assert "USING hnsw" in definition and "halfvec_cosine_ops" in definition and "dim = 512" in definition
+
+
+def test_tagging_settings_are_checked_at_start(settings):
+    from shop_clip.checks import check_tagging
+
+    assert check_tagging() == []
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAGS": {"colour": ["red", "blue"]}, "TAG_FILTERS": ["pattern"]}
+    errors = check_tagging()
+    assert [error.id for error in errors] == ["shop_clip.E006"] and "'pattern'" in errors[0].msg
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAG_FILTERS": [], "MODERATION": {"HIDE_FLAGGED": ["spam"]}}
+    assert [error.id for error in check_tagging()] == ["shop_clip.E006"]
+

@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 
 from shop_clip import tagging
+from shop_clip.conf import ShopClipConfigurationError
 from shop_clip.encoders import get_encoder
 from shop_clip.indexing import process_pending
 from shop_clip.models import ProductFlag, ProductTag, ProductVector
@@ -189,6 +190,33 @@ def test_hide_flagged_keeps_a_flagged_product_from_shoppers_until_reviewed(catal
     flag.reviewed_at = flag.created_at
     flag.save()
     assert found()  # staff looked and kept it
+
+
+def test_tags_filter_search_look_alikes_and_looks(catalog, db, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAG_FILTERS": ["colour", "pattern"]}
+    colours, patterns = tags_of("colour"), tags_of("pattern")
+    api = Client()
+
+    def ids(response) -> list:
+        assert response.status_code == 200, response.content
+        return [hit["product"]["id"] for hit in response.json()["results"]]
+
+    red = ids(api.get("/api/shop-clip/search/", {"q": "t-shirt", "colour": "red", "limit": 10}))
+    assert red and all(colours[pk] == "red" for pk in red)
+    assert len(red) == min(10, sum(label == "red" for label in colours.values()))  # full pages
+    both = ids(api.get("/api/shop-clip/search/", {"q": "bag", "colour": "red", "pattern": "striped"}))
+    assert both and all(colours[pk] == "red" and patterns[pk] == "striped" for pk in both)
+    assert len(both) == sum(colours[pk] == "red" and patterns[pk] == "striped" for pk in colours)
+    similar = ids(api.get(f"/api/shop-clip/products/{catalog[0]}/similar/", {"colour": "blue"}))
+    assert similar and all(colours[pk] == "blue" for pk in similar)
+    look = api.get(f"/api/shop-clip/products/{catalog[0]}/complete-the-look/", {"colour": "blue"}).json()
+    assert all(colours[hit["product"]["id"]] == "blue" for group in look["groups"] for hit in group["results"])
+
+    response = api.get("/api/shop-clip/search/", {"q": "t-shirt", "colour": "turquoise"})
+    assert response.status_code == 400 and "colour: 'turquoise' is not a tag; choose from" in response.json()["detail"]
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAG_FILTERS": ["material"]}
+    with pytest.raises(ShopClipConfigurationError, match="TAG_FILTERS"):
+        api.get("/api/shop-clip/search/", {"q": "t-shirt", "material": "wool"})
 
 
 def test_command_prints_a_summary_and_writes_json(catalog, db, tmp_path, capsys):
