@@ -83,6 +83,8 @@ class ProductTag(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "space", "group"], name="shop_clip_tag_unique"),
         ]
+        # TAG_FILTERS look products up by label: ?colour=red is one index-only range, not a table scan.
+        indexes = [models.Index(fields=["space", "group", "label", "product"], name="shop_clip_tag_label")]
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.group}={self.label or '-'} ({self.score:.2f})"
