@@ -168,6 +168,8 @@ def test_openapi_schema_is_served(api):
     schema = response.json()
     assert "/api/shop-clip/search/" in schema["paths"]
     assert "/api/shop-clip/products/{id}/similar/" in schema["paths"]
+    documented = {param["name"] for param in schema["paths"]["/api/shop-clip/search/"]["get"]["parameters"]}
+    assert {"q", "limit", "offset", "category", "min_price", "max_price", "in_stock"} <= documented
 
 
 def test_catalog_api_lists_products(api):

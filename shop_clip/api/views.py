@@ -23,9 +23,13 @@ from .serializers import LookSerializer, PageSerializer, ProductTagsSerializer, 
 PAGING = [OpenApiParameter("limit", int), OpenApiParameter("offset", int)]
 LOOK_PARAMS = [OpenApiParameter("categories", int, description="groups (categories) in the answer"),
                OpenApiParameter("per_category", int, description="products in each group")]
-FILTER_PARAMS = [OpenApiParameter(name, str, description=f"filter: {lookup}")
-                 for name, lookup in (("category", "category slug"), ("min_price", "price >="),
-                                      ("max_price", "price <="), ("in_stock", "true/false"))]
+# The store's own filters and tag filters, as its settings name them when the URLs load.
+FILTER_PARAMS = [
+    *(OpenApiParameter(name, str, description=f"filter: {lookup}")
+      for name, lookup in shop_clip_settings.FILTERS.items()),
+    *(OpenApiParameter(name, str, description=f"filter: zero-shot {name} tag")
+      for name in shop_clip_settings.TAG_FILTERS or ()),
+]
 
 
 def _error(message: str, code: int) -> Response:

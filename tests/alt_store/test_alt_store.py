@@ -135,3 +135,10 @@ def test_complete_the_look_with_many_to_many_categories_and_uuid_keys(celery_wor
     assert groups["shoes"][0]["product"]["id"] == str(red_shoe.pk)
     assert groups["bags"][0]["product"]["id"] == str(red_bag.pk)
     assert Client().get(f"/api/products/{uuid.uuid4()}/complete-the-look/").status_code == 404
+
+
+def test_schema_documents_this_stores_own_filters():
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    documented = {param["name"] for param in schema["paths"]["/api/search/"]["get"]["parameters"]}
+    assert {"category", "min_price", "max_price", "available"} <= documented and "in_stock" not in documented
+
