@@ -23,6 +23,8 @@ from .serializers import LookSerializer, PageSerializer, ProductTagsSerializer, 
 PAGING = [OpenApiParameter("limit", int), OpenApiParameter("offset", int)]
 LOOK_PARAMS = [OpenApiParameter("categories", int, description="groups (categories) in the answer"),
                OpenApiParameter("per_category", int, description="products in each group")]
+PHOTO_UPLOAD = {"multipart/form-data": {
+    "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}}
 # The store's own filters and tag filters, as its settings name them when the URLs load.
 FILTER_PARAMS = [
     *(OpenApiParameter(name, str, description=f"filter: {lookup}")
@@ -83,8 +85,7 @@ class ImageSearchView(SearchServiceView):
 
     @extend_schema(summary="Visual search: upload a photo (multipart field 'image')",
                    parameters=[*PAGING, *FILTER_PARAMS], responses=PageSerializer,
-                   request={"multipart/form-data": {
-                       "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}})
+                   request=PHOTO_UPLOAD)
     def post(self, request):
         return self.page_response(request, search.search_image(_uploaded_image(request), request.GET))
 
@@ -126,8 +127,7 @@ class ShopTheLookView(SearchServiceView):
 
     @extend_schema(summary="Shop the look: the products a scene photo shows (multipart field 'image')",
                    parameters=[*LOOK_PARAMS, *FILTER_PARAMS], responses=LookSerializer,
-                   request={"multipart/form-data": {
-                       "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}})
+                   request=PHOTO_UPLOAD)
     def post(self, request):
         # Regions are cropped from the photo: decoded larger than for a one-product search.
         image = _uploaded_image(request, scale=shop_clip_settings.LOOK_DECODE_SCALE)
