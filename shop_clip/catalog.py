@@ -119,14 +119,18 @@ class SettingsCatalog:
             return f"{self.category_field}__pk"
         return f"{self.category_field}__{slug}"
 
+    @property
+    def _category_column(self) -> str:
+        """The related category model's field that ``category_lookup`` ends on (slug, or pk)."""
+        return self.category_lookup.split("__", 1)[1]
+
     def category_choices(self) -> list[str]:
         """Every category, as ``category_values`` names them (for a plain field: every value in use)."""
         if not self.category_lookup:
             return []
         field = self.product_model._meta.get_field(self.category_field)
         if field.is_relation:  # the category table: small, where DISTINCT over products is not
-            column = self.category_lookup.split("__", 1)[1]
-            values = field.related_model._default_manager.order_by().values_list(column, flat=True)
+            values = field.related_model._default_manager.order_by().values_list(self._category_column, flat=True)
         else:
             values = (self.product_model._default_manager.order_by()
                       .values_list(self.category_lookup, flat=True).distinct())
@@ -138,7 +142,7 @@ class SettingsCatalog:
         field = self.product_model._meta.get_field(self.category_field) if self.category_field else None
         if field is None or not field.is_relation:
             return {value: value for value in values}
-        key = self.category_lookup.split("__", 1)[1]  # slug field, or pk
+        key = self._category_column
         rows = field.related_model._default_manager.filter(**{f"{key}__in": values})
         return {str(getattr(row, key)): str(row) for row in rows}
 

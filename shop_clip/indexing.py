@@ -27,7 +27,6 @@ from .hnsw import halfvec_literals
 from .images import ImageRejected, decode_size, load_image, read_limited
 from .models import EmbeddingSpace, ProductVector
 from .spaces import activate_if_complete, target_spaces
-from .tag_rules import tagging_enabled
 from .tagging import enqueue_tagging
 
 logger = logging.getLogger("shop_clip.indexing")
@@ -229,8 +228,9 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
         for item in loaded:
             if item.error:
                 _record_failure(item, result)
-        if tagging_enabled():  # unchanged images too: the product was saved, its category may have changed
-            enqueue_tagging([item.row.product_id for item in loaded if item.content_hash and not item.error], space)
+        # Unchanged images too: the product was saved, its category may have changed.  (Nothing is
+        # sent when neither TAGS nor MODERATION is set.)
+        enqueue_tagging([item.row.product_id for item in loaded if item.content_hash and not item.error], space)
     logger.info("indexed batch of %d rows for %s: %d embedded, %d unchanged, %d failed, %d removed",
                 result.claimed, space.model_id, result.embedded, result.unchanged, result.failed, result.removed)
     return result

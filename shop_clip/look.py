@@ -28,9 +28,8 @@ from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .encoders import get_encoder
 from .models import EmbeddingSpace
-from .search import Hit, QueryError, nearest_products, product_vectors
+from .search import Hit, QueryError, nearest_products, product_vectors, shopper_filters
 from .spaces import active_space
-from .tag_rules import tag_filter_kwargs
 
 
 @dataclass(frozen=True)
@@ -225,7 +224,7 @@ def _look_request(params: Mapping[str, str] | None, feature: str):
         raise QueryError(f"{feature} needs categories: set SHOP_CLIP['CATEGORY_FIELD']")
     groups_wanted, per_category = parse_look_params(params)
     space = active_space()
-    filters, only = _split_category({**catalog.filter_kwargs(params), **tag_filter_kwargs(params, space)})
+    filters, only = _split_category(shopper_filters(params, space))
     return groups_wanted, per_category, filters, only, space
 
 

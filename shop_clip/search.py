@@ -215,12 +215,17 @@ def _best_distances(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, filt
     return _Best(best, truncated)
 
 
+def shopper_filters(params: Mapping[str, str], space: EmbeddingSpace) -> dict[str, Any]:
+    """ORM filter kwargs on the product from query parameters: the store's filters and tag filters."""
+    return {**get_catalog().filter_kwargs(params), **tag_filter_kwargs(params, space)}
+
+
 def _page(params: Mapping[str, str] | None, query_vectors, exclude: Iterable[Any] = ()) -> Page:
     """Paging and filters from ``params``, then the nearest products to ``query_vectors(space)``."""
     params = params or {}
     limit, offset = parse_paging(params)
     space = active_space()
-    filters = {**get_catalog().filter_kwargs(params), **tag_filter_kwargs(params, space)}
+    filters = shopper_filters(params, space)
     hits = nearest_products(query_vectors(space), space, limit=limit, offset=offset, filters=filters,
                             exclude=exclude)
     return Page(hits, space.model_id, limit, offset)
