@@ -109,3 +109,18 @@ def check_encoder(app_configs=None, databases=None, **kwargs):
     except DatabaseError:
         pass  # tables not migrated yet: migrate is about to create them
     return errors
+
+
+@register(Tags.database)
+def check_keywords(app_configs=None, databases=None, **kwargs):
+    """KEYWORD_CONFIG names a text search configuration of the database (else every save logs an error)."""
+    if not databases or "default" not in databases:
+        return []
+    from .keywords import check_config
+
+    try:
+        problem = check_config()
+    except DatabaseError:
+        return []  # the database is reported by E001
+    return [Error(problem, id="shop_clip.E007", hint="Fix SHOP_CLIP['KEYWORD_CONFIG'], or set "
+                  "SHOP_CLIP['KEYWORD_SEARCH'] = False.")] if problem else []

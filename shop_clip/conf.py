@@ -70,6 +70,17 @@ DEFAULTS: dict[str, Any] = {
     # them) are searched exactly: HNSW with a selective filter loses recall (bench/search.py).
     "EXACT_SEARCH_SELECTIVITY": 0.05,
     "EXACT_SEARCH_MAX_ROWS": 20_000,
+    # Hybrid text search (keywords.py): products containing all the query's words, nearest first,
+    # are fused with the plain nearest products (reciprocal rank fusion), so names, materials and
+    # brands a picture cannot show still count.  ``?mode=vector|keyword|hybrid`` picks one per query.
+    "KEYWORD_SEARCH": True,
+    "KEYWORD_CONFIG": "english",     # PostgreSQL text search configuration ("simple": no stemming)
+    # The keyword ranking's weight in the fusion (the vector one's is 1).  A little above 1: a match ranked r
+    # among the keyword matches beats a picture-only one ranked 1 while r <= 13, so a name or brand
+    # that picks out a few products shows them first.  The demo's eval is the same from 1.0 to 2.0.
+    "KEYWORD_WEIGHT": 1.2,
+    "KEYWORD_DEPTH": 50,             # products each ranking contributes to the fusion (at least the page)
+    "KEYWORD_RRF_K": 60,             # reciprocal rank fusion's constant: 1 / (k + rank)
     # Shop the look / complete the look (look.py).
     "LOOK_CATEGORIES": None,         # {"t-shirt": ["trousers", "sneaker"], ...}; unnamed: every other category
     "LOOK_DEFAULT_CATEGORIES": 4,    # groups in an answer

@@ -25,6 +25,7 @@ from .conf import get_product_model, shop_clip_settings
 from .encoders import get_encoder
 from .hnsw import halfvec_literals
 from .images import ImageRejected, decode_size, load_image, read_limited
+from .keywords import index_keywords
 from .models import EmbeddingSpace, ProductVector
 from .spaces import activate_if_complete, target_spaces
 from .tagging import enqueue_tagging
@@ -34,7 +35,8 @@ Status = ProductVector.Status
 
 # -- marking --------------------------------------------------------------------------------------
 def mark_pending(product_ids: Iterable[Any], *, enqueue: bool = True) -> int:
-    """Make the vector rows of these products match their images, all pending.
+    """Make the vector rows of these products match their images, all pending, and their
+    keyword documents match their text.
 
     Rows for images that no longer exist are deleted.  Returns the number of rows now pending.
     After the surrounding transaction commits, indexing work is enqueued once.
@@ -42,6 +44,7 @@ def mark_pending(product_ids: Iterable[Any], *, enqueue: bool = True) -> int:
     ids = list(product_ids)
     if not ids:
         return 0
+    index_keywords(ids)
     refs = get_catalog().image_refs(ids)
     pending = 0
     with transaction.atomic():

@@ -1,8 +1,11 @@
-"""Vector rows, one per (product, image, model), and the embedding spaces they belong to."""
+"""Vector rows, one per (product, image, model), the embedding spaces they belong to, and the
+rows derived from them (tags, flags), plus each product's keyword document."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 from pgvector.django import HalfVectorField
@@ -61,6 +64,22 @@ class ProductVector(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}/{self.image_key} @ {self.space_id}: {self.status}"
+
+
+class ProductDocument(models.Model):
+    """A product's words for keyword matching (``SHOP_CLIP["TEXT_FIELDS"]`` as a PostgreSQL
+    ``tsvector``), kept by shop-clip beside the store's table so the store's schema stays its own."""
+
+    product = models.OneToOneField(settings.SHOP_CLIP_PRODUCT_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="clip_document")
+    document = SearchVectorField()
+
+    class Meta:
+        verbose_name = "product keyword document"
+        indexes = [GinIndex(fields=["document"], name="shop_clip_document_gin")]
+
+    def __str__(self) -> str:
+        return f"keywords of {self.product_id}"
 
 
 class ProductTag(models.Model):

@@ -120,6 +120,58 @@ def evaluate(space: EmbeddingSpace, *, min_relevant: int = 10, held_out_only: bo
     return report
 
 
+MODE_KEYS = ("category", "colour", "pattern", "material")
+
+
+def build_mode_queries(labelled: dict[Any, dict], min_relevant: int, held_out_only: bool) -> dict[str, list[dict]]:
+    """``build_queries``' kinds plus "material category" ones ("linen dress"): words the shop's
+    copy says and the pictures barely show."""
+    queries = build_queries(labelled, min_relevant, held_out_only)
+    pairs = Counter((a["category"], a.get("material")) for a in labelled.values())
+    queries["material_category"] = [{"category": c, "material": m} for (c, m), n in sorted(pairs.items())
+                                    if m and n >= min_relevant]
+    return queries
+
+
+def _mode_query_text(attributes: dict, kind: str) -> str:
+    if "material" not in attributes:
+        return _query_text(attributes, kind)
+    category = attributes["category"]
+    name = CATEGORY_BY_SLUG[category].query_name if category in CATEGORY_BY_SLUG else category
+    return f"{attributes['material']} {name}"
+
+
+def evaluate_search_modes(*, min_relevant: int = 10, held_out_only: bool = True,
+                          modes: tuple[str, ...] = ("vector", "hybrid", "keyword")) -> dict[str, Any]:
+    """Text -> product P@10 (every named attribute matches) and nDCG@10 (graded by the matches)
+    of each ``search_text`` mode, on the kinds of ``build_mode_queries``, through the real search
+    code (HNSW, keyword documents, fusion).  Returns ``{"queries": {kind: n}, "metrics": {kind:
+    {mode: {"p_at_10", "ndcg_at_10"}}}}``."""
+    from .search import search_text
+
+    labelled = _labelled_products()
+    queries = build_mode_queries(labelled, min_relevant, held_out_only)
+    result: dict[str, Any] = {"queries": {}, "metrics": {}}
+    for kind, attribute_sets in queries.items():
+        if not attribute_sets:
+            continue
+        result["queries"][kind] = len(attribute_sets)
+        scores = {mode: ([], []) for mode in modes}
+        for query in attribute_sets:
+            text = _mode_query_text(query, kind)
+            named = [key for key in MODE_KEYS if key in query]
+            ideal = [graded_relevance(query, attrs, MODE_KEYS) for attrs in labelled.values()]
+            for mode in modes:
+                hits = search_text(text, {"mode": mode, "limit": str(K)}).hits
+                grades = [graded_relevance(query, labelled.get(hit.product.pk, {}), MODE_KEYS) for hit in hits]
+                scores[mode][0].append(sum(g == len(named) for g in grades) / K)
+                scores[mode][1].append(ndcg_at_k(grades, K, ideal=ideal))
+        result["metrics"][kind] = {
+            mode: {"p_at_10": round(float(np.mean(p)), 4), "ndcg_at_10": round(float(np.mean(n)), 4)}
+            for mode, (p, n) in scores.items()}
+    return result
+
+
 def _look_alikes(report, space, labelled, ids, matrix, sample, seed, overlap) -> None:
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(ids), size=min(sample, len(ids)), replace=False)

@@ -1,4 +1,4 @@
-"""Text search, visual search and look-alikes: one KNN query with the store's filters.
+"""Text search (vector, keyword, hybrid), visual search and look-alikes: KNN queries with the store's filters.
 
 Each function returns plain ``Hit`` objects; the API and the views only translate HTTP.
 """
@@ -21,6 +21,7 @@ from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .encoders import get_encoder
 from .hnsw import distance_sql, halfvec_literals
+from .keywords import keyword_filter, keyword_search_enabled
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .spaces import active_space
 from .tag_rules import hidden_flag_kinds, tag_filter_kwargs
@@ -96,10 +97,18 @@ def nearest_products(
     keeps scanning until enough rows pass the filters, so a filter still fills the page.  Filters
     that match only a few products are searched exactly instead (see ``search_exactly``).
     """
+    ranked = nearest_ids(vectors, space, wanted=offset + limit, filters=filters, exclude=exclude)[offset:]
+    return _hits(ranked)
+
+
+def nearest_ids(
+    vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *, wanted: int,
+    filters: Mapping[str, Any] | None = None, exclude: Iterable[Any] = (),
+) -> list[tuple[Any, float]]:
+    """``(product_id, distance)`` of the ``wanted`` nearest products, nearest first (see ``nearest_products``)."""
     vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     if vectors.shape[1] != space.dim:
         raise QueryError(f"query vector has {vectors.shape[1]} dimensions, the index {space.dim}")
-    wanted = offset + limit
     # With several images per product, one product can take several of the nearest rows.
     factor = 1 if get_catalog().image_model is None else 3
     fetch = wanted * factor
@@ -111,7 +120,11 @@ def nearest_products(
             break
         fetch *= 2
     # The order of the SQL (distance, then product id), so pages agree on ties (duplicate images).
-    ranked = sorted(best.rows.items(), key=lambda item: (item[1], item[0]))[offset:wanted]
+    return sorted(best.rows.items(), key=lambda item: (item[1], item[0]))[:wanted]
+
+
+def _hits(ranked: Sequence[tuple[Any, float]]) -> list[Hit]:
+    """Hits for ``(product_id, distance)`` pairs, in their order, with the products in one query."""
     products = get_catalog().product_queryset().in_bulk([pid for pid, _ in ranked])
     return [Hit(products[pid], 1.0 - distance) for pid, distance in ranked if pid in products]
 
@@ -231,9 +244,62 @@ def _page(params: Mapping[str, str] | None, query_vectors, exclude: Iterable[Any
     return Page(hits, space.model_id, limit, offset)
 
 
+SEARCH_MODES = ("hybrid", "vector", "keyword")
+
+
+def search_mode(params: Mapping[str, str]) -> str:
+    """``?mode=``: ``hybrid`` (the default where keyword search is on), ``vector`` or ``keyword``."""
+    default = "hybrid" if keyword_search_enabled() else "vector"
+    mode = (params.get("mode") or default).strip().lower()
+    if mode not in SEARCH_MODES:
+        raise QueryError(f"mode must be one of {', '.join(SEARCH_MODES)}")
+    if mode != "vector" and not keyword_search_enabled():
+        raise QueryError(f"mode={mode} needs keyword search, which this store has turned off; use mode=vector")
+    return mode
+
+
 def search_text(query: str, params: Mapping[str, str] | None = None) -> Page:
-    """Natural-language search with the store's filters and paging from ``params``."""
-    return _page(params, lambda space: encode_query(query, space))
+    """Natural-language search with the store's filters and paging from ``params``.
+
+    ``mode`` (see ``search_mode``): ``vector`` ranks products by how close their images are to
+    the query's meaning; ``keyword`` keeps the products whose text contains every word of the
+    query and ranks them the same way; ``hybrid`` fuses the two rankings (reciprocal rank
+    fusion), so a product that both looks right and says so comes first, and a name or material
+    no picture shows still finds its products.  A hit's score is always its cosine similarity.
+    """
+    params = params or {}
+    mode = search_mode(params)
+    if mode == "vector":
+        return _page(params, lambda space: encode_query(query, space))
+    limit, offset = parse_paging(params)
+    space = active_space()
+    filters = shopper_filters(params, space)
+    vector = encode_query(query, space)
+    wanted = offset + limit
+    words = keyword_filter(query)
+    if mode == "keyword":
+        ranked = nearest_ids(vector, space, wanted=wanted, filters={**filters, **words})
+    else:
+        depth = max(wanted, shop_clip_settings.KEYWORD_DEPTH)
+        rankings = [(nearest_ids(vector, space, wanted=depth, filters=filters), 1.0),
+                    (nearest_ids(vector, space, wanted=depth, filters={**filters, **words}),
+                     shop_clip_settings.KEYWORD_WEIGHT)]
+        ranked = fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K)[:wanted]
+    return Page(_hits(ranked[offset:wanted]), space.model_id, limit, offset)
+
+
+def fuse_rankings(rankings: Sequence[tuple[Sequence[tuple[Any, float]], float]], *, k: int) -> list[tuple[Any, float]]:
+    """Reciprocal rank fusion: ``(ranking, weight)`` pairs of ``(product_id, distance)`` lists in,
+    one ``(product_id, distance)`` list out, by the sum of ``weight / (k + rank)`` over the
+    rankings a product is in (ties: the nearer first, then the lower id, so pages agree)."""
+    fused: dict[Any, float] = {}
+    distances: dict[Any, float] = {}
+    for ranking, weight in rankings:
+        for rank, (pid, distance) in enumerate(ranking, start=1):
+            fused[pid] = fused.get(pid, 0.0) + weight / (k + rank)
+            distances[pid] = distance
+    order = sorted(fused, key=lambda pid: (-fused[pid], distances[pid], pid))
+    return [(pid, distances[pid]) for pid in order]
 
 
 def search_image(image: Image.Image, params: Mapping[str, str] | None = None) -> Page:

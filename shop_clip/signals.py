@@ -1,4 +1,4 @@
-"""Keep vector rows current when the store saves or deletes products and images."""
+"""Keep vector rows and keyword documents current when the store saves or deletes products and images."""
 
 from __future__ import annotations
 

@@ -32,7 +32,8 @@ def product_ids(response) -> list:
 
 
 def test_search_returns_products_with_scores(api):
-    response = api.get("/api/shop-clip/search/", {"q": "red striped cotton t-shirt", "limit": 10})
+    # mode=vector: ranked by the score alone (hybrid also weighs words; its scores need not decrease)
+    response = api.get("/api/shop-clip/search/", {"q": "red striped cotton t-shirt", "limit": 10, "mode": "vector"})
     assert response.status_code == 200
     body = response.json()
     assert len(body["results"]) == 10
@@ -136,6 +137,7 @@ def test_query_embeddings_are_cached(catalog, db, monkeypatch):
     ({"q": "shirt", "min_price": "cheap"}, "min_price"),
     ({"q": "shirt", "max_price": "NaN"}, "max_price"),
     ({"q": "shirt", "in_stock": "maybe"}, "in_stock"),
+    ({"q": "shirt", "mode": "fuzzy"}, "mode must be one of hybrid, vector, keyword"),
 ])
 def test_bad_search_requests_answer_400_with_a_message(api, params, fragment):
     response = api.get("/api/shop-clip/search/", params)
@@ -169,7 +171,7 @@ def test_openapi_schema_is_served(api):
     assert "/api/shop-clip/search/" in schema["paths"]
     assert "/api/shop-clip/products/{id}/similar/" in schema["paths"]
     documented = {param["name"] for param in schema["paths"]["/api/shop-clip/search/"]["get"]["parameters"]}
-    assert {"q", "limit", "offset", "category", "min_price", "max_price", "in_stock"} <= documented
+    assert {"q", "mode", "limit", "offset", "category", "min_price", "max_price", "in_stock"} <= documented
 
 
 def test_catalog_api_lists_products(api):
@@ -190,3 +192,80 @@ def test_vectors_reach_postgresql_exactly_as_their_half_precision_values(db):
             cursor.execute("SELECT %s::halfvec::real[]", [literal])
             stored = np.array(cursor.fetchone()[0], dtype=np.float32)
             assert np.array_equal(stored, vector.astype(np.float16).astype(np.float32))
+
+
+# -- keyword and hybrid search ---------------------------------------------------------------------------
+def _text(product) -> str:
+    return f"{product.title} {product.description}".lower()
+
+
+def test_hybrid_finds_materials_the_pictures_do_not_show_and_keeps_what_they_do(catalog, db):
+    """Through the real search code: material queries ("linen dress") go from what the 32-pixel
+    pictures suggest to what the shop's copy says; queries the pictures answer stay as good.
+    (This 300-product catalog: material nDCG@10 0.66 -> 0.90, P@10 0.32 -> 0.53, where few
+    products of a material make P@10's ceiling low.)"""
+    from shop_clip.retrieval_eval import evaluate_search_modes
+
+    report = evaluate_search_modes(min_relevant=3, held_out_only=False, modes=("vector", "hybrid"))
+    metrics = report["metrics"]
+    assert report["queries"]["material_category"] >= 20 and report["queries"]["category"] >= 10
+    material = metrics["material_category"]
+    assert material["hybrid"]["p_at_10"] >= material["vector"]["p_at_10"] + 0.15, material
+    assert material["hybrid"]["ndcg_at_10"] >= material["vector"]["ndcg_at_10"] + 0.15, material
+    for kind in ("category", "colour_pattern_category"):
+        assert metrics[kind]["hybrid"]["ndcg_at_10"] >= metrics[kind]["vector"]["ndcg_at_10"] - 0.03, metrics
+
+
+def test_keyword_mode_keeps_products_with_every_word_nearest_first(api):
+    from demo_project.catalog.models import Product
+
+    containing = [p for p in Product.objects.all() if "wool" in _text(p) and "scarf" in _text(p)]
+    assert len(containing) >= 3
+    response = api.get("/api/shop-clip/search/", {"q": "wool scarf", "mode": "keyword", "limit": 100})
+    assert response.status_code == 200
+    hits = response.json()["results"]
+    assert {hit["product"]["id"] for hit in hits} == {p.pk for p in containing}
+    scores = [hit["score"] for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    without = api.get("/api/shop-clip/search/", {"q": "scarf -wool", "mode": "keyword", "limit": 100}).json()
+    assert without["results"] and all("wool" not in _text(Product.objects.get(pk=hit["product"]["id"]))
+                                      for hit in without["results"])
+
+
+def test_keyword_matches_respect_the_stores_filters(api):
+    from demo_project.catalog.models import Product
+
+    response = api.get("/api/shop-clip/search/", {"q": "leather", "mode": "keyword", "category": "boot",
+                                                   "in_stock": "true", "limit": 100})
+    ids = [hit["product"]["id"] for hit in response.json()["results"]]
+    expected = {p.pk for p in Product.objects.filter(category__slug="boot", in_stock=True) if "leather" in _text(p)}
+    assert expected and set(ids) == expected
+
+
+def test_hybrid_puts_a_named_product_first_where_its_picture_alone_would_not(catalog, db, make_product):
+    """A product name no picture shows: its words find it; the other results still fill the page."""
+    from shop_clip.indexing import process_pending
+
+    named = make_product(title="Zanzibar weekender", colour=(120, 120, 120), description="A roomy travel bag.")
+    process_pending()
+    hybrid = search_text("zanzibar", {"limit": "10"})
+    assert hybrid.hits[0].product.pk == named.pk and len(hybrid.hits) == 10
+    assert search_text("zanzibar", {"limit": "10", "mode": "vector"}).hits[0].product.pk != named.pk
+
+
+def test_hybrid_pages_agree_and_a_query_of_stop_words_falls_back_to_pictures(api):
+    seen = []
+    for offset in range(0, 60, 20):
+        response = api.get("/api/shop-clip/search/", {"q": "red cotton", "limit": 20, "offset": offset})
+        seen += product_ids(response)
+    assert len(seen) == len(set(seen)) == 60
+    stop_words = api.get("/api/shop-clip/search/", {"q": "the", "limit": 5}).json()
+    assert len(stop_words["results"]) == 5
+    assert api.get("/api/shop-clip/search/", {"q": "the", "mode": "keyword"}).json()["results"] == []
+
+
+def test_keyword_search_can_be_turned_off(api, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "KEYWORD_SEARCH": False}
+    assert api.get("/api/shop-clip/search/", {"q": "wool scarf", "limit": 3}).status_code == 200
+    response = api.get("/api/shop-clip/search/", {"q": "wool scarf", "mode": "hybrid"})
+    assert response.status_code == 400 and "turned off" in response.json()["detail"]

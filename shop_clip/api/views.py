@@ -25,6 +25,10 @@ LOOK_PARAMS = [OpenApiParameter("categories", int, description="groups (categori
                OpenApiParameter("per_category", int, description="products in each group")]
 PHOTO_UPLOAD = {"multipart/form-data": {
     "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}}
+SEARCH_MODE = OpenApiParameter(
+    "mode", str, enum=list(search.SEARCH_MODES),
+    description="hybrid (default where keyword search is on): nearest products fused with those whose text "
+                "contains every word; vector: nearest only; keyword: every word required, nearest first")
 # The store's own filters and tag filters, as its settings name them when the URLs load.
 FILTER_PARAMS = [
     *(OpenApiParameter(name, str, description=f"filter: {lookup}")
@@ -74,7 +78,7 @@ class SearchServiceView(APIView):
 
 class SearchView(SearchServiceView):
     @extend_schema(summary="Natural-language product search",
-                   parameters=[OpenApiParameter("q", str, required=True), *PAGING, *FILTER_PARAMS],
+                   parameters=[OpenApiParameter("q", str, required=True), SEARCH_MODE, *PAGING, *FILTER_PARAMS],
                    responses=PageSerializer)
     def get(self, request):
         return self.page_response(request, search.search_text(request.GET.get("q"), request.GET))

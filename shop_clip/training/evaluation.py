@@ -19,9 +19,10 @@ from collections.abc import Sequence
 GRADED_KEYS = ("category", "colour", "pattern")
 
 
-def graded_relevance(query_attributes: dict, product_attributes: dict) -> int:
-    """0-3: how many of the query's category/colour/pattern the product matches (0 on a wrong category)."""
-    named = [key for key in GRADED_KEYS if query_attributes.get(key) is not None]
+def graded_relevance(query_attributes: dict, product_attributes: dict, keys: Sequence[str] = GRADED_KEYS) -> int:
+    """0-3: how many of the query's category/colour/pattern (or ``keys``) the product matches
+    (0 on a wrong category)."""
+    named = [key for key in keys if query_attributes.get(key) is not None]
     if "category" in named and query_attributes["category"] != product_attributes.get("category"):
         return 0
     return sum(query_attributes[key] == product_attributes.get(key) for key in named)

@@ -142,3 +142,15 @@ def test_schema_documents_this_stores_own_filters():
     documented = {param["name"] for param in schema["paths"]["/api/search/"]["get"]["parameters"]}
     assert {"category", "min_price", "max_price", "available"} <= documented and "in_stock" not in documented
 
+
+
+def test_keyword_and_hybrid_search_with_uuid_keys_and_many_to_many_filters(celery_worker):
+    tote = make_item("Marrakesh tote", [RED], collections=["bags"])
+    make_item("Marrakesh lamp", [BLUE], collections=["home"])
+    make_item("plain tote", [RED], collections=["bags"])
+    wait_for_indexing()
+    client = Client()
+    keyword = client.get("/api/search/", {"q": "marrakesh", "mode": "keyword", "category": "bags"})
+    assert keyword.status_code == 200 and ids(keyword) == [str(tote.pk)]
+    hybrid = client.get("/api/search/", {"q": "marrakesh tote", "limit": 3})
+    assert ids(hybrid)[0] == str(tote.pk) and len(ids(hybrid)) == 3

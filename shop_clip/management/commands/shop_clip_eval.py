@@ -8,7 +8,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from shop_clip.catalog import get_catalog
-from shop_clip.retrieval_eval import evaluate, evaluate_shop_the_look
+from shop_clip.keywords import keyword_search_enabled
+from shop_clip.retrieval_eval import evaluate, evaluate_search_modes, evaluate_shop_the_look
 from shop_clip.spaces import NoActiveSpace, active_space
 
 
@@ -18,7 +19,8 @@ def catalog_has_categories() -> bool:
 
 class Command(BaseCommand):
     help = ("Print text->product precision@10 and nDCG@10 (queries built from held-out attribute "
-            "combinations), look-alike precision@10 and the index's recall, for HNSW and exact search.")
+            "combinations), look-alike precision@10 and the index's recall, for HNSW and exact search; "
+            "with keyword search on, the same text queries (and material ones) in each search mode.")
 
     def add_arguments(self, parser):
         parser.add_argument("--json", type=Path, help="also write the numbers here")
@@ -45,6 +47,10 @@ class Command(BaseCommand):
             ratio = values["hnsw"] / values["exact"] if values["exact"] else float("nan")
             self.stdout.write(f"{name:<{width}}  {values['hnsw']:>7.3f}  {values['exact']:>7.3f}  {ratio:>6.3f}")
         result = report.as_dict()
+        if keyword_search_enabled():
+            result["search_modes"] = modes = evaluate_search_modes(
+                min_relevant=options["min_relevant"], held_out_only=not options["all_pairs"])
+            self._print_modes(modes)
         if options["look_scenes"] and catalog_has_categories():
             look = evaluate_shop_the_look(options["look_scenes"])
             result["shop_the_look"] = look
@@ -56,3 +62,12 @@ class Command(BaseCommand):
             options["json"].parent.mkdir(parents=True, exist_ok=True)
             options["json"].write_text(json.dumps(result, indent=2))
             self.stdout.write(f"wrote {options['json']}")
+
+    def _print_modes(self, modes: dict) -> None:
+        names = next(iter(modes["metrics"].values()), {})
+        width = max([len(kind) for kind in modes["metrics"]] + [len("search mode, P@10 / nDCG@10")]) + 6
+        self.stdout.write(f"{'search mode, P@10 / nDCG@10':<{width}}" + "".join(f"{mode:>15}" for mode in names))
+        for kind, by_mode in modes["metrics"].items():
+            label = f"{kind.replace('_', ' ')} ({modes['queries'][kind]})"
+            self.stdout.write(f"{label:<{width}}" + "".join(
+                f"{values['p_at_10']:.3f} / {values['ndcg_at_10']:.3f}".rjust(15) for values in by_mode.values()))

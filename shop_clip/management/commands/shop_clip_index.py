@@ -11,6 +11,7 @@ from shop_clip.conf import get_product_model
 from shop_clip.encoders import EncoderUnavailable
 from shop_clip.hnsw import ensure_index
 from shop_clip.indexing import _send_index_task, mark_pending, missing_product_ids, process_pending
+from shop_clip.keywords import keyword_search_enabled, missing_document_ids, refresh_documents
 from shop_clip.models import ProductVector
 from shop_clip.spaces import configured_space
 
@@ -20,7 +21,8 @@ CHUNK = 500
 class Command(BaseCommand):
     help = ("Mark products for embedding (--missing: those never indexed, the default; --all: every "
             "product, e.g. after changing the model; --retry-failed) and enqueue the work for the "
-            "Celery workers, or embed here with --inline.")
+            "Celery workers, or embed here with --inline.  Keyword documents of the marked "
+            "products, and of any product without one, are written here and now.")
 
     def add_arguments(self, parser):
         which = parser.add_mutually_exclusive_group()
@@ -43,6 +45,7 @@ class Command(BaseCommand):
         marked = 0
         for start in tqdm(range(0, len(ids), CHUNK), desc="marking", unit="chunk", disable=len(ids) <= CHUNK):
             marked += mark_pending(ids[start:start + CHUNK], enqueue=False)
+        self._index_missing_keywords()
         if options["retry_failed"]:
             marked += ProductVector.objects.filter(status=ProductVector.Status.FAILED).update(
                 status=ProductVector.Status.PENDING, attempts=0, error="")
@@ -57,6 +60,19 @@ class Command(BaseCommand):
             self.stdout.write("enqueued on the workers' queue")
             if options["wait"]:
                 self._wait(pending, options["timeout"])
+
+    def _index_missing_keywords(self) -> None:
+        """Keyword documents of the products without one (older than shop-clip's keyword search;
+        marking wrote those of the marked products)."""
+        if not keyword_search_enabled():
+            return
+        ids = missing_document_ids()
+        chunk = CHUNK * 10
+        written = 0
+        for start in tqdm(range(0, len(ids), chunk), desc="keywords", unit="chunk", disable=len(ids) <= chunk):
+            written += refresh_documents(ids[start:start + chunk])
+        if written:
+            self.stdout.write(f"keyword documents written for {written} products")
 
     def _run_inline(self, pending: int) -> None:
         with tqdm(total=pending, desc="embedding", unit="img") as bar:

@@ -7,7 +7,9 @@ import json
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
-from shop_clip.models import ProductFlag, ProductVector
+from shop_clip.catalog import get_catalog
+from shop_clip.keywords import keyword_search_enabled
+from shop_clip.models import ProductDocument, ProductFlag, ProductVector
 from shop_clip.status import index_status
 
 
@@ -30,6 +32,13 @@ class Command(BaseCommand):
                               f"{row['failed']:>7}")
         if not data["models"]:
             self.stdout.write("nothing indexed yet: run `python manage.py shop_clip_index`")
+        if keyword_search_enabled():
+            products = get_catalog().product_model._default_manager.count()
+            documents = ProductDocument.objects.count()
+            line = f"keyword documents: {documents} of {products} products"
+            if documents < products:
+                line += f" ({products - documents} missing: run `python manage.py shop_clip_index --missing`)"
+            self.stdout.write(line)
         flags = dict(ProductFlag.objects.filter(reviewed_at__isnull=True).values_list("kind").annotate(n=Count("pk")))
         if flags:
             kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(flags.items()))

@@ -1,0 +1,94 @@
+"""Keyword matching: each product's words (``SHOP_CLIP["TEXT_FIELDS"]``) as a PostgreSQL
+``tsvector`` with a GIN index, and the filter that keeps the products containing a query's words.
+
+CLIP sees what a picture shows; the words a shop writes (materials, names, brands, care) it
+barely knows.  Hybrid search (``search.search_text``) fuses both.  Documents are written in SQL
+from the store's own columns, so a product save costs one statement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import DatabaseError, connection, transaction
+
+from .catalog import get_catalog
+from .conf import ShopClipConfigurationError, shop_clip_settings
+from .models import ProductDocument
+
+logger = logging.getLogger("shop_clip.keywords")
+
+_DOCUMENT = "_shop_clip_document"  # the annotation's name: not a column a store is likely to have
+
+
+def keyword_search_enabled() -> bool:
+    """``SHOP_CLIP["KEYWORD_SEARCH"]`` and the product has text fields to match."""
+    return bool(shop_clip_settings.KEYWORD_SEARCH and get_catalog().text_fields)
+
+
+def refresh_documents(product_ids: Iterable[Any] | None = None) -> int:
+    """Write the keyword documents of ``product_ids`` (``None``: every product) from their text
+    fields, in one ``INSERT ... SELECT``; returns the rows written."""
+    catalog = get_catalog()
+    if not catalog.text_fields:
+        return 0
+    products = catalog.product_model._default_manager.order_by()
+    if product_ids is not None:
+        ids = list(product_ids)
+        if not ids:
+            return 0
+        products = products.filter(pk__in=ids)
+    words = SearchVector(*catalog.text_fields, config=shop_clip_settings.KEYWORD_CONFIG)
+    select, params = products.annotate(**{_DOCUMENT: words}).values_list("pk", _DOCUMENT).query.sql_with_params()
+    table = connection.ops.quote_name(ProductDocument._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (product_id, document) {select} "
+                       "ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document", params)
+        return cursor.rowcount
+
+
+def index_keywords(product_ids: list[Any]) -> None:
+    """After products changed (``indexing.mark_pending``): their documents, in a savepoint, so a
+    failure is logged and never breaks the store's save or import."""
+    if not keyword_search_enabled():
+        return
+    try:
+        with transaction.atomic():
+            refresh_documents(product_ids)
+    except DatabaseError as exc:  # the products are stored; `shop_clip_index --missing` catches up
+        logger.error("%d products saved but their keywords were not indexed: %s; run "
+                     "`python manage.py shop_clip_index --missing`", len(product_ids), exc)
+
+
+def missing_document_ids() -> list[Any]:
+    """Products without a keyword document (created in bulk, or before shop-clip was installed)."""
+    model = get_catalog().product_model
+    return list(model._default_manager.filter(clip_document__isnull=True).order_by().values_list("pk", flat=True))
+
+
+def keyword_filter(text: str) -> dict[str, Any]:
+    """ORM filter kwargs on the product: every word of ``text`` (web-search syntax: ``"exact
+    phrase"``, ``or``, ``-without``), stemmed by ``KEYWORD_CONFIG``, appears in its document."""
+    if not keyword_search_enabled():
+        raise ShopClipConfigurationError("keyword search is off: SHOP_CLIP['KEYWORD_SEARCH'] is False or "
+                                         "SHOP_CLIP['TEXT_FIELDS'] is empty")
+    query = SearchQuery(text, search_type="websearch", config=shop_clip_settings.KEYWORD_CONFIG)
+    return {"clip_document__document": query}
+
+
+def check_config() -> str | None:
+    """A problem with ``KEYWORD_CONFIG`` (for the system checks), or None."""
+    if not shop_clip_settings.KEYWORD_SEARCH:
+        return None
+    with connection.cursor() as cursor:
+        name = shop_clip_settings.KEYWORD_CONFIG.rsplit(".", 1)[-1]  # "pg_catalog.english" is "english"
+        cursor.execute("SELECT 1 FROM pg_ts_config WHERE cfgname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute("SELECT string_agg(cfgname, ', ' ORDER BY cfgname) FROM pg_ts_config")
+            names = cursor.fetchone()[0]
+            return (f"SHOP_CLIP['KEYWORD_CONFIG'] = {shop_clip_settings.KEYWORD_CONFIG!r} is not a PostgreSQL "
+                    f"text search configuration; choose one of: {names}")
+    return None

@@ -1,0 +1,89 @@
+"""Keyword documents: written on save and by marking, caught up by the index command, checked at start."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from shop_clip.keywords import keyword_filter, missing_document_ids, refresh_documents
+from shop_clip.models import ProductDocument
+from shop_clip.search import search_mode
+
+
+def matching(text: str) -> set:
+    from demo_project.catalog.models import Product
+
+    return set(Product.objects.filter(**keyword_filter(text)).values_list("pk", flat=True))
+
+
+def test_a_save_writes_the_document_and_an_edit_replaces_it(make_product):
+    product = make_product(title="Crimson linen shirt", description="Breathable, with mother-of-pearl buttons.")
+    assert matching("linen shirts") == {product.pk}  # stemmed: shirts -> shirt
+    assert matching("pearl buttons") == {product.pk}
+    product.title = "Crimson wool shirt"
+    product.save()
+    assert matching("linen") == set() and matching("wool shirt") == {product.pk}
+    assert matching('"shirt crimson"') == set()  # a quoted phrase keeps its order
+    product.delete()
+    assert not ProductDocument.objects.filter(product_id=product.pk).exists()
+
+
+def test_bulk_created_products_get_documents_from_marking_or_the_index_command(category, make_product):
+    from demo_project.catalog.models import Product
+    from shop_clip.indexing import mark_pending
+
+    rows = Product.objects.bulk_create([Product(title=f"Velvet cushion {n}", category=category, price=Decimal(9))
+                                        for n in range(3)])
+    ids = {p.pk for p in rows}
+    assert set(missing_document_ids()) == ids and matching("velvet") == set()
+    mark_pending([rows[0].pk], enqueue=False)  # what a store's import command calls after bulk_create
+    assert matching("velvet") == {rows[0].pk}
+    # Products older than keyword search: vectors, no document.  The command catches them up.
+    older = make_product(title="Tweed cap")
+    ProductDocument.objects.filter(product_id=older.pk).delete()
+    call_command("shop_clip_index", "--inline")
+    assert missing_document_ids() == [] and matching("velvet") == ids and matching("tweed") == {older.pk}
+
+
+def test_refresh_documents_of_every_product_follows_bulk_updates(make_product):
+    from demo_project.catalog.models import Product
+
+    product = make_product(title="Denim jacket")
+    Product.objects.filter(pk=product.pk).update(title="Corduroy jacket")  # no signal
+    assert matching("corduroy") == set()
+    assert refresh_documents() >= 1
+    assert matching("corduroy") == {product.pk}
+
+
+def test_a_wrong_text_search_configuration_is_reported_and_never_breaks_a_save(make_product, settings, caplog):
+    from shop_clip.checks import check_keywords
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "KEYWORD_CONFIG": "klingon"}
+    errors = check_keywords(databases=["default"])
+    assert [error.id for error in errors] == ["shop_clip.E007"]
+    assert "'klingon' is not a PostgreSQL text search configuration" in errors[0].msg
+    assert "english" in errors[0].msg  # the configurations it could be
+    with caplog.at_level(logging.ERROR, logger="shop_clip.keywords"):
+        product = make_product(title="Saved anyway")
+    assert product.pk and "keywords were not indexed" in caplog.text and "shop_clip_index --missing" in caplog.text
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "KEYWORD_CONFIG": "pg_catalog.simple"}
+    assert check_keywords(databases=["default"]) == []
+
+
+@pytest.mark.parametrize("override, mode", [({}, "hybrid"), ({"KEYWORD_SEARCH": False}, "vector"),
+                                            ({"TEXT_FIELDS": []}, "vector")])
+def test_the_default_mode_follows_the_settings(settings, override, mode):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, **override}
+    assert search_mode({}) == mode
+
+
+def test_status_says_how_many_products_lack_keywords(make_product, capsys):
+    make_product(title="Listed")
+    missing = make_product(title="Imported")
+    ProductDocument.objects.filter(product_id=missing.pk).delete()
+    call_command("shop_clip_status")
+    assert "keyword documents: 1 of 2 products (1 missing: run `python manage.py shop_clip_index --missing`)" \
+        in capsys.readouterr().out
