@@ -3,16 +3,18 @@
 1. Load: ``--products`` products and one 512-d vector each (clustered unit vectors, like CLIP
    embeddings: a few hundred category centres, shared attribute directions, noise), by binary COPY
    with the HNSW index dropped, then the index is built with the app's settings (m, ef_construction)
-   and the build time, table and index sizes are reported.
+   and the build time, table and index sizes are reported.  Titles are four words ("red striped
+   cotton boots"); their keyword documents are written as ``shop_clip_index`` writes them.
 2. SQL: ``shop_clip.search.nearest_products`` (the real code path) and its bare SQL, for plain KNN and
-   for API filters matching 50% (in_stock), 10% (category) and 1% (price range) of products, none of
-   them correlated with the vectors; iterative index scans off, strict_order (the default, which
+   for API filters matching 50% (in_stock), 10% (category) and 1% (price range) of products, and for
+   keyword filters (hybrid search's second ranking) matching 10%, 1% and 0.1%, none of them
+   correlated with the vectors; iterative index scans off, strict_order (the default, which
    searches selective filters exactly), strict_order on the index alone, and relaxed_order;
    p50/p99, rows returned, recall@10 against exact search (numpy over the same half-precision
    vectors, cross-checked on a sample against PostgreSQL with index scans off).
 3. HTTP: gunicorn on 127.0.0.1 and a bounded threaded load generator: ``search/`` with the query
-   embedding cached (a few queries repeat) and not cached (every query new), and
-   ``products/<pk>/similar/``; p50/p99 and throughput.
+   embedding cached (a few queries repeat; hybrid, the default, and ``mode=vector``) and not cached
+   (every query new), ``products/<pk>/similar/`` and ``complete-the-look/``; p50/p99 and throughput.
 
     python bench/search.py                                    # 100k products (about 4 minutes)
     python bench/search.py --products 1000000                 # the documented 1M run (about 15 minutes)
@@ -71,12 +73,24 @@ MODES = (
 DEFAULT_MODE = "strict_order"  # the app's defaults
 CATEGORY_10 = "bench-10pct"
 GROUPS = 20  # the other categories follow the vector clusters, as real categories do
+# Product titles: "{colour} {pattern} {material} {noun}", each word drawn independently (so a
+# query's words match 10%, 1%, 0.1% ... of products), none of them correlated with the vectors.
+TITLE_WORDS = {
+    "colour": ("red", "blue", "green", "black", "white", "yellow", "grey", "pink", "brown", "orange"),
+    "pattern": ("striped", "checked", "floral", "dotted", "plain"),
+    "material": ("cotton", "wool", "leather", "linen", "silk", "denim", "canvas", "suede"),
+    "noun": ("boots", "dress", "shirt", "scarf", "bag", "lamp", "mug", "vase", "jacket", "sneakers"),
+}
+KEYWORDS = "keywords"  # a FILTERS parameter: the words of a keyword (or hybrid) search
 # (name, API query parameters): none of the filters is correlated with the vectors.
 FILTERS = (
     ("none", {}),
     ("50%", {"in_stock": "true"}),
     ("10%", {"category": CATEGORY_10}),
     ("1%", {"min_price": "500", "max_price": "509.99"}),
+    ("words 10%", {KEYWORDS: "boots"}),
+    ("words 1%", {KEYWORDS: "red boots"}),
+    ("words 0.1%", {KEYWORDS: "red leather boots"}),
 )
 NOTES = {
     "sql.ratio": "p50 of nearest_products() over p50 of its bare SQL (Django, transaction, settings, products)",
@@ -87,8 +101,9 @@ NOTES = {
                     "includes waiting for a free worker (about clients / throughput)",
     "sizes": "bytes; table_bytes is the vector table (heap + TOAST), index_bytes the HNSW index alone",
 }
-CACHED_QUERIES = ("red striped cotton t-shirt", "blue leather boots", "white ceramic mug", "green wool scarf",
-                  "black desk lamp", "yellow summer dress", "brown leather bag", "grey running shoes")
+# In hybrid search (the default) their words match from 10% ("boots") to 0.01% of the products.
+CACHED_QUERIES = ("red striped cotton shirt", "blue leather boots", "white mug", "green wool scarf",
+                  "black lamp", "boots", "brown leather bag", "grey suede sneakers")
 WORDS = ("red", "blue", "green", "black", "white", "striped", "checked", "cotton", "wool", "leather",
          "shirt", "dress", "boots", "mug", "lamp", "scarf", "bag", "vase", "jacket", "sneakers")
 
@@ -135,6 +150,10 @@ class Catalog:
     in_stock: np.ndarray
     in_category_10: np.ndarray
     price_cents: np.ndarray
+    words: dict[str, np.ndarray]  # TITLE_WORDS key -> each product's word number
+
+    def title(self, i: int) -> str:
+        return " ".join(TITLE_WORDS[key][self.words[key][i]] for key in TITLE_WORDS)
 
     @classmethod
     def generate(cls, products: int, clusters: int, seed: int) -> Catalog:
@@ -146,6 +165,7 @@ class Catalog:
             vectors=np.concatenate([c[0] for c in chunks]), cluster=np.concatenate([c[1] for c in chunks]),
             in_stock=attributes.random(products) < 0.5, in_category_10=attributes.random(products) < 0.1,
             price_cents=attributes.integers(100, 100_000, size=products),
+            words={key: attributes.integers(len(options), size=products) for key, options in TITLE_WORDS.items()},
         )
 
     def __len__(self) -> int:
@@ -163,6 +183,10 @@ class Catalog:
             high = round(float(params["max_price"]) * 100)
             price = (self.price_cents >= low) & (self.price_cents <= high)
             mask = price if mask is None else mask & price
+        for word in params.get(KEYWORDS, "").split():
+            key = next(key for key, options in TITLE_WORDS.items() if word in options)
+            has = self.words[key] == TITLE_WORDS[key].index(word)
+            mask = has if mask is None else mask & has
         return mask
 
 
@@ -199,11 +223,12 @@ def load(catalog: Catalog, space, args) -> dict[str, Any]:
                          "attributes) FROM STDIN") as copy:
             for lo in range(0, len(catalog), 100_000):
                 copy.write("".join(
-                    f"{i + 1}\tBench product {i + 1}\t\t{category[i]}\t{catalog.price_cents[i] // 100}."
+                    f"{i + 1}\t{catalog.title(i)}\t\t{category[i]}\t{catalog.price_cents[i] // 100}."
                     f"{catalog.price_cents[i] % 100:02d}\t{'t' if catalog.in_stock[i] else 'f'}\t\t"
                     f'{{"cluster": {catalog.cluster[i]}}}\n' for i in range(lo, min(lo + 100_000, len(catalog)))))
         cursor.execute("SELECT setval(pg_get_serial_sequence('catalog_product', 'id'), %s)", [len(catalog)])
     figures["copy_products_s"] = round(time.perf_counter() - start, 2)
+    figures["keyword_documents_s"] = load_keyword_documents()
 
     start = time.perf_counter()
     with connection.cursor() as cursor:
@@ -240,6 +265,24 @@ def load(catalog: Catalog, space, args) -> dict[str, Any]:
     figures["vectors_per_s_copy"] = round(len(catalog) / figures["copy_vectors_s"])
     figures["vectors_per_s_build"] = round(len(catalog) / figures["build_s"])
     return figures
+
+
+def load_keyword_documents() -> float:
+    """Every product's keyword document, as ``shop_clip_index`` writes them (one INSERT ... SELECT),
+    with the GIN index built afterwards rather than row by row; seconds taken."""
+    from django.db import connection
+
+    from shop_clip.keywords import refresh_documents
+
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX IF EXISTS shop_clip_document_gin")
+        refresh_documents()
+        cursor.execute("CREATE INDEX shop_clip_document_gin ON shop_clip_productdocument USING gin (document)")
+        cursor.execute("VACUUM ANALYZE shop_clip_productdocument")
+    seconds = round(time.perf_counter() - start, 2)
+    print(f"  wrote the keyword documents in {seconds:.1f} s", flush=True)
+    return seconds
 
 
 def _vector_rows(catalog: Catalog, lo: int, hi: int, model_id: str) -> bytes:
@@ -358,7 +401,9 @@ class Scenario:
 
     mode: str
     overrides: dict[str, Any]
-    filters: dict[str, Any]
+    filters: dict[str, Any]  # every filter of the KNN query
+    store_filters: dict[str, Any]  # the store's alone
+    words: str | None  # hybrid search's keyword ranking: search.keyword_nearest_ids, not nearest_products
     exact: bool
     code_s: list[float] = field(default_factory=list)
     bare_s: list[float] = field(default_factory=list)
@@ -414,11 +459,23 @@ def _settings(overrides: dict[str, Any]):
 
 def _scenario(mode: str, overrides: dict[str, Any], params: dict[str, str]) -> Scenario:
     from shop_clip.catalog import get_catalog
-    from shop_clip.search import search_exactly
+    from shop_clip.search import keyword_search_exactly, search_exactly
 
     with _settings(overrides):
-        filters = get_catalog().filter_kwargs(params)
-        return Scenario(mode, overrides, filters, search_exactly(filters))
+        store, words, filters = get_catalog().filter_kwargs(params), params.get(KEYWORDS), _filters(params)
+        exact = keyword_search_exactly(words, store) if words else None
+        if exact is None:
+            exact = search_exactly(filters)
+        return Scenario(mode, overrides, filters, store, words, exact)
+
+
+def _filters(params: dict[str, str]) -> dict[str, Any]:
+    """ORM filters for FILTERS' parameters: the store's, and the keyword filter of hybrid search."""
+    from shop_clip.catalog import get_catalog
+    from shop_clip.keywords import keyword_filter
+
+    words = params.get(KEYWORDS)
+    return {**get_catalog().filter_kwargs(params), **(keyword_filter(words) if words else {})}
 
 
 def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) -> list[int]:
@@ -427,14 +484,18 @@ def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) 
     The second of the two finds the pages the first read in shared buffers, so they take turns.
     """
     from shop_clip.catalog import get_catalog
-    from shop_clip.search import nearest_products, query_settings
+    from shop_clip.search import _hits, keyword_nearest_ids, nearest_products, query_settings
 
     with _settings(scenario.overrides):
         get_catalog(), query_settings(LIMIT)  # refill the caches a settings change empties
         if bare_first:
             _time_bare(scenario, space, query)
         start = time.perf_counter()
-        hits = nearest_products(query, space, limit=LIMIT, filters=scenario.filters)
+        if scenario.words:
+            hits = _hits(keyword_nearest_ids(scenario.words, query, space, wanted=LIMIT,
+                                             filters=scenario.store_filters))
+        else:
+            hits = nearest_products(query, space, limit=LIMIT, filters=scenario.filters)
         scenario.code_s.append(time.perf_counter() - start)
         if not bare_first:
             _time_bare(scenario, space, query)
@@ -471,12 +532,11 @@ def _exact_sql_check(space, queries: np.ndarray, params: dict, truth_d: np.ndarr
     """PostgreSQL with index scans off (exact) against the numpy ground truth, on a few queries."""
     from django.db import connection, transaction
 
-    from shop_clip.catalog import get_catalog
     from shop_clip.search import knn_queryset
 
     if not len(queries):
         return {}
-    filters = get_catalog().filter_kwargs(params)
+    filters = _filters(params)
     agree, seconds = [], []
     for query, truth in zip(queries, truth_d, strict=False):
         with transaction.atomic(), connection.cursor() as cursor:
@@ -498,7 +558,10 @@ def http_benchmark(products: int, args, log: Path) -> list[dict[str, Any]]:
     connections.close_all()
     counter = itertools.count()
     scenarios = {
+        # Hybrid, the default: the nearest products fused with the nearest of those with every word.
         "search/ cached": lambda rng: f"/api/shop-clip/search/?limit={LIMIT}&q={quote(rng.choice(CACHED_QUERIES))}",
+        "search/ cached, mode=vector": lambda rng: (f"/api/shop-clip/search/?limit={LIMIT}&mode=vector&q="
+                                                    + quote(rng.choice(CACHED_QUERIES))),
         # Every text new: the encoder runs for each request.
         "search/ uncached": lambda rng: (f"/api/shop-clip/search/?limit={LIMIT}&q="
                                          + quote(f"{' '.join(rng.sample(WORDS, 3))} {next(counter)}")),
@@ -656,7 +719,7 @@ def _run(args, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     host = machine()
     print(f"search benchmark: {args.products:,} products, {DIM}-d, database {args.database}", flush=True)
-    dataset = {"products": args.products, "clusters": args.clusters, "seed": args.seed}
+    dataset = {"products": args.products, "clusters": args.clusters, "seed": args.seed, "titles": "words-v1"}
     build = stored_build(dataset) if args.reuse else None
     start = time.perf_counter()
     catalog = Catalog.generate(args.products, args.clusters, args.seed)  # also the ground truth's data

@@ -80,6 +80,10 @@ DEFAULTS: dict[str, Any] = {
     # that picks out a few products shows them first.  The demo's eval is the same from 1.0 to 2.0.
     "KEYWORD_WEIGHT": 1.2,
     "KEYWORD_DEPTH": 50,             # products each ranking contributes to the fusion (at least the page)
+    # Words estimated in at most this many products are ranked among all of them (exactly);
+    # others among the KEYWORD_CANDIDATES nearest products (see search.hybrid_rankings).
+    "KEYWORD_EXACT_MAX_ROWS": 1000,
+    "KEYWORD_CANDIDATES": 100,
     "KEYWORD_RRF_K": 60,             # reciprocal rank fusion's constant: 1 / (k + rank)
     # Shop the look / complete the look (look.py).
     "LOOK_CATEGORIES": None,         # {"t-shirt": ["trousers", "sneaker"], ...}; unnamed: every other category

@@ -33,11 +33,14 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     assert load["products"] == 2000
     modes = ("off", "strict_order", "strict, hnsw only", "relaxed_order")
     scenarios = {(row["filter"], row["iterative_scan"]) for row in data["sql"]}
-    assert scenarios == {(f, m) for f in ("none", "50%", "10%", "1%") for m in modes}
+    filters = ("none", "50%", "10%", "1%", "words 10%", "words 1%", "words 0.1%")
+    assert scenarios == {(f, m) for f in filters for m in modes}
+    assert load["keyword_documents_s"] >= 0
     for row in data["sql"]:
         assert {"p50_ms", "p99_ms", "bare_sql_p50_ms", "rows_min", "recall_at_10", "selectivity", "path"} <= set(row)
         assert 0 <= row["recall_at_10"] <= 1
-    rows = {"search/ cached": 10, "search/ uncached": 10, "products/<pk>/similar/": 10,
+    rows = {"search/ cached": 10, "search/ cached, mode=vector": 10, "search/ uncached": 10,
+            "products/<pk>/similar/": 10,
             "complete-the-look/ new product": 4 * 3, "complete-the-look/ popular product": 4 * 3}
     assert {(row["scenario"], row["clients"]) for row in data["http"]} == {(s, c) for s in rows for c in (1, 2)}
     for row in data["http"]:
@@ -49,3 +52,7 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     default = {row["filter"]: row for row in data["sql"] if row["iterative_scan"] == "strict_order"}
     assert all(row["full_pages"] == 1 for row in default.values())
     assert default["1%"]["path"] == "exact" and default["1%"]["recall_at_10"] == 1
+    # Keyword filters: the products with every word (counted here from the generated titles) are
+    # the ones the selective filter returns, nearest first, exactly.
+    assert default["words 0.1%"]["path"] == "exact" and default["words 0.1%"]["recall_at_10"] == 1
+    assert default["words 10%"]["matching"] > default["words 1%"]["matching"] > default["words 0.1%"]["matching"]

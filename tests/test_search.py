@@ -199,13 +199,18 @@ def _text(product) -> str:
     return f"{product.title} {product.description}".lower()
 
 
-def test_hybrid_finds_materials_the_pictures_do_not_show_and_keeps_what_they_do(catalog, db):
+@pytest.mark.parametrize("exact_max_rows", [1000, 0], ids=["rare words ranked exactly", "among candidates"])
+def test_hybrid_finds_materials_the_pictures_do_not_show_and_keeps_what_they_do(catalog, db, settings,
+                                                                                 exact_max_rows):
     """Through the real search code: material queries ("linen dress") go from what the 32-pixel
     pictures suggest to what the shop's copy says; queries the pictures answer stay as good.
     (This 300-product catalog: material nDCG@10 0.66 -> 0.90, P@10 0.32 -> 0.53, where few
-    products of a material make P@10's ceiling low.)"""
+    products of a material make P@10's ceiling low.)  Both ways of finding the keyword matches:
+    every match ranked exactly (what a catalog this small always gets), or only those among the
+    nearest candidates (what common words get in a large one)."""
     from shop_clip.retrieval_eval import evaluate_search_modes
 
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "KEYWORD_EXACT_MAX_ROWS": exact_max_rows}
     report = evaluate_search_modes(min_relevant=3, held_out_only=False, modes=("vector", "hybrid"))
     metrics = report["metrics"]
     assert report["queries"]["material_category"] >= 20 and report["queries"]["category"] >= 10
@@ -269,3 +274,29 @@ def test_keyword_search_can_be_turned_off(api, settings):
     assert api.get("/api/shop-clip/search/", {"q": "wool scarf", "limit": 3}).status_code == 200
     response = api.get("/api/shop-clip/search/", {"q": "wool scarf", "mode": "hybrid"})
     assert response.status_code == 400 and "turned off" in response.json()["detail"]
+
+
+def test_keyword_ranking_searches_rare_words_exactly_from_postgresqls_estimate(catalog, db, settings):
+    from django.db import connection
+
+    from demo_project.catalog.models import Product
+    from shop_clip.keywords import _read_word_stats, estimated_matches, rarest_word_matches
+    from shop_clip.search import keyword_search_exactly
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE shop_clip_productdocument")
+    _read_word_stats()
+    wool = sum("wool" in _text(p) for p in Product.objects.all())
+    scarves = sum("scarf" in _text(p) for p in Product.objects.all())
+    assert wool >= 10 and wool / 2 <= estimated_matches("wool") <= wool * 2
+    assert estimated_matches("zanzibar") < wool
+    # The rarest word decides (a name among common words): from the column's lexeme statistics.
+    assert wool / 2 <= rarest_word_matches("wool") <= wool * 2
+    assert rarest_word_matches("wool scarf") == pytest.approx(min(rarest_word_matches("wool"),
+                                                                    rarest_word_matches("scarf")))
+    assert rarest_word_matches("zanzibar wool") < min(wool, scarves) / 2
+    assert rarest_word_matches("the") == float("inf")  # no word to match: nothing rare
+    assert keyword_search_exactly("wool", {}) is True  # a 300-product catalog: everything is few
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MAX_ROWS": 5}
+    assert keyword_search_exactly("wool", {}) is False  # many match, nothing else filters: HNSW
+    assert keyword_search_exactly("wool", {"in_stock": True}) is None  # the filters may leave few: count
