@@ -4,12 +4,14 @@
    embeddings: a few hundred category centres, shared attribute directions, noise), by binary COPY
    with the HNSW index dropped, then the index is built with the app's settings (m, ef_construction)
    and the build time, table and index sizes are reported.  Titles are four words ("red striped
-   cotton boots"); their keyword documents are written as ``shop_clip_index`` writes them.
+   cotton boots"); their keyword documents are written as ``shop_clip_index`` writes them, and
+   each product is tagged with its title's colour and pattern (the demo store's TAGS).
 2. SQL: ``shop_clip.search.nearest_products`` (the real code path) and its bare SQL, for plain KNN and
-   for API filters matching 50% (in_stock), 10% (category) and 1% (price range) of products, and for
-   keyword filters (hybrid search's second ranking) matching 10%, 1% and 0.1%, none of them
-   correlated with the vectors; iterative index scans off, strict_order (the default, which
-   searches selective filters exactly), strict_order on the index alone, and relaxed_order;
+   for API filters matching 50% (in_stock), 10% (category) and 1% (price range) of products, for
+   keyword filters (``mode=keyword``) matching 10%, 1% and 0.1%, and for zero-shot tag filters
+   (``?colour=red``: 10%, with ``&pattern=striped``: 2%), none of them correlated with the
+   vectors; iterative index scans off, strict_order (the default, which searches selective
+   filters exactly), strict_order on the index alone, and relaxed_order;
    p50/p99, rows returned, recall@10 against exact search (numpy over the same half-precision
    vectors, cross-checked on a sample against PostgreSQL with index scans off).
 3. HTTP: gunicorn on 127.0.0.1 and a bounded threaded load generator: ``search/`` with the query
@@ -82,6 +84,11 @@ TITLE_WORDS = {
     "noun": ("boots", "dress", "shirt", "scarf", "bag", "lamp", "mug", "vase", "jacket", "sneakers"),
 }
 KEYWORDS = "keywords"  # a FILTERS parameter: the words of a keyword (or hybrid) search
+# Zero-shot tags as the demo store's TAG_FILTERS see them (?colour=red&pattern=striped): each
+# product tagged with its title's colour and pattern, as a perfect tagger would.
+TAG_GROUPS = {"colour": "colour", "pattern": "pattern"}  # tag group -> TITLE_WORDS key
+TAG_LABELS = {"dotted": "polka-dot", "plain": "solid"}  # title word -> demo tag label, where they differ
+TAG_WORDS = {label: word for word, label in TAG_LABELS.items()}
 # (name, API query parameters): none of the filters is correlated with the vectors.
 FILTERS = (
     ("none", {}),
@@ -91,6 +98,8 @@ FILTERS = (
     ("words 10%", {KEYWORDS: "boots"}),
     ("words 1%", {KEYWORDS: "red boots"}),
     ("words 0.1%", {KEYWORDS: "red leather boots"}),
+    ("tag 10%", {"colour": "red"}),
+    ("tags 2%", {"colour": "red", "pattern": "striped"}),
 )
 NOTES = {
     "sql.ratio": "p50 of nearest_products() over p50 of its bare SQL (Django, transaction, settings, products)",
@@ -183,7 +192,9 @@ class Catalog:
             high = round(float(params["max_price"]) * 100)
             price = (self.price_cents >= low) & (self.price_cents <= high)
             mask = price if mask is None else mask & price
-        for word in params.get(KEYWORDS, "").split():
+        words = params.get(KEYWORDS, "").split()
+        words += [TAG_WORDS.get(label, label) for group, label in params.items() if group in TAG_GROUPS]
+        for word in words:
             key = next(key for key, options in TITLE_WORDS.items() if word in options)
             has = self.words[key] == TITLE_WORDS[key].index(word)
             mask = has if mask is None else mask & has
@@ -239,6 +250,7 @@ def load(catalog: Catalog, space, args) -> dict[str, Any]:
                 copy.write(_vector_rows(catalog, lo, min(lo + 50_000, len(catalog)), space.model_id))
             copy.write(b"\xff\xff")
     figures["copy_vectors_s"] = round(time.perf_counter() - start, 2)
+    figures["tags_s"] = load_tags(catalog, space)
     copy_s = figures["copy_products_s"] + figures["copy_vectors_s"]
     print(f"  copied {len(catalog):,} products and vectors in {copy_s:.1f} s", flush=True)
 
@@ -265,6 +277,29 @@ def load(catalog: Catalog, space, args) -> dict[str, Any]:
     figures["vectors_per_s_copy"] = round(len(catalog) / figures["copy_vectors_s"])
     figures["vectors_per_s_build"] = round(len(catalog) / figures["build_s"])
     return figures
+
+
+def load_tags(catalog: Catalog, space) -> float:
+    """One ProductTag row per product and TAG_GROUPS group, by COPY; seconds taken."""
+    from django.db import connection
+
+    from shop_clip.tag_rules import tag_groups
+
+    labels = {group.name: group.labels for group in tag_groups()}  # the demo's TAGS (see main)
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        with cursor.copy('COPY shop_clip_producttag (product_id, model_id, "group", label, score, updated_at) '
+                         "FROM STDIN") as copy:
+            for group, key in TAG_GROUPS.items():
+                names = [TAG_LABELS.get(word, word) for word in TITLE_WORDS[key]]
+                assert set(names) <= set(labels[group]), (group, names)
+                for lo in range(0, len(catalog), 100_000):
+                    copy.write("".join(f"{i + 1}\t{space.model_id}\t{group}\t{names[catalog.words[key][i]]}\t0.9\tnow\n"
+                                       for i in range(lo, min(lo + 100_000, len(catalog)))))
+        cursor.execute("VACUUM ANALYZE shop_clip_producttag")
+    seconds = round(time.perf_counter() - start, 2)
+    print(f"  wrote the tags in {seconds:.1f} s", flush=True)
+    return seconds
 
 
 def load_keyword_documents() -> float:
@@ -458,11 +493,11 @@ def _settings(overrides: dict[str, Any]):
 
 
 def _scenario(mode: str, overrides: dict[str, Any], params: dict[str, str]) -> Scenario:
-    from shop_clip.catalog import get_catalog
-    from shop_clip.search import keyword_search_exactly, search_exactly
+    from shop_clip.search import keyword_search_exactly, search_exactly, shopper_filters
+    from shop_clip.spaces import active_space
 
     with _settings(overrides):
-        store, words, filters = get_catalog().filter_kwargs(params), params.get(KEYWORDS), _filters(params)
+        store, words, filters = shopper_filters(params, active_space()), params.get(KEYWORDS), _filters(params)
         exact = keyword_search_exactly(words, store) if words else None
         if exact is None:
             exact = search_exactly(filters)
@@ -470,12 +505,14 @@ def _scenario(mode: str, overrides: dict[str, Any], params: dict[str, str]) -> S
 
 
 def _filters(params: dict[str, str]) -> dict[str, Any]:
-    """ORM filters for FILTERS' parameters: the store's, and the keyword filter of hybrid search."""
-    from shop_clip.catalog import get_catalog
+    """ORM filters for FILTERS' parameters: the store's and tag filters (``search.shopper_filters``),
+    and the keyword filter of hybrid search."""
     from shop_clip.keywords import keyword_filter
+    from shop_clip.search import shopper_filters
+    from shop_clip.spaces import active_space
 
     words = params.get(KEYWORDS)
-    return {**get_catalog().filter_kwargs(params), **(keyword_filter(words) if words else {})}
+    return {**shopper_filters(params, active_space()), **(keyword_filter(words) if words else {})}
 
 
 def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) -> list[int]:
@@ -702,6 +739,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = args.json or RESULTS / f"search_{size}.json"
     args.database = args.database or f"shop_clip_bench_{size}"
 
+    os.environ["SHOP_CLIP_TAGGING"] = "1"  # the demo store's TAGS and TAG_FILTERS, whose filters are measured
     url = setup_django(args.database)
     try:
         return _run(args, out)
@@ -733,6 +771,9 @@ def _run(args, out: Path) -> dict[str, Any]:
         print("reusing the loaded catalog and index (--reuse): build figures are from when it was built")
         space = configured_space()
         build["reused"] = True
+        if "tags_s" not in build:  # loaded before the tag filters were measured
+            build["tags_s"] = load_tags(catalog, space)
+            store_build(build)
     build.update(sizes())
     print_table("load and index", ["products", "copy s", "build s", "table MB", "hnsw MB", "m", "ef_constr",
                                    "maint_work_mem", "build workers"],

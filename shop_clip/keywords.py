@@ -8,7 +8,6 @@ from the store's own columns, so a product save costs one statement.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from django.db import DatabaseError, connection, transaction
 from .catalog import get_catalog
 from .conf import ShopClipConfigurationError, shop_clip_settings
 from .models import ProductDocument
+from .planner import estimated_rows
 
 logger = logging.getLogger("shop_clip.keywords")
 
@@ -139,13 +139,7 @@ def estimated_matches(text: str) -> int:
     """PostgreSQL's estimate of how many products contain every word of ``text`` (from the
     column's lexeme statistics; no rows are read)."""
     query = SearchQuery(text, search_type="websearch", config=shop_clip_settings.KEYWORD_CONFIG)
-    sql, params = ProductDocument.objects.filter(document=query).values("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+    return estimated_rows(ProductDocument.objects.filter(document=query).values("pk"))
 
 
 def check_config() -> str | None:

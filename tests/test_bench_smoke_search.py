@@ -33,7 +33,7 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     assert load["products"] == 2000
     modes = ("off", "strict_order", "strict, hnsw only", "relaxed_order")
     scenarios = {(row["filter"], row["iterative_scan"]) for row in data["sql"]}
-    filters = ("none", "50%", "10%", "1%", "words 10%", "words 1%", "words 0.1%")
+    filters = ("none", "50%", "10%", "1%", "words 10%", "words 1%", "words 0.1%", "tag 10%", "tags 2%")
     assert scenarios == {(f, m) for f in filters for m in modes}
     assert load["keyword_documents_s"] >= 0
     for row in data["sql"]:
@@ -56,3 +56,8 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     # the ones the selective filter returns, nearest first, exactly.
     assert default["words 0.1%"]["path"] == "exact" and default["words 0.1%"]["recall_at_10"] == 1
     assert default["words 10%"]["matching"] > default["words 1%"]["matching"] > default["words 0.1%"]["matching"]
+    # Tag filters (?colour=red&pattern=striped) through search.shopper_filters: every page full,
+    # the products the generated tags say, exactly where few match.
+    assert 0.05 < default["tag 10%"]["selectivity"] < 0.15 and 0.005 < default["tags 2%"]["selectivity"] < 0.04
+    assert default["tags 2%"]["path"] == "exact" and default["tags 2%"]["recall_at_10"] == 1
+    assert load["tags_s"] >= 0
