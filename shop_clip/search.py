@@ -149,8 +149,21 @@ def search_exactly(filters: Mapping[str, Any]) -> bool:
         return False
     most = _exact_search_max_rows()
     # No ordering: counting then stops at the threshold (an index-only scan where there is one).
-    products = get_catalog().product_model._default_manager.filter(**filters).order_by()
+    products = _countable(filters).order_by()
     return most > 0 and products[:most + 1].count() <= most
+
+
+def _countable(filters: Mapping[str, Any]) -> QuerySet:
+    """The rows whose count is the number of products ``filters`` match.
+
+    Tag filters alone (``tag_filter_kwargs``: a subquery of distinct product ids) are counted in
+    the tag index without the product table: joined to it, PostgreSQL hashed every tag row of the
+    label before counting, 32 ms for ``?colour=red`` at 1M products and 176 ms with
+    ``&pattern=striped``, where the KNN itself took 4-10 ms.
+    """
+    if set(filters) == {"pk__in"} and isinstance(filters["pk__in"], QuerySet):
+        return filters["pk__in"]
+    return get_catalog().product_model._default_manager.filter(**filters)
 
 
 def _exact_search_max_rows() -> int:

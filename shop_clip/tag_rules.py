@@ -117,6 +117,8 @@ def tag_filter_kwargs(params: Mapping[str, str], space) -> dict[str, Any]:
         return {}
     # Nested plain IN subqueries, one per group: PostgreSQL hashes each once and probes it per
     # row (a GROUP BY ... HAVING count over the tags was joined row by row: 550 ms at 1M products).
+    # Each yields a product at most once (one tag per product, space and group): search counts
+    # the outer one as the number of matching products (search._countable).
     tagged = None
     for group, label in wanted:
         rows = ProductTag.objects.filter(space=space, group=group, label=label)
