@@ -493,26 +493,26 @@ def _settings(overrides: dict[str, Any]):
 
 
 def _scenario(mode: str, overrides: dict[str, Any], params: dict[str, str]) -> Scenario:
-    from shop_clip.search import keyword_search_exactly, search_exactly, shopper_filters
-    from shop_clip.spaces import active_space
+    from shop_clip.search import keyword_search_exactly, search_exactly
 
     with _settings(overrides):
-        store, words, filters = shopper_filters(params, active_space()), params.get(KEYWORDS), _filters(params)
+        store, filters = _filters(params)
+        words = params.get(KEYWORDS)
         exact = keyword_search_exactly(words, store) if words else None
         if exact is None:
             exact = search_exactly(filters)
         return Scenario(mode, overrides, filters, store, words, exact)
 
 
-def _filters(params: dict[str, str]) -> dict[str, Any]:
+def _filters(params: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """ORM filters for FILTERS' parameters: the store's and tag filters (``search.shopper_filters``),
-    and the keyword filter of hybrid search."""
+    and those with the keyword filter of ``mode=keyword`` added (every filter of the KNN query)."""
     from shop_clip.keywords import keyword_filter
     from shop_clip.search import shopper_filters
     from shop_clip.spaces import active_space
 
-    words = params.get(KEYWORDS)
-    return {**shopper_filters(params, active_space()), **(keyword_filter(words) if words else {})}
+    store, words = shopper_filters(params, active_space()), params.get(KEYWORDS)
+    return store, {**store, **(keyword_filter(words) if words else {})}
 
 
 def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) -> list[int]:
@@ -573,7 +573,7 @@ def _exact_sql_check(space, queries: np.ndarray, params: dict, truth_d: np.ndarr
 
     if not len(queries):
         return {}
-    filters = _filters(params)
+    _, filters = _filters(params)
     agree, seconds = [], []
     for query, truth in zip(queries, truth_d, strict=False):
         with transaction.atomic(), connection.cursor() as cursor:

@@ -34,9 +34,9 @@ logger = logging.getLogger("shop_clip.indexing")
 Status = ProductVector.Status
 
 # -- marking --------------------------------------------------------------------------------------
-def mark_pending(product_ids: Iterable[Any], *, enqueue: bool = True) -> int:
+def mark_pending(product_ids: Iterable[Any], *, enqueue: bool = True, keywords: bool = True) -> int:
     """Make the vector rows of these products match their images, all pending, and their
-    keyword documents match their text.
+    keyword documents match their text (``keywords=False``: only an image changed).
 
     Rows for images that no longer exist are deleted.  Returns the number of rows now pending.
     After the surrounding transaction commits, indexing work is enqueued once.
@@ -44,7 +44,8 @@ def mark_pending(product_ids: Iterable[Any], *, enqueue: bool = True) -> int:
     ids = list(product_ids)
     if not ids:
         return 0
-    index_keywords(ids)
+    if keywords:
+        index_keywords(ids)
     refs = get_catalog().image_refs(ids)
     pending = 0
     with transaction.atomic():

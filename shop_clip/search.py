@@ -250,13 +250,18 @@ def shopper_filters(params: Mapping[str, str], space: EmbeddingSpace) -> dict[st
 
 def _page(params: Mapping[str, str] | None, query_vectors, exclude: Iterable[Any] = ()) -> Page:
     """Paging and filters from ``params``, then the nearest products to ``query_vectors(space)``."""
+    return _ranked_page(params, lambda space, filters, wanted: nearest_ids(
+        query_vectors(space), space, wanted=wanted, filters=filters, exclude=exclude))
+
+
+def _ranked_page(params: Mapping[str, str] | None, rank) -> Page:
+    """Paging and filters from ``params``, then the page of ``rank(space, filters, wanted)``, a
+    ``(product_id, distance)`` list of at least ``offset + limit`` products, best first."""
     params = params or {}
     limit, offset = parse_paging(params)
     space = active_space()
-    filters = shopper_filters(params, space)
-    hits = nearest_products(query_vectors(space), space, limit=limit, offset=offset, filters=filters,
-                            exclude=exclude)
-    return Page(hits, space.model_id, limit, offset)
+    ranked = rank(space, shopper_filters(params, space), offset + limit)
+    return Page(_hits(ranked[offset:offset + limit]), space.model_id, limit, offset)
 
 
 SEARCH_MODES = ("hybrid", "vector", "keyword")
@@ -283,21 +288,18 @@ def search_text(query: str, params: Mapping[str, str] | None = None) -> Page:
     first, and a name or material no picture shows still finds its products.  A hit's score is
     always its cosine similarity.
     """
-    params = params or {}
-    mode = search_mode(params)
+    mode = search_mode(params or {})
     if mode == "vector":
         return _page(params, lambda space: encode_query(query, space))
-    limit, offset = parse_paging(params)
-    space = active_space()
-    filters = shopper_filters(params, space)
-    vector = encode_query(query, space)
-    wanted = offset + limit
-    if mode == "keyword":
-        ranked = keyword_nearest_ids(query, vector, space, wanted=wanted, filters=filters)
-    else:
+
+    def rank(space: EmbeddingSpace, filters: Mapping[str, Any], wanted: int) -> list[tuple[Any, float]]:
+        vector = encode_query(query, space)
+        if mode == "keyword":
+            return keyword_nearest_ids(query, vector, space, wanted=wanted, filters=filters)
         rankings = hybrid_rankings(query, vector, space, wanted=wanted, filters=filters)
-        ranked = fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K)[:wanted]
-    return Page(_hits(ranked[offset:wanted]), space.model_id, limit, offset)
+        return fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K)
+
+    return _ranked_page(params, rank)
 
 
 def hybrid_rankings(text: str, vector: np.ndarray, space: EmbeddingSpace, *, wanted: int,

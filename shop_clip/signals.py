@@ -17,7 +17,7 @@ def product_saved(sender, instance, **kwargs) -> None:
 
 
 def image_saved(sender, instance, **kwargs) -> None:
-    _mark(get_catalog().product_id_of_image(instance))
+    _mark(get_catalog().product_id_of_image(instance), keywords=False)  # the product's text is as it was
 
 
 def image_deleted(sender, instance, **kwargs) -> None:
@@ -27,11 +27,11 @@ def image_deleted(sender, instance, **kwargs) -> None:
     remove_image(catalog.product_id_of_image(instance), catalog.image_key(instance))
 
 
-def _mark(product_id) -> None:
+def _mark(product_id, *, keywords: bool = True) -> None:
     from .indexing import mark_pending
 
     try:
-        mark_pending([product_id])
+        mark_pending([product_id], keywords=keywords)
     except EncoderUnavailable as exc:
         # Never break the store's save: the product is stored; `shop_clip_index --missing` catches up.
         logger.error("product %s saved but not queued for embedding: %s", product_id, exc)
