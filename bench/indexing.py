@@ -6,7 +6,7 @@
 (c) worker: the same rows made pending again and one ``index_pending`` task sent to a real Celery
     worker process (started, and its model loaded, before the clock starts), until none is pending.
 Rounds alternate (a) with (b), then (a) with (c); we report medians, the ratios (b)/(a) and
-(c)/(a), and a profile of (b).
+(c)/(a), and where (b)'s time goes (the pipeline's own phase timings, which see every thread).
 
     python bench/indexing.py                       # ViT-B/32 (random weights) and shop-clip-mini
     python bench/indexing.py --model mini --images 512 --json /tmp/out.json
@@ -15,12 +15,10 @@ Rounds alternate (a) with (b), then (a) with (c); we report medians, the ratios 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import io
 import json
 import os
 import platform
-import pstats
 import statistics
 import subprocess
 import sys
@@ -112,7 +110,8 @@ def bare_model_rate(encoder, batches) -> float:
     return count / (time.perf_counter() - start)
 
 
-def pipeline_rate(profile: cProfile.Profile | None = None) -> float:
+def pipeline_rate(phases: dict[str, float] | None = None) -> float:
+    """Images per second of ``process_pending`` over every row; adds its phase seconds to ``phases``."""
     from shop_clip.indexing import process_pending
     from shop_clip.models import ProductVector
 
@@ -120,13 +119,14 @@ def pipeline_rate(profile: cProfile.Profile | None = None) -> float:
     ProductVector.objects.update(status="pending", content_hash="", embedding=None, attempts=0)
     total = ProductVector.objects.count()  # one space (run_model), so one row per image
     start = time.perf_counter()
-    if profile:
-        profile.enable()
     result, _ = process_pending()
-    if profile:
-        profile.disable()
     elapsed = time.perf_counter() - start
     assert result.embedded == total, f"embedded {result.embedded} of {total}"
+    if phases is not None:
+        for phase, seconds in result.seconds.items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
+        phases["wall"] = phases.get("wall", 0.0) + elapsed
+        phases["images"] = phases.get("images", 0) + total
     return total / elapsed
 
 
@@ -191,24 +191,23 @@ def worker_rate(timeout: float = 1800) -> float:
     return total / elapsed
 
 
-PROFILE_PARTS = {
-    "claim (SELECT … FOR UPDATE SKIP LOCKED)": "claim_pending",
-    "waiting for reader threads (read, hash, decode, preprocess)": "result",
-    "model forward": "encode_features",
-    "write vectors (UPDATE)": "_write_vectors",
-    "whole pipeline": "process_pending",
+PHASE_LABELS = {  # shop_clip.indexing.PHASES, as the report names them
+    "wall": "whole pipeline (wall time)",
+    "claim": "claim rows, look up images",
+    "readers": "wait for the reader threads",
+    "model": "model (its wait for another claim's batch included)",
+    "model_wait": "  of which waiting for the model",
+    "write": "write vectors and commit (HNSW inserts)",
+    "decode": "reader threads: read, hash, decode",
+    "preprocess": "reader threads: resize, normalise",
 }
 
 
-def profile_table(profile: cProfile.Profile) -> dict[str, float]:
-    stats = pstats.Stats(profile)
-    totals: dict[str, float] = {}
-    for (filename, _, name), (_, _, _, cumulative, _) in stats.stats.items():
-        for label, function in PROFILE_PARTS.items():
-            if name == function and ("shop_clip" in filename or (function == "result" and "futures" in filename)):
-                totals[label] = totals.get(label, 0.0) + cumulative
-    whole = totals.get("whole pipeline", 0.0) or 1.0
-    return {label: round(100 * totals.get(label, 0.0) / whole, 1) for label in PROFILE_PARTS}
+def phase_table(phases: dict[str, float]) -> dict[str, float]:
+    """Milliseconds per image of each phase, summed over the claims in flight (so they can add up to
+    more than the wall time) and, for the reader threads, over those threads."""
+    images = phases.get("images") or 1
+    return {phase: round(1000 * phases.get(phase, 0.0) / images, 3) for phase in PHASE_LABELS}
 
 
 def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, device: str = "cpu",
@@ -233,10 +232,10 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
         batches = [encoder.preprocess_images(pictures[i:i + batch]) for i in range(0, len(pictures), batch)]
         bare_model_rate(encoder, batches[:1])  # warm-up
         pipeline_rate()
-        bare, piped = [], []
+        bare, piped, phases = [], [], {}
         for _ in range(rounds):
             bare.append(bare_model_rate(encoder, batches))
-            piped.append(pipeline_rate())
+            piped.append(pipeline_rate(phases))
         # (c) the Celery worker, started (and its model loaded, by an unmeasured round) beforehand.
         worker_env = {"SHOP_CLIP_MODEL": model_path, "SHOP_CLIP_DEVICE": device, "SHOP_CLIP_BATCH_SIZE": str(batch),
                       "SHOP_CLIP_CLAIM_BATCH_SIZE": str(4 * batch), "SHOP_CLIP_CLAIMS_IN_FLIGHT": str(claims_in_flight),
@@ -247,10 +246,6 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
             for _ in range(rounds):
                 bare_beside.append(bare_model_rate(encoder, batches))
                 worked.append(worker_rate())
-        # cProfile sees one thread: with several claims in flight the work runs in other threads.
-        profile = cProfile.Profile() if claims_in_flight == 1 else None
-        if profile:
-            pipeline_rate(profile)
     ratios = [p / b for p, b in zip(piped, bare, strict=True)]
     worker_ratios = [w / b for w, b in zip(worked, bare_beside, strict=True)]
     return {
@@ -264,7 +259,7 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
         "worker_ratio": round(statistics.median(worker_ratios), 3),
         "bare_runs": [round(x, 1) for x in bare], "pipeline_runs": [round(x, 1) for x in piped],
         "bare_runs_beside_worker": [round(x, 1) for x in bare_beside], "worker_runs": [round(x, 1) for x in worked],
-        "profile_percent_of_pipeline": profile_table(profile) if profile else {},
+        "pipeline_ms_per_image": phase_table(phases),
     }
 
 
@@ -315,14 +310,13 @@ def print_table(results: list[dict]) -> None:
     for r in results:
         print(f"{r['model']:<28}{r['device']:>7}{r['images']:>7}{r['claims_in_flight']:>7}{r['bare_images_per_s']:>12}"
               f"{r['pipeline_images_per_s']:>16}{r['ratio']:>8}{r['worker_images_per_s']:>14}{r['worker_ratio']:>8}")
-    print("(pipeline: indexing.process_pending in this process, profiled; worker: a Celery worker process, "
+    print("(pipeline: indexing.process_pending in this process; worker: a Celery worker process, "
           "one task sent; ratios against the bare model measured just before each)")
     for r in results:
-        if not r["profile_percent_of_pipeline"]:
-            continue
-        print(f"\nwhere the pipeline's time goes, {r['model']} (% of pipeline wall time; parts overlap):")
-        for label, percent in r["profile_percent_of_pipeline"].items():
-            print(f"  {label:<46}{percent:>6}%")
+        print(f"\nwhere the pipeline's time goes, {r['model']}, {r['claims_in_flight']} claim(s) in flight "
+              "(ms an image, all rounds; claims in flight and reader threads each add their own time):")
+        for phase, label in PHASE_LABELS.items():
+            print(f"  {label:<52}{r['pipeline_ms_per_image'][phase]:>8.3f}")
 
 
 if __name__ == "__main__":

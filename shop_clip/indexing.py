@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -101,6 +102,17 @@ def _send_index_task() -> None:
 
 
 # -- processing -----------------------------------------------------------------------------------
+# Where a claim's time goes, in seconds (``BatchResult.seconds``).  The claim's own thread:
+#   claim     claiming rows and looking up their images
+#   readers   waiting for the reader threads' next batch
+#   model     waiting for the model (another claim's batch) and running it; model_wait is the wait
+#   write     writing vectors and states, and the commit (PostgreSQL's HNSW inserts)
+# and thread time in the reader threads, which overlaps the above:
+#   decode    reading, hashing and decoding the files
+#   preprocess resizing and normalising for the model
+PHASES = ("claim", "readers", "model", "model_wait", "write", "decode", "preprocess")
+
+
 @dataclass
 class BatchResult:
     claimed: int = 0
@@ -109,11 +121,14 @@ class BatchResult:
     failed: int = 0
     removed: int = 0
     deferred: list[int] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     def add(self, other: BatchResult) -> None:
         for name in ("claimed", "embedded", "unchanged", "failed", "removed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.deferred.extend(other.deferred)
+        for phase, seconds in other.seconds.items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
 
 
 @dataclass
@@ -182,12 +197,16 @@ def claim_pending(space: EmbeddingSpace, size: int, exclude: Iterable[int] = ())
     )
 
 
-def _prepare(encoder, pairs: list[tuple[ProductVector, ImageRef | None]]) -> tuple[list[_Loaded], object]:
-    """Read, hash, decode and preprocess one encoder batch (runs in a reader thread)."""
+def _prepare(encoder, pairs: list[tuple[ProductVector, ImageRef | None]]) -> tuple[list[_Loaded], object, float, float]:
+    """Read, hash, decode and preprocess one encoder batch (runs in a reader thread); returns
+    the rows, the model's inputs, and the seconds spent decoding and preprocessing."""
+    start = time.perf_counter()
     target = decode_size(getattr(encoder, "image_size", None))
     loaded = [_read(ref, row, target) for row, ref in pairs]
     images = [item.image for item in loaded if item.image is not None]
-    return loaded, (encoder.preprocess_images(images) if images else None)
+    decoded = time.perf_counter()
+    features = encoder.preprocess_images(images) if images else None
+    return loaded, features, decoded - start, time.perf_counter() - decoded
 
 
 def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterable[int] = ()) -> BatchResult:
@@ -198,6 +217,8 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
     """
     size = size or shop_clip_settings.CLAIM_BATCH_SIZE
     result = BatchResult()
+    seconds = result.seconds
+    clock = time.perf_counter()
     with transaction.atomic():
         rows = claim_pending(space, size, exclude)
         result.claimed = len(rows)
@@ -211,13 +232,19 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
         loaded: list[_Loaded] = []
         encoded: list[_Loaded] = []
         vectors = []
+        clock = _lap(seconds, "claim", clock)
         for future in futures:
-            batch, features = future.result()
+            batch, features, decoding, preprocessing = future.result()
+            seconds["decode"] += decoding
+            seconds["preprocess"] += preprocessing
+            clock = _lap(seconds, "readers", clock)
             loaded += batch
             if features is not None:
                 with _model_lock:
+                    seconds["model_wait"] += time.perf_counter() - clock
                     vectors.append(encoder.encode_features(features))
                 encoded += [item for item in batch if item.image is not None]
+                clock = _lap(seconds, "model", clock)
         gone = [row.pk for row, ref in pairs if ref is None]
         if gone:
             ProductVector.objects.filter(pk__in=gone).delete()
@@ -235,9 +262,20 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
         # Unchanged images too: the product was saved, its category may have changed.  (Nothing is
         # sent when neither TAGS nor MODERATION is set.)
         enqueue_tagging([item.row.product_id for item in loaded if item.content_hash and not item.error], space)
-    logger.info("indexed batch of %d rows for %s: %d embedded, %d unchanged, %d failed, %d removed",
-                result.claimed, space.model_id, result.embedded, result.unchanged, result.failed, result.removed)
+    _lap(seconds, "write", clock)  # the commit included
+    logger.info("indexed batch of %d rows for %s: %d embedded, %d unchanged, %d failed, %d removed in %.2f s "
+                "(claim %.2f, waiting for readers %.2f, model %.2f, writing %.2f)",
+                result.claimed, space.model_id, result.embedded, result.unchanged, result.failed, result.removed,
+                sum(seconds[p] for p in ("claim", "readers", "model", "write")), seconds["claim"],
+                seconds["readers"], seconds["model"], seconds["write"])
     return result
+
+
+def _lap(seconds: dict[str, float], phase: str, since: float) -> float:
+    """Add the time since ``since`` to ``phase``; returns now, the start of the next lap."""
+    now = time.perf_counter()
+    seconds[phase] += now - since
+    return now
 
 
 def _write_vectors(items: list[_Loaded], vectors) -> None:

@@ -33,7 +33,8 @@ def index_pending(self) -> dict:
     if more and result.claimed:
         index_pending.apply_async(queue=shop_clip_settings.QUEUE)
     return {"claimed": result.claimed, "embedded": result.embedded, "unchanged": result.unchanged,
-            "failed": result.failed, "more": more}
+            "failed": result.failed, "more": more,
+            "seconds": {phase: round(value, 3) for phase, value in result.seconds.items()}}
 
 
 @shared_task(

