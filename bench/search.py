@@ -95,6 +95,8 @@ FILTERS = (
     ("50%", {"in_stock": "true"}),
     ("10%", {"category": CATEGORY_10}),
     ("1%", {"min_price": "500", "max_price": "509.99"}),
+    ("0.5%", {"min_price": "500", "max_price": "504.99"}),
+    ("0.2%", {"min_price": "500", "max_price": "501.99"}),
     ("words 10%", {KEYWORDS: "boots"}),
     ("words 1%", {KEYWORDS: "red boots"}),
     ("words 0.1%", {KEYWORDS: "red leather boots"}),

@@ -33,7 +33,7 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     assert load["products"] == 2000
     modes = ("off", "strict_order", "strict, hnsw only", "relaxed_order")
     scenarios = {(row["filter"], row["iterative_scan"]) for row in data["sql"]}
-    filters = ("none", "50%", "10%", "1%", "words 10%", "words 1%", "words 0.1%", "tag 10%", "tags 2%")
+    filters = ("none", "50%", "10%", "1%", "0.5%", "0.2%", "words 10%", "words 1%", "words 0.1%", "tag 10%", "tags 2%")
     assert scenarios == {(f, m) for f in filters for m in modes}
     assert load["keyword_documents_s"] >= 0
     for row in data["sql"]:
