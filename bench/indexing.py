@@ -158,10 +158,12 @@ WORKER_QUEUE = "shop_clip_bench"
 
 
 class CeleryWorker:
-    """A real ``celery worker`` process (prefork, one child, as in production) on its own queue,
-    with the pipeline's settings passed the way a deployment passes them: the environment."""
+    """A real ``celery worker`` process (prefork, ``concurrency`` children, one by default as in
+    production) on its own queue, with the pipeline's settings passed the way a deployment passes
+    them: the environment."""
 
-    def __init__(self, log: Path, **env: str) -> None:
+    def __init__(self, log: Path, concurrency: int = 1, **env: str) -> None:
+        self.concurrency = concurrency
         self.log_path = log
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo_project.settings", "SHOP_CLIP_QUEUE": WORKER_QUEUE,
                     "PYTHONUNBUFFERED": "1", **env}
@@ -174,9 +176,9 @@ class CeleryWorker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "demo_project", "worker", "-Q", WORKER_QUEUE, "-c", "1",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
-             "-n", "bench@%h"],
+            [sys.executable, "-m", "celery", "-A", "demo_project", "worker", "-Q", WORKER_QUEUE,
+             "-c", str(self.concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--loglevel", "INFO", "-n", "bench@%h"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while b"ready." not in self.log_path.read_bytes():
@@ -192,8 +194,9 @@ class CeleryWorker:
         self.log.close()
 
 
-def worker_rate(timeout: float = 1800) -> float:
-    """(c) The same work done by the Celery worker: rows pending, one task sent, until none is pending.
+def worker_rate(timeout: float = 1800, tasks: int = 1) -> float:
+    """(c) The same work done by the Celery worker: rows pending, ``tasks`` tasks sent (one for each
+    worker child: they share the rows by SKIP LOCKED claims), until none is pending.
 
     A claimed row stays pending until its claim commits, so "none pending" means all written.
     """
@@ -203,7 +206,8 @@ def worker_rate(timeout: float = 1800) -> float:
     reset_rows()
     total = ProductVector.objects.count()
     start = time.perf_counter()
-    index_pending.apply_async(queue=WORKER_QUEUE)
+    for _ in range(tasks):
+        index_pending.apply_async(queue=WORKER_QUEUE)
     pending = ProductVector.objects.filter(status="pending")
     while pending.exists():
         if time.perf_counter() - start > timeout:
@@ -235,7 +239,7 @@ def phase_table(phases: dict[str, float]) -> dict[str, float]:
 
 
 def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, device: str = "cpu",
-              claims_in_flight: int = 1, readers: int = 4) -> dict:
+              claims_in_flight: int = 1, readers: int = 4, worker_processes: int = 1) -> dict:
     import torch
     from django.test import override_settings
 
@@ -265,17 +269,17 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
                       "SHOP_CLIP_CLAIM_BATCH_SIZE": str(4 * batch), "SHOP_CLIP_CLAIMS_IN_FLIGHT": str(claims_in_flight),
                       "SHOP_CLIP_READER_THREADS": str(readers)}
         worked, bare_beside = [], []
-        with CeleryWorker(ROOT / "var" / "bench-worker.log", **worker_env):
-            worker_rate()
+        with CeleryWorker(ROOT / "var" / "bench-worker.log", worker_processes, **worker_env):
+            worker_rate(tasks=worker_processes)  # each child loads its model here, unmeasured
             for _ in range(rounds):
                 bare_beside.append(bare_model_rate(encoder, batches))
-                worked.append(worker_rate())
+                worked.append(worker_rate(tasks=worker_processes))
     ratios = [p / b for p, b in zip(piped, bare, strict=True)]
     worker_ratios = [w / b for w, b in zip(worked, bare_beside, strict=True)]
     return {
         "model": name, "model_id": encoder.model_id, "images": images, "batch_size": batch,
         "rounds": rounds, "torch_threads": torch.get_num_threads(), "device": encoder.device,
-        "claims_in_flight": claims_in_flight, "reader_threads": readers,
+        "claims_in_flight": claims_in_flight, "reader_threads": readers, "worker_processes": worker_processes,
         "bare_images_per_s": round(statistics.median(bare), 1),
         "pipeline_images_per_s": round(statistics.median(piped), 1),
         "ratio": round(statistics.median(ratios), 3),
@@ -297,6 +301,8 @@ def main() -> None:
     parser.add_argument("--mini-path", default=None, help="shop-clip-mini directory (default: the bundled one)")
     parser.add_argument("--claims-in-flight", type=int, default=1, help="SHOP_CLIP['CLAIMS_IN_FLIGHT'] for (b)")
     parser.add_argument("--readers", type=int, default=4, help="SHOP_CLIP['READER_THREADS'] for (b)")
+    parser.add_argument("--worker-processes", type=int, default=1,
+                        help="Celery worker children for (c) (`celery worker -c N`), each with its own model")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "indexing.json")
     args = parser.parse_args()
     setup_django()
@@ -308,7 +314,8 @@ def main() -> None:
                        args.images or 256))
     if args.model in ("mini", "all"):
         models.append(("shop-clip-mini", args.mini_path or resolve_model_path("shop-clip-mini"), args.images or 1024))
-    results = [run_model(name, path, count, args.batch, args.rounds, args.device, args.claims_in_flight, args.readers)
+    results = [run_model(name, path, count, args.batch, args.rounds, args.device, args.claims_in_flight, args.readers,
+                         args.worker_processes)
                for name, path, count in models]
     report = {"benchmark": "indexing", "machine": machine_description(args.device),
               "python": platform.python_version(), "results": results}
@@ -330,12 +337,13 @@ def machine_description(device: str) -> str:
 
 def print_table(results: list[dict]) -> None:
     print(f"\n{'model':<28}{'device':>7}{'images':>7}{'claims':>7}{'bare img/s':>12}{'pipeline img/s':>16}"
-          f"{'ratio':>8}{'worker img/s':>14}{'ratio':>8}")
+          f"{'ratio':>8}{'worker img/s':>14}{'ratio':>8}{'children':>9}")
     for r in results:
         print(f"{r['model']:<28}{r['device']:>7}{r['images']:>7}{r['claims_in_flight']:>7}{r['bare_images_per_s']:>12}"
-              f"{r['pipeline_images_per_s']:>16}{r['ratio']:>8}{r['worker_images_per_s']:>14}{r['worker_ratio']:>8}")
-    print("(pipeline: indexing.process_pending in this process; worker: a Celery worker process, "
-          "one task sent; ratios against the bare model measured just before each)")
+              f"{r['pipeline_images_per_s']:>16}{r['ratio']:>8}{r['worker_images_per_s']:>14}{r['worker_ratio']:>8}"
+              f"{r['worker_processes']:>9}")
+    print("(pipeline: indexing.process_pending in this process; worker: a Celery worker process with that many "
+          "children, a task sent to each; ratios against the bare model measured just before each)")
     for r in results:
         print(f"\nwhere the pipeline's time goes, {r['model']}, {r['claims_in_flight']} claim(s) in flight "
               "(ms an image, all rounds; claims in flight and reader threads each add their own time):")

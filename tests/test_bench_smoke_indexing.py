@@ -17,7 +17,7 @@ def test_indexing_benchmark_smoke(tmp_path):
     out = tmp_path / "indexing.json"
     completed = subprocess.run(
         [sys.executable, "bench/indexing.py", "--model", "mini", "--images", "24", "--batch", "8",
-         "--rounds", "1", "--json", str(out)],
+         "--rounds", "1", "--worker-processes", "2", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "demo_project.settings"},
     )
@@ -30,4 +30,5 @@ def test_indexing_benchmark_smoke(tmp_path):
     phases = result["pipeline_ms_per_image"]  # where the time went, from the pipeline's own clocks
     assert all(phases[p] > 0 for p in ("wall", "claim", "model", "write", "decode", "preprocess"))
     assert "where the pipeline's time goes" in completed.stdout
-    assert result["worker_images_per_s"] > 0  # the Celery worker embedded every row (asserted inside)
+    # A worker of two children, a task each, embedded every row (asserted inside the benchmark).
+    assert result["worker_processes"] == 2 and result["worker_images_per_s"] > 0

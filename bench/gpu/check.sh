@@ -6,8 +6,9 @@
 #      ViT-B/32 and shop-clip-mini, batches of 256 (target: >= 1,500 img/s through the pipeline);
 #   2. training on CUDA under autocast (train_mini, a short run: the loss must fall), and
 #      fine-tuning the bundled model there (finetune: loss and held-out recall before/after);
-#   3. indexing again with two claims in flight and 8 reader threads (CLAIMS_IN_FLIGHT,
-#      READER_THREADS), if the time left allows.
+#   3. indexing again with the Celery worker at 4 children (`celery worker -c 4`, a model each),
+#      if the time left allows: the first GPU run (2026-11-27) found one worker process stuck near
+#      700 img/s whatever its claims in flight, and on 2 CPU cores two children gave 1.5x one.
 # Device time is short and a machine is lent once, so each step has its own time limit and a
 # failed step does not stop the next. Everything lands in $OUT (the device tool's folder that
 # comes back) or var/gpu-check: check.log (all output), the indexing JSON files, the worker's log.
@@ -67,9 +68,9 @@ PY
 
 left=$((BUDGET - SECONDS))
 if [ "$left" -gt 120 ]; then
-  step "$left" "3. indexing on $DEVICE: two claims in flight, 8 reader threads (for a GPU worker's settings)" \
+  step "$left" "3. indexing on $DEVICE: the Celery worker with 4 children, a model each" \
     $PY bench/indexing.py --device "$DEVICE" --batch "$batch" --images "$images" --rounds 3 \
-    --claims-in-flight 2 --readers 8 --json "$OUT/indexing_${DEVICE}_2claims.json"
+    --worker-processes 4 --json "$OUT/indexing_${DEVICE}_4children.json"
 else
   echo "== 3. skipped: ${left}s left of ${BUDGET}s"
 fi
