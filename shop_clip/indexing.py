@@ -271,6 +271,19 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
     return result
 
 
+def time_summary(result: BatchResult, wall_seconds: float) -> str:
+    """Where an indexing run's time went, for people: ``"in 12.3 s (83 images/s): claiming 1%, waiting
+    for readers 7%, model 80%, writing 12%"`` (shares of the claims' time, which sums over claims in
+    flight).  Waiting for readers means decoding is the limit (more READER_THREADS or cores);
+    writing, PostgreSQL's HNSW inserts."""
+    parts = {"claiming": "claim", "waiting for readers": "readers", "model": "model", "writing": "write"}
+    total = sum(result.seconds.get(phase, 0.0) for phase in parts.values()) or 1.0
+    done = result.embedded + result.unchanged + result.failed  # images read, encoded or not
+    rate = done / wall_seconds if wall_seconds > 0 else 0.0
+    shares = ", ".join(f"{label} {100 * result.seconds.get(phase, 0.0) / total:.0f}%" for label, phase in parts.items())
+    return f"in {wall_seconds:.1f} s ({rate:.0f} images/s): {shares}"
+
+
 def _lap(seconds: dict[str, float], phase: str, since: float) -> float:
     """Add the time since ``since`` to ``phase``; returns now, the start of the next lap."""
     now = time.perf_counter()

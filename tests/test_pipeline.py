@@ -63,6 +63,26 @@ def test_unchanged_image_skips_the_encoder(make_product, settings):
     assert result.seconds["decode"] > 0 and result.seconds["model"] == 0  # read and hashed, never encoded
 
 
+def test_the_inline_command_says_how_fast_and_where_the_time_went(make_product, settings):
+    import re
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
+    for n in range(3):
+        make_product(f"Shirt {n}", colour=(60 * n, 90, 200 - 40 * n))
+    out = StringIO()
+    call_command("shop_clip_index", "--inline", stdout=out)
+    line = out.getvalue().strip().splitlines()[-1]
+    assert line.startswith("embedded 3, unchanged 0, failed 0")
+    found = re.search(r"in [0-9.]+ s \((\d+) images/s\): claiming (\d+)%, waiting for readers (\d+)%, "
+                      r"model (\d+)%, writing (\d+)%", line)
+    assert found, line
+    rate, *shares = map(int, found.groups())
+    assert rate > 0 and 98 <= sum(shares) <= 102 and int(found.group(4)) > 0  # the model ran
+
+
 def test_two_claims_in_flight_index_every_row_once_with_the_same_vectors(make_product, settings):
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False, "CLAIM_BATCH_SIZE": 4}
     products = [make_product(f"Shirt {n}", colour=(10 * n, 200 - 7 * n, 90)) for n in range(18)]

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from shop_clip.conf import get_product_model
 from shop_clip.encoders import EncoderUnavailable
 from shop_clip.hnsw import ensure_index
-from shop_clip.indexing import _send_index_task, mark_pending, missing_product_ids, process_pending
+from shop_clip.indexing import _send_index_task, mark_pending, missing_product_ids, process_pending, time_summary
 from shop_clip.keywords import keyword_search_enabled, missing_document_ids, refresh_documents
 from shop_clip.models import ProductVector
 from shop_clip.spaces import configured_space
@@ -75,10 +75,11 @@ class Command(BaseCommand):
             self.stdout.write(f"keyword documents written for {written} products")
 
     def _run_inline(self, pending: int) -> None:
+        start = time.monotonic()
         with tqdm(total=pending, desc="embedding", unit="img") as bar:
             result, _ = process_pending(on_batch=lambda r: bar.update(r.claimed - len(r.deferred)))
         self.stdout.write(f"embedded {result.embedded}, unchanged {result.unchanged}, failed {result.failed}, "
-                          f"removed {result.removed}")
+                          f"removed {result.removed} {time_summary(result, time.monotonic() - start)}")
 
     def _wait(self, pending: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
