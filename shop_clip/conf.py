@@ -72,6 +72,9 @@ DEFAULTS: dict[str, Any] = {
     # and more, where it is 2.5x faster than exact search (21 against 54 ms).
     "EXACT_SEARCH_SELECTIVITY": 0.05,
     "EXACT_SEARCH_MAX_ROWS": 10_000,
+    # ...and filters matching at most this many, whatever their share: in a 20,000-product catalog
+    # HNSW's recall@10 for a 10% filter (2,000 products) was 0.94, where exact search costs 5 ms.
+    "EXACT_SEARCH_MIN_ROWS": 5_000,
     # Hybrid text search (keywords.py): products containing all the query's words, nearest first,
     # are fused with the plain nearest products (reciprocal rank fusion), so names, materials and
     # brands a picture cannot show still count.  ``?mode=vector|keyword|hybrid`` picks one per query.

@@ -175,7 +175,10 @@ def _exact_search_max_rows() -> int:
     most = shop_clip_settings.EXACT_SEARCH_MAX_ROWS
     if row is None or row[0] < 0:  # never analyzed: a new, small catalog
         return most
-    return min(most, int(row[0] * shop_clip_settings.EXACT_SEARCH_SELECTIVITY))
+    # A share of the catalog, but never under EXACT_SEARCH_MIN_ROWS: HNSW's recall follows the
+    # number of matches as much as their share (2,000 of 20,000 products: 0.94).
+    share = int(row[0] * shop_clip_settings.EXACT_SEARCH_SELECTIVITY)
+    return min(most, max(shop_clip_settings.EXACT_SEARCH_MIN_ROWS, share))
 
 
 def query_settings(fetch: int, *, exact: bool = False) -> dict[str, str]:
