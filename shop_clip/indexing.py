@@ -111,6 +111,7 @@ def _send_index_task() -> None:
 #   decode    reading, hashing and decoding the files
 #   preprocess resizing and normalising for the model
 PHASES = ("claim", "readers", "model", "model_wait", "write", "decode", "preprocess")
+CLAIM_PHASES = ("claim", "readers", "model", "write")  # one after another: they add up to the claim's time
 
 
 @dataclass
@@ -128,7 +129,7 @@ class BatchResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.deferred.extend(other.deferred)
         for phase, seconds in other.seconds.items():
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+            self.seconds[phase] += seconds
 
 
 @dataclass
@@ -266,8 +267,7 @@ def index_batch(space: EmbeddingSpace, size: int | None = None, exclude: Iterabl
     logger.info("indexed batch of %d rows for %s: %d embedded, %d unchanged, %d failed, %d removed in %.2f s "
                 "(claim %.2f, waiting for readers %.2f, model %.2f, writing %.2f)",
                 result.claimed, space.model_id, result.embedded, result.unchanged, result.failed, result.removed,
-                sum(seconds[p] for p in ("claim", "readers", "model", "write")), seconds["claim"],
-                seconds["readers"], seconds["model"], seconds["write"])
+                sum(seconds[p] for p in CLAIM_PHASES), *(seconds[p] for p in CLAIM_PHASES))
     return result
 
 
@@ -276,11 +276,12 @@ def time_summary(result: BatchResult, wall_seconds: float) -> str:
     for readers 7%, model 80%, writing 12%"`` (shares of the claims' time, which sums over claims in
     flight).  Waiting for readers means decoding is the limit (more READER_THREADS or cores);
     writing, PostgreSQL's HNSW inserts."""
-    parts = {"claiming": "claim", "waiting for readers": "readers", "model": "model", "writing": "write"}
-    total = sum(result.seconds.get(phase, 0.0) for phase in parts.values()) or 1.0
+    labels = ("claiming", "waiting for readers", "model", "writing")  # CLAIM_PHASES, for people
+    total = sum(result.seconds[phase] for phase in CLAIM_PHASES) or 1.0
     done = result.embedded + result.unchanged + result.failed  # images read, encoded or not
     rate = done / wall_seconds if wall_seconds > 0 else 0.0
-    shares = ", ".join(f"{label} {100 * result.seconds.get(phase, 0.0) / total:.0f}%" for label, phase in parts.items())
+    shares = ", ".join(f"{label} {100 * result.seconds[phase] / total:.0f}%"
+                       for label, phase in zip(labels, CLAIM_PHASES, strict=True))
     return f"in {wall_seconds:.1f} s ({rate:.0f} images/s): {shares}"
 
 

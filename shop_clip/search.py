@@ -157,9 +157,9 @@ def _countable(filters: Mapping[str, Any]) -> QuerySet:
     """The rows whose count is the number of products ``filters`` match.
 
     Tag filters alone (``tag_filter_kwargs``: a subquery of distinct product ids) are counted in
-    the tag index without the product table: joined to it, PostgreSQL hashed every tag row of the
-    label before counting, 32 ms for ``?colour=red`` at 1M products and 176 ms with
-    ``&pattern=striped``, where the KNN itself took 4-10 ms.
+    the tag index without the product table. At 1M products (tag table vacuumed), counting to
+    10,001 took 0.9 ms instead of 11 for ``?colour=red``, and 13 ms instead of 53 with
+    ``&pattern=striped``.
     """
     if set(filters) == {"pk__in"} and isinstance(filters["pk__in"], QuerySet):
         return filters["pk__in"]
