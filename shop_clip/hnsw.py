@@ -7,6 +7,8 @@ side; pgvector indexes a fixed dimension, so each dimension gets a partial expre
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from django.db import connection
 
@@ -19,13 +21,19 @@ DEFAULT_DIM = 512  # clip-ViT-B-32 and shop-clip-mini; created by the first migr
 def halfvec_literals(vectors: np.ndarray) -> list[str]:
     """``'[0.1,...]'`` text for each row, as PostgreSQL reads a halfvec.
 
-    Rounded to half precision first, then five significant digits: enough to give back exactly
-    that half-precision value, at half the length of ``HalfVector.to_text()`` and a third of its
-    cost (0.35 ms a vector: a tenth of the small model's indexing time).
+    Each value is rounded to half precision and written as the shortest text that reads back as
+    exactly that half (from a table of all 65,536 of them): a sixth of the cost of formatting the
+    floats (15 against 94 us a 512-d vector), which a worker pays under the GIL for every image.
     """
-    halves = np.atleast_2d(np.asarray(vectors, dtype=np.float32)).astype(np.float16).astype(np.float32)
-    template = "[" + ",".join(["%.5g"] * halves.shape[1]) + "]"
-    return [template % tuple(row) for row in halves.tolist()]
+    halves = np.atleast_2d(np.asarray(vectors, dtype=np.float32)).astype(np.float16)
+    words = _half_texts()
+    return ["[" + ",".join(words[row].tolist()) + "]" for row in halves.view(np.uint16)]
+
+
+@functools.cache
+def _half_texts() -> np.ndarray:
+    """The shortest round-trip text of every half-precision bit pattern, indexed by the bits."""
+    return np.array([str(value) for value in np.arange(1 << 16, dtype=np.uint16).view(np.float16)], dtype=object)
 
 
 def index_name(dim: int) -> str:

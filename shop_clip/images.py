@@ -77,7 +77,7 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
         raise ImageRejected("file is not an image (or not a format Pillow can read)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"image is corrupt or truncated: {exc}") from exc
-    image = ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)  # a copy per image otherwise, rotated or not
     width, height = image.size
     if min(width, height) > target:
         scale = target / min(width, height)
