@@ -121,6 +121,7 @@ SHOP_CLIP = {
     "CLAIM_BATCH_SIZE": int(os.environ.get("SHOP_CLIP_CLAIM_BATCH_SIZE", "128")),
     "CLAIMS_IN_FLIGHT": int(os.environ.get("SHOP_CLIP_CLAIMS_IN_FLIGHT", "1")),
     "READER_THREADS": int(os.environ.get("SHOP_CLIP_READER_THREADS", "4")),
+    "INDEXING_TASKS": int(os.environ.get("SHOP_CLIP_INDEXING_TASKS", "4")),
     # Complete the look: things to wear go with things to wear, home goods with home goods.
     "LOOK_CATEGORIES": {
         category.slug: [other.slug for other in CATEGORIES

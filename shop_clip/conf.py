@@ -45,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE": "shop_clip",
     "CLAIM_BATCH_SIZE": 128,         # rows a worker claims per transaction (several encoder batches)
     "MAX_BATCHES_PER_TASK": 50,      # then the task re-enqueues itself, so workers share work
+    # index_pending tasks a backlog is split into: a task that finds more than one claim pending sends
+    # helpers, up to this many tasks in all, so every worker child gets a share. Set it to the
+    # children of all indexing workers together (4 for one GPU worker with `-c 4`); with fewer
+    # children the extra tasks simply wait their turn.
+    "INDEXING_TASKS": 4,
     # Claims one worker process keeps in flight: with 2, one claim's reading and vector writes
     # (PostgreSQL's HNSW inserts) overlap the other's encoding; the model runs one batch at a time.
     "CLAIMS_IN_FLIGHT": 1,

@@ -41,17 +41,17 @@ def worker_env(**extra: str) -> dict[str, str]:
 class Worker:
     """A real ``celery worker`` process consuming one queue."""
 
-    def __init__(self, queue: str, log: Path, **env: str) -> None:
-        self.queue, self.log_path = queue, log
-        self.env = worker_env(SHOP_CLIP_QUEUE=queue, **env)
+    def __init__(self, queue: str, log: Path, concurrency: int = 1, **env: str) -> None:
+        self.queue, self.log_path, self.concurrency = queue, log, concurrency
+        self.env = worker_env(**{"SHOP_CLIP_QUEUE": queue, **env})
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Worker:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "demo_project", "worker", "-Q", self.queue,
-             "-c", "1", "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel", "INFO", "-n", f"{self.queue}@%h"],
+             "-c", str(self.concurrency), "--pool", "prefork", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "--loglevel", "INFO", "-n", f"{self.queue}@%h"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self._wait_ready()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from shop_clip.indexing import index_batch, mark_pending, process_pending
 from shop_clip.models import ProductVector
 from shop_clip.spaces import configured_space
 
-from .conftest import png_bytes, purge, wait_for_indexing
+from .conftest import png_bytes, purge, wait_for_indexing, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -212,3 +213,58 @@ def test_bulk_import_is_indexed(celery_worker, category):
     assert not ProductVector.objects.exists()
     call_command("shop_clip_index", "--missing", "--wait", "--timeout", "120")
     assert ProductVector.objects.filter(status="embedded").count() == 5
+
+
+def test_a_backlog_is_shared_by_every_worker_child(settings, category, tmp_path):
+    """One task for a bulk import; with INDEXING_TASKS=2 it sends a helper, and both children of a
+    `-c 2` worker embed a share."""
+    import re
+
+    from demo_project.catalog.models import Product
+
+    from .conftest import Worker
+    from .test_worker_killed import noisy_jpeg
+
+    queue = "shop_clip_fan_out"
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "QUEUE": queue}
+    purge(queue)
+    log_path = tmp_path / "worker.log"
+    worker = Worker(queue, log_path, concurrency=2, SHOP_CLIP_CLAIM_BATCH_SIZE="2",
+                    SHOP_CLIP_INDEXING_TASKS="2", SHOP_CLIP_TAGGING="0").start()
+    try:
+        # The task a worker sends itself at start finds nothing: only the import's task remains.
+        # Both children load the model as they start: neither is late to the backlog.
+        wait_until(lambda: "succeeded" in log_path.read_text() and log_path.read_text().count("] loaded ") == 2,
+                   90, "the worker's start-up task and both children's models")
+        products = []
+        images = [noisy_jpeg(i, size=600) for i in range(4)]  # slow enough to decode that both get a share
+        for i in range(48):
+            product = Product(title=f"Backlog {i}", category=category, price=10)
+            product.image.save(f"backlog-{i}.jpg", ContentFile(images[i % 4]), save=False)
+            products.append(product)
+        with transaction.atomic():
+            mark_pending([p.pk for p in Product.objects.bulk_create(products)])  # one task, after commit
+        wait_for_indexing()
+    finally:
+        worker.stop()
+    assert ProductVector.objects.filter(status="embedded").count() == 48
+    log = log_path.read_text()
+    assert "rows pending: sent 1 helper tasks" in log, log[-3000:]
+    done = re.findall(r"/(ForkPoolWorker-\d+)\] Task shop_clip.index_pending\[.*?\] succeeded .*?'claimed': (\d+)", log)
+    children = {child for child, claimed in done if int(claimed)}
+    assert len(children) == 2, log[-3000:]
+
+
+def test_a_store_worker_on_other_queues_loads_no_model(tmp_path):
+    """shop-clip's tasks module is imported by every worker of the store; only those consuming
+    shop-clip's queue load the model as they start."""
+    from .conftest import Worker
+
+    log_path = tmp_path / "worker.log"
+    worker = Worker("store_emails", log_path, SHOP_CLIP_QUEUE="shop_clip_elsewhere").start()
+    try:
+        time.sleep(1)  # the child's start is logged as it starts (before "ready." in practice)
+    finally:
+        worker.stop()
+    assert "ready." in log_path.read_text()
+    assert "loading the model" not in log_path.read_text()
