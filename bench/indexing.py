@@ -41,6 +41,7 @@ def setup_django(database: str = BENCH_DB) -> None:
     os.environ["SHOP_CLIP_MEDIA_ROOT"] = str(ROOT / "var" / "bench-media" / database)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "0")  # as a deployed worker runs (DEBUG keeps every query)
     os.environ["SHOP_CLIP_TAGGING"] = "0"  # the embedding pipeline alone (tagging is a task of its own)
     import psycopg
 
@@ -80,10 +81,16 @@ def build_vit_b32(directory: Path) -> Path:
 
 
 def make_catalog(count: int, image_size: int) -> list[int]:
-    """``count`` demo products with JPEG images (as a store would have them), marked pending."""
+    """``count`` demo products with JPEG images (as a store would have them), marked pending in the
+    configured space.  An earlier model's catalog of the same size is reused (its files are the same)."""
     from demo_project.catalog.loading import load_demo_catalog
     from demo_project.catalog.models import Product
+    from shop_clip.indexing import mark_pending
 
+    ids = list(Product.objects.order_by("pk").values_list("pk", flat=True))
+    if len(ids) == count and all(p.image.storage.exists(p.image.name) for p in Product.objects.all()):
+        mark_pending(ids, enqueue=False, keywords=False)
+        return ids
     Product.objects.all().delete()
     return load_demo_catalog(count, seed=11, progress=False, enqueue=False)
 
@@ -194,9 +201,10 @@ class CeleryWorker:
         self.log.close()
 
 
-def worker_rate(timeout: float = 1800, tasks: int = 1) -> float:
-    """(c) The same work done by the Celery worker: rows pending, ``tasks`` tasks sent (one for each
-    worker child: they share the rows by SKIP LOCKED claims), until none is pending.
+def worker_rate(timeout: float = 1800) -> float:
+    """(c) The same work done by the Celery worker: rows pending and one ``index_pending`` task
+    sent, as an import or ``shop_clip_index`` sends it (its helpers spread the backlog over the
+    worker's children: INDEXING_TASKS), until none is pending.
 
     A claimed row stays pending until its claim commits, so "none pending" means all written.
     """
@@ -206,8 +214,7 @@ def worker_rate(timeout: float = 1800, tasks: int = 1) -> float:
     reset_rows()
     total = ProductVector.objects.count()
     start = time.perf_counter()
-    for _ in range(tasks):
-        index_pending.apply_async(queue=WORKER_QUEUE)
+    index_pending.apply_async(queue=WORKER_QUEUE)
     pending = ProductVector.objects.filter(status="pending")
     while pending.exists():
         if time.perf_counter() - start > timeout:
@@ -239,7 +246,8 @@ def phase_table(phases: dict[str, float]) -> dict[str, float]:
 
 
 def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, device: str = "cpu",
-              claims_in_flight: int = 1, readers: int = 4, worker_processes: int = 1) -> dict:
+              claims_in_flight: int = 1, readers: int = 4, worker_processes: tuple[int, ...] = (1,),
+              claim: int | None = None) -> dict:
     import torch
     from django.test import override_settings
 
@@ -248,45 +256,60 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
     from shop_clip.spaces import configured_space
 
     encoder_settings = {"MODEL": model_path, "DEVICE": device, "BATCH_SIZE": batch}
-    with override_settings(SHOP_CLIP={"ENCODER": encoder_settings, "CLAIM_BATCH_SIZE": 4 * batch,
+    claim = claim or 4 * batch
+    with override_settings(SHOP_CLIP={"ENCODER": encoder_settings, "CLAIM_BATCH_SIZE": claim,
                                       "ENQUEUE_ON_SAVE": False, "CLAIMS_IN_FLIGHT": claims_in_flight,
                                       "READER_THREADS": readers}):
         encoder = get_encoder()
         # One space only: rows of an earlier run's model would be indexed too and skew the rate.
         EmbeddingSpace.objects.all().delete()
         configured_space(encoder)
+        started = time.perf_counter()
         ids = make_catalog(images, 256)
+        _progress(f"{name}: catalog of {len(ids)} products ready in {time.perf_counter() - started:.0f} s")
         pictures = decoded_images(ids)
         batches = [encoder.preprocess_images(pictures[i:i + batch]) for i in range(0, len(pictures), batch)]
         bare_model_rate(encoder, batches[:1])  # warm-up
         pipeline_rate()
         bare, piped, phases = [], [], {}
-        for _ in range(rounds):
+        for index in range(rounds):
             bare.append(bare_model_rate(encoder, batches))
             piped.append(pipeline_rate(phases))
-        # (c) the Celery worker, started (and its model loaded, by an unmeasured round) beforehand.
-        worker_env = {"SHOP_CLIP_MODEL": model_path, "SHOP_CLIP_DEVICE": device, "SHOP_CLIP_BATCH_SIZE": str(batch),
-                      "SHOP_CLIP_CLAIM_BATCH_SIZE": str(4 * batch), "SHOP_CLIP_CLAIMS_IN_FLIGHT": str(claims_in_flight),
-                      "SHOP_CLIP_READER_THREADS": str(readers)}
-        worked, bare_beside = [], []
-        with CeleryWorker(ROOT / "var" / "bench-worker.log", worker_processes, **worker_env):
-            worker_rate(tasks=worker_processes)  # each child loads its model here, unmeasured
-            for _ in range(rounds):
-                bare_beside.append(bare_model_rate(encoder, batches))
-                worked.append(worker_rate(tasks=worker_processes))
+            _progress(f"{name}: round {index + 1}: bare model {bare[-1]:.0f}, pipeline {piped[-1]:.0f} img/s")
+        # (c) the Celery worker with each number of children, started (its children load their
+        # models as they start, and an unmeasured round runs) beforehand.
+        workers = []
+        for children in worker_processes:
+            worker_env = {"SHOP_CLIP_MODEL": model_path, "SHOP_CLIP_DEVICE": device,
+                          "SHOP_CLIP_BATCH_SIZE": str(batch), "SHOP_CLIP_CLAIM_BATCH_SIZE": str(claim),
+                          "SHOP_CLIP_CLAIMS_IN_FLIGHT": str(claims_in_flight),
+                          "SHOP_CLIP_READER_THREADS": str(readers), "SHOP_CLIP_INDEXING_TASKS": str(children)}
+            worked, bare_beside = [], []
+            with CeleryWorker(ROOT / "var" / f"bench-worker-{children}.log", children, **worker_env):
+                worker_rate()
+                for index in range(rounds):
+                    bare_beside.append(bare_model_rate(encoder, batches))
+                    worked.append(worker_rate())
+                    _progress(f"{name}: round {index + 1}: bare model {bare_beside[-1]:.0f}, worker of {children} "
+                              f"children {worked[-1]:.0f} img/s")
+            ratios = [w / b for w, b in zip(worked, bare_beside, strict=True)]
+            workers.append({"children": children, "images_per_s": round(statistics.median(worked), 1),
+                            "ratio": round(statistics.median(ratios), 3), "runs": [round(x, 1) for x in worked],
+                            "bare_runs_beside": [round(x, 1) for x in bare_beside]})
     ratios = [p / b for p, b in zip(piped, bare, strict=True)]
-    worker_ratios = [w / b for w, b in zip(worked, bare_beside, strict=True)]
+    best = max(workers, key=lambda w: w["images_per_s"])
     return {
         "model": name, "model_id": encoder.model_id, "images": images, "batch_size": batch,
         "rounds": rounds, "torch_threads": torch.get_num_threads(), "device": encoder.device,
-        "claims_in_flight": claims_in_flight, "reader_threads": readers, "worker_processes": worker_processes,
+        "claim_batch_size": claim, "claims_in_flight": claims_in_flight, "reader_threads": readers,
         "bare_images_per_s": round(statistics.median(bare), 1),
         "pipeline_images_per_s": round(statistics.median(piped), 1),
         "ratio": round(statistics.median(ratios), 3),
-        "worker_images_per_s": round(statistics.median(worked), 1),
-        "worker_ratio": round(statistics.median(worker_ratios), 3),
+        "worker_processes": best["children"],  # the best worker: its children, rate and ratio
+        "worker_images_per_s": best["images_per_s"],
+        "worker_ratio": best["ratio"],
+        "workers": workers,
         "bare_runs": [round(x, 1) for x in bare], "pipeline_runs": [round(x, 1) for x in piped],
-        "bare_runs_beside_worker": [round(x, 1) for x in bare_beside], "worker_runs": [round(x, 1) for x in worked],
         "pipeline_ms_per_image": phase_table(phases),
     }
 
@@ -299,10 +322,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (CUDA with fp16 where present)")
     parser.add_argument("--mini-path", default=None, help="shop-clip-mini directory (default: the bundled one)")
+    parser.add_argument("--claim", type=int, default=None,
+                        help="SHOP_CLIP['CLAIM_BATCH_SIZE'] (default 4 batches); a backlog is shared by "
+                             "as many worker children as it has claims")
     parser.add_argument("--claims-in-flight", type=int, default=1, help="SHOP_CLIP['CLAIMS_IN_FLIGHT'] for (b)")
     parser.add_argument("--readers", type=int, default=4, help="SHOP_CLIP['READER_THREADS'] for (b)")
-    parser.add_argument("--worker-processes", type=int, default=1,
-                        help="Celery worker children for (c) (`celery worker -c N`), each with its own model")
+    parser.add_argument("--worker-processes", type=_counts, default=(1,),
+                        help="Celery worker children for (c) (`celery worker -c N`), each with its own model; "
+                             "several as 1,4,8: a worker of each, measured in turn")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "indexing.json")
     args = parser.parse_args()
     setup_django()
@@ -315,7 +342,7 @@ def main() -> None:
     if args.model in ("mini", "all"):
         models.append(("shop-clip-mini", args.mini_path or resolve_model_path("shop-clip-mini"), args.images or 1024))
     results = [run_model(name, path, count, args.batch, args.rounds, args.device, args.claims_in_flight, args.readers,
-                         args.worker_processes)
+                         args.worker_processes, args.claim)
                for name, path, count in models]
     report = {"benchmark": "indexing", "machine": machine_description(args.device),
               "python": platform.python_version(), "results": results}
@@ -323,6 +350,15 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {args.json}")
+
+
+def _progress(line: str) -> None:
+    """Each measurement as it is made: a run cut short by a time limit still reports what it got."""
+    print(line, flush=True)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
 
 
 def machine_description(device: str) -> str:
@@ -337,13 +373,15 @@ def machine_description(device: str) -> str:
 
 def print_table(results: list[dict]) -> None:
     print(f"\n{'model':<28}{'device':>7}{'images':>7}{'claims':>7}{'bare img/s':>12}{'pipeline img/s':>16}"
-          f"{'ratio':>8}{'worker img/s':>14}{'ratio':>8}{'children':>9}")
+          f"{'ratio':>8}{'children':>9}{'worker img/s':>14}{'ratio':>8}")
     for r in results:
-        print(f"{r['model']:<28}{r['device']:>7}{r['images']:>7}{r['claims_in_flight']:>7}{r['bare_images_per_s']:>12}"
-              f"{r['pipeline_images_per_s']:>16}{r['ratio']:>8}{r['worker_images_per_s']:>14}{r['worker_ratio']:>8}"
-              f"{r['worker_processes']:>9}")
+        for index, w in enumerate(r["workers"]):
+            head = (f"{r['model']:<28}{r['device']:>7}{r['images']:>7}{r['claims_in_flight']:>7}"
+                    f"{r['bare_images_per_s']:>12}{r['pipeline_images_per_s']:>16}{r['ratio']:>8}")
+            print((head if index == 0 else " " * len(head))
+                  + f"{w['children']:>9}{w['images_per_s']:>14}{w['ratio']:>8}")
     print("(pipeline: indexing.process_pending in this process; worker: a Celery worker process with that many "
-          "children, a task sent to each; ratios against the bare model measured just before each)")
+          "children, sent one task as an import sends it; ratios against the bare model measured just before each)")
     for r in results:
         print(f"\nwhere the pipeline's time goes, {r['model']}, {r['claims_in_flight']} claim(s) in flight "
               "(ms an image, all rounds; claims in flight and reader threads each add their own time):")

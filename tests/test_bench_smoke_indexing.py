@@ -17,7 +17,7 @@ def test_indexing_benchmark_smoke(tmp_path):
     out = tmp_path / "indexing.json"
     completed = subprocess.run(
         [sys.executable, "bench/indexing.py", "--model", "mini", "--images", "24", "--batch", "8",
-         "--rounds", "1", "--worker-processes", "2", "--json", str(out)],
+         "--rounds", "1", "--worker-processes", "1,2", "--claim", "8", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "demo_project.settings"},
     )
@@ -30,5 +30,8 @@ def test_indexing_benchmark_smoke(tmp_path):
     phases = result["pipeline_ms_per_image"]  # where the time went, from the pipeline's own clocks
     assert all(phases[p] > 0 for p in ("wall", "claim", "model", "write", "decode", "preprocess"))
     assert "where the pipeline's time goes" in completed.stdout
-    # A worker of two children, a task each, embedded every row (asserted inside the benchmark).
-    assert result["worker_processes"] == 2 and result["worker_images_per_s"] > 0
+    # Workers of one and of two children, one task sent to each, embedded every row (asserted inside
+    # the benchmark): the task's helpers reach the second child.
+    assert [w["children"] for w in result["workers"]] == [1, 2]
+    assert all(w["images_per_s"] > 0 for w in result["workers"])
+    assert result["worker_images_per_s"] == max(w["images_per_s"] for w in result["workers"])
