@@ -16,6 +16,7 @@
 # failed step does not stop the next. Everything lands in $OUT (the device tool's folder that
 # comes back) or var/gpu-check: check.log (all output), the indexing JSON files, the workers' logs.
 # DEVICE=cpu SMALL=1 runs the same steps on a CPU at toy sizes, to check the script itself.
+# A shorter rerun: BUDGET=290 STEP1_LIMIT=200 IMAGES=4096 CHILDREN=4,8 SKIP_TRAINING=1.
 set -uo pipefail
 OUT=${OUT:-var/gpu-check}
 DEVICE=${DEVICE:-cuda}
@@ -33,7 +34,7 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 SHOP_CLIP_DATA_DIR=${SHOP_CLIP_DATA_D
 if [ -n "${SMALL:-}" ]; then
   products=200 epochs=1 images=64 batch=16 children=1,2
 else
-  products=4000 epochs=3 images=6144 batch=256 children=1,4,8
+  products=4000 epochs=3 images=${IMAGES:-6144} batch=256 children=${CHILDREN:-1,4,8}
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
 $PY -c "import torch, transformers, sentence_transformers as st, PIL; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'sentence-transformers', st.__version__, 'pillow', PIL.__version__)"
@@ -46,24 +47,27 @@ step() {  # step SECONDS NAME COMMAND...: run with a time limit, report how it e
   echo "== $name: exit ${PIPESTATUS[0]} after ${SECONDS}s"
 }
 
-step 260 "1. indexing ViT-B/32 on $DEVICE: pipeline, and workers of $children children" \
+step "${STEP1_LIMIT:-260}" "1. indexing ViT-B/32 on $DEVICE: pipeline, and workers of $children children" \
   $PY bench/indexing.py --model vit-b-32 --device "$DEVICE" --batch "$batch" --claim "$batch" --images "$images" \
   --rounds 2 --worker-processes "$children" --json "$OUT/indexing_vit_$DEVICE.json"
 mkdir -p "$OUT/vit" && cp var/bench-worker-*.log "$OUT/vit/" 2>/dev/null
 
-step 180 "2. indexing shop-clip-mini on $DEVICE: pipeline, and workers of $children children" \
-  $PY bench/indexing.py --model mini --device "$DEVICE" --batch "$batch" --claim "$batch" --images "$images" \
-  --rounds 2 --worker-processes "$children" --json "$OUT/indexing_mini_$DEVICE.json"
-mkdir -p "$OUT/mini" && cp var/bench-worker-*.log "$OUT/mini/" 2>/dev/null
+left=$((BUDGET - SECONDS - 10))
+if [ "$left" -gt 30 ]; then
+  step "$((left < 180 ? left : 180))" "2. indexing shop-clip-mini on $DEVICE: pipeline, and workers of $children children" \
+    $PY bench/indexing.py --model mini --device "$DEVICE" --batch "$batch" --claim "$batch" --images "$images" \
+    --rounds 2 --worker-processes "$children" --json "$OUT/indexing_mini_$DEVICE.json"
+  mkdir -p "$OUT/mini" && cp var/bench-worker-*.log "$OUT/mini/" 2>/dev/null
+fi
 
 left=$((BUDGET - SECONDS))
-if [ "$left" -gt 100 ]; then
+if [ "$left" -gt 100 ] && [ -z "${SKIP_TRAINING:-}" ]; then
 step 60 "3. training on $DEVICE" \
   $PY -m shop_clip.training.train_mini --output /tmp/mini-"$DEVICE" --device "$DEVICE" \
   --products "$products" --epochs "$epochs" --skip-eval
 fi
 left=$((BUDGET - SECONDS))
-if [ "$left" -gt 60 ]; then
+if [ "$left" -gt 60 ] && [ -z "${SKIP_TRAINING:-}" ]; then
 step "$left" "3b. fine-tuning the bundled model on $DEVICE (the shop_clip_finetune code path)" \
   $PY - "$DEVICE" "$products" <<'PY'
 import json, sys

@@ -43,6 +43,11 @@ class BaseEncoder(ABC):
         and ``encode_features`` so the pipeline can prepare the next batch while one encodes."""
         return list(images)
 
+    def join_features(self, parts: Sequence):
+        """One batch of ``preprocess_images`` output from the outputs for its pieces, in order (the
+        pipeline prepares a batch in pieces, on several threads)."""
+        return [item for part in parts for item in part]
+
     def encode_features(self, features) -> np.ndarray:
         return self.encode_images(features)
 
