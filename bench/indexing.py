@@ -327,9 +327,9 @@ def main() -> None:
                              "as many worker children as it has claims")
     parser.add_argument("--claims-in-flight", type=int, default=1, help="SHOP_CLIP['CLAIMS_IN_FLIGHT'] for (b)")
     parser.add_argument("--readers", type=int, default=4, help="SHOP_CLIP['READER_THREADS'] for (b)")
-    parser.add_argument("--worker-processes", type=_counts, default=(1,),
+    parser.add_argument("--worker-processes", type=_counts, default=(1, 2),
                         help="Celery worker children for (c) (`celery worker -c N`), each with its own model; "
-                             "several as 1,4,8: a worker of each, measured in turn")
+                             "several as 1,4,8: a worker of each, measured in turn (default 1,2)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "indexing.json")
     args = parser.parse_args()
     setup_django()
