@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,21 @@ class Worker:
             time.sleep(0.2)
         raise RuntimeError(f"worker not ready in {timeout}s: {self.log_path.read_text()[-3000:]}")
 
+    def wait_idle(self, timeout: float = 60) -> None:
+        """Until nothing waits in this worker's queue and it runs or holds no task (asked twice)."""
+        from demo_project.celery import app
+
+        node = f"{self.queue}@{socket.gethostname()}"
+
+        def idle() -> bool:
+            with app.connection_for_write() as conn:
+                if conn.default_channel.client.llen(self.queue):
+                    return False
+            inspect = app.control.inspect(destination=[node], timeout=2, limit=1)
+            return (inspect.active() or {}).get(node) == [] and (inspect.reserved() or {}).get(node) == []
+
+        wait_until(lambda: idle() and idle(), timeout, f"{node} to be idle")
+
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and its pool children)."""
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -97,6 +113,20 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     worker = Worker(queue, tmp_path_factory.mktemp("worker") / "worker.log").start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _session_worker_idle_before_flush(request):
+    """A test that used the session's worker ends once the worker is idle: a task still running
+    (tagging what was just embedded, a space's activation) when the test database is flushed can
+    deadlock with the flush's TRUNCATE, and the next test then finds the rows it left."""
+    if "celery_worker" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so torn down after this
+    worker = request.getfixturevalue("celery_worker")
+    yield
+    worker.wait_idle()
 
 
 def wait_until(predicate, timeout: float = 60, what: str = "condition") -> None:
