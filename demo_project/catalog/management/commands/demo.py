@@ -59,7 +59,7 @@ class Command(BaseCommand):
                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
         return subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "demo_project", "worker", "-Q", settings.SHOP_CLIP["QUEUE"],
-             "-c", "1", "--loglevel", "INFO", "-n", "demo@%h"],
+             "-c", "2", "--loglevel", "INFO", "-n", "demo@%h"],  # the children split the cores (README)
             env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
 
