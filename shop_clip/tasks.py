@@ -13,7 +13,6 @@ from django.db import InterfaceError, OperationalError
 from . import tagging
 from .conf import shop_clip_settings
 from .encoders import get_encoder
-from .encoders.sentence_transformers import choose_device
 from .indexing import process_pending
 from .models import EmbeddingSpace, ProductVector
 
@@ -116,6 +115,8 @@ def load_model_early(**kwargs) -> None:
     from its first claim.  In a thread: Celery gives a child's start only a few seconds."""
     if not _consumes_queue:
         return
+    from .encoders.sentence_transformers import choose_device  # (torch: not for a store's other workers)
+
     if _children > 1 and choose_device(shop_clip_settings.ENCODER.get("DEVICE", "auto")) == "cpu":
         share_cores(_children)  # (a GPU worker keeps torch's default: what its measurements used)
     logger.info("loading the model as the worker child starts")

@@ -66,3 +66,23 @@ def test_the_encoder_embeds_the_same_with_the_fast_path():
     vectors = encoder.encode_images(images)
     reference = encoder.encode_features(slow)
     assert np.allclose(vectors, reference, atol=1e-5)
+
+
+def test_a_batch_prepared_in_pieces_is_the_batch_prepared_at_once():
+    """The pipeline's reader threads each prepare a piece of a batch; joined, they are the batch,
+    for the fast path and for the model's own preprocessing alike."""
+    from shop_clip.encoders.base import join_batches
+
+    encoder = SentenceTransformerEncoder("shop-clip-mini", device="cpu")
+    images = photos()
+    whole = encoder.preprocess_images(images)
+    joined = encoder.join_features([encoder.preprocess_images(images[:2]), encoder.preprocess_images(images[2:])])
+    assert set(joined) == set(whole) and joined["modality"] == whole["modality"]
+    assert torch.equal(joined["pixel_values"], whole["pixel_values"])
+    slow = [encoder.model.preprocess(images[:1]), encoder.model.preprocess(images[1:])]
+    assert torch.allclose(join_batches(slow)["pixel_values"], encoder.model.preprocess(images)["pixel_values"])
+    # lists and arrays are concatenated; other values must agree across the pieces
+    joined = join_batches([{"a": [1], "b": np.zeros(1), "m": "x"}, {"a": [2, 3], "b": np.ones(2), "m": "x"}])
+    assert joined["a"] == [1, 2, 3] and joined["b"].tolist() == [0, 1, 1] and joined["m"] == "x"
+    with pytest.raises(ValueError, match="differ"):
+        join_batches([{"m": "image"}, {"m": "text"}])

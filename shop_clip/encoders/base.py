@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -45,8 +45,9 @@ class BaseEncoder(ABC):
 
     def join_features(self, parts: Sequence):
         """One batch of ``preprocess_images`` output from the outputs for its pieces, in order (the
-        pipeline prepares a batch in pieces, on several threads)."""
-        return [item for part in parts for item in part]
+        pipeline prepares a batch in pieces, on several threads).  The default joins what
+        ``join_batches`` knows; a backend with other structures overrides it."""
+        return join_batches(parts)
 
     def encode_features(self, features) -> np.ndarray:
         return self.encode_images(features)
@@ -54,3 +55,26 @@ class BaseEncoder(ABC):
     @abstractmethod
     def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """Texts -> (n, dim) unit vectors."""
+
+
+def join_batches(parts: Sequence):
+    """Pieces of one batch joined along the batch: lists, tuples, numpy arrays and torch tensors
+    are concatenated, mappings joined key by key (into a dict), and other values (a ``modality`` string) must be
+    the same in every piece."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    if isinstance(first, Mapping):  # a dict, or transformers' BatchFeature
+        return {key: join_batches([part[key] for part in parts]) for key in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(item for part in parts for item in part)
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts)
+    if type(first).__module__.startswith("torch"):
+        import torch
+
+        return torch.cat(list(parts))
+    if all(part == first for part in parts):
+        return first
+    raise ValueError(f"cannot join preprocessed pieces of a batch that differ: {first!r}")
+

@@ -116,22 +116,6 @@ class SentenceTransformerEncoder(BaseEncoder):
         fast, other_keys = self._fast_images
         return {**other_keys, "pixel_values": fast(images)}
 
-    def join_features(self, parts: Sequence[dict]) -> dict:
-        """Tensors joined along the batch; other values (``modality``) are the same in every part."""
-        import torch
-
-        if len(parts) == 1:
-            return parts[0]
-        joined = {}
-        for key, value in parts[0].items():
-            if isinstance(value, torch.Tensor):
-                joined[key] = torch.cat([part[key] for part in parts])
-            elif all(part[key] == value for part in parts):
-                joined[key] = value
-            else:
-                raise ValueError(f"cannot join preprocessed batches that differ in {key!r}")
-        return joined
-
     def encode_features(self, features: dict) -> np.ndarray:
         """Run the model on preprocessed inputs; returns unit vectors as float32."""
         import torch
