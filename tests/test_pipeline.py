@@ -272,3 +272,25 @@ def test_a_store_worker_on_other_queues_loads_no_model(tmp_path):
         worker.stop()
     assert "ready." in log_path.read_text()
     assert "loading the model" not in log_path.read_text()
+
+
+@pytest.mark.parametrize(("pending", "tasks", "helpers"), [(5, 3, 2), (9, 3, 2), (4, 3, 1), (2, 3, 0), (9, 1, 0)])
+def test_helpers_one_for_each_further_claim_up_to_indexing_tasks(settings, make_product, pending, tasks, helpers):
+    """Claims of 2 rows: a task sends a helper for each claim's worth beyond its own, never more
+    than INDEXING_TASKS - 1, onto the real broker."""
+    from demo_project.celery import app
+    from shop_clip.tasks import send_helpers
+
+    queue = "shop_clip_helpers"
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "QUEUE": queue, "ENQUEUE_ON_SAVE": False,
+                          "CLAIM_BATCH_SIZE": 2, "INDEXING_TASKS": tasks}
+    purge(queue)
+    for i in range(pending):
+        make_product(f"Pending {i}")
+    assert ProductVector.objects.filter(status="pending").count() == pending
+    try:
+        assert send_helpers() == helpers
+        with app.connection_for_write() as conn:
+            assert conn.default_channel.client.llen(queue) == helpers
+    finally:
+        purge(queue)
