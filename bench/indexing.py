@@ -80,19 +80,33 @@ def build_vit_b32(directory: Path) -> Path:
     return directory
 
 
-def make_catalog(count: int, image_size: int) -> list[int]:
-    """``count`` demo products with JPEG images (as a store would have them), marked pending in the
-    configured space.  An earlier model's catalog of the same size is reused (its files are the same)."""
+def make_catalog(count: int, image_size: int = 256) -> list[int]:
+    """``count`` demo products with JPEG images (as a store would have them) of ``image_size`` px,
+    marked pending in the configured space.  The demo renders its products at 256 px; larger
+    sizes are those images scaled up and saved again, with a store's photos' pixel count (what
+    decoding and resizing cost) if not their detail.  An earlier run's catalog of the same count
+    and size is reused."""
+    from PIL import Image
+
     from demo_project.catalog.loading import load_demo_catalog
     from demo_project.catalog.models import Product
     from shop_clip.indexing import mark_pending
 
-    ids = list(Product.objects.order_by("pk").values_list("pk", flat=True))
-    if len(ids) == count and all(p.image.storage.exists(p.image.name) for p in Product.objects.all()):
-        mark_pending(ids, enqueue=False, keywords=False)
-        return ids
+    products = list(Product.objects.order_by("pk"))
+    if len(products) == count and all(p.image.storage.exists(p.image.name) for p in products):
+        with products[0].image.open("rb") as handle:
+            if Image.open(handle).size[0] == image_size:
+                ids = [p.pk for p in products]
+                mark_pending(ids, enqueue=False, keywords=False)
+                return ids
     Product.objects.all().delete()
-    return load_demo_catalog(count, seed=11, progress=False, enqueue=False)
+    ids = load_demo_catalog(count, seed=11, progress=False, enqueue=False)
+    if image_size != 256:
+        for product in Product.objects.filter(pk__in=ids):
+            path = product.image.path
+            Image.open(path).convert("RGB").resize((image_size, image_size), Image.Resampling.BICUBIC).save(
+                path, "JPEG", quality=90)
+    return ids
 
 
 def decoded_images(ids: list[int]):
@@ -247,7 +261,7 @@ def phase_table(phases: dict[str, float]) -> dict[str, float]:
 
 def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, device: str = "cpu",
               claims_in_flight: int = 1, readers: int = 4, worker_processes: tuple[int, ...] = (1,),
-              claim: int | None = None) -> dict:
+              claim: int | None = None, photo_px: int = 256) -> dict:
     import torch
     from django.test import override_settings
 
@@ -265,8 +279,9 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
         EmbeddingSpace.objects.all().delete()
         configured_space(encoder)
         started = time.perf_counter()
-        ids = make_catalog(images, 256)
-        _progress(f"{name}: catalog of {len(ids)} products ready in {time.perf_counter() - started:.0f} s")
+        ids = make_catalog(images, photo_px)
+        _progress(f"{name}: catalog of {len(ids)} products, {photo_px} px JPEGs, ready in "
+                  f"{time.perf_counter() - started:.0f} s")
         pictures = decoded_images(ids)
         batches = [encoder.preprocess_images(pictures[i:i + batch]) for i in range(0, len(pictures), batch)]
         bare_model_rate(encoder, batches[:1])  # warm-up
@@ -299,7 +314,7 @@ def run_model(name: str, model_path: str, images: int, batch: int, rounds: int, 
     ratios = [p / b for p, b in zip(piped, bare, strict=True)]
     best = max(workers, key=lambda w: w["images_per_s"])
     return {
-        "model": name, "model_id": encoder.model_id, "images": images, "batch_size": batch,
+        "model": name, "model_id": encoder.model_id, "images": images, "image_px": photo_px, "batch_size": batch,
         "rounds": rounds, "torch_threads": torch.get_num_threads(), "device": encoder.device,
         "claim_batch_size": claim, "claims_in_flight": claims_in_flight, "reader_threads": readers,
         "bare_images_per_s": round(statistics.median(bare), 1),
@@ -325,6 +340,9 @@ def main() -> None:
     parser.add_argument("--claim", type=int, default=None,
                         help="SHOP_CLIP['CLAIM_BATCH_SIZE'] (default 4 batches); a backlog is shared by "
                              "as many worker children as it has claims")
+    parser.add_argument("--photo-px", type=int, default=256,
+                        help="side of the catalog's JPEG files (the demo's 256 px; scaled up, e.g. 800, for "
+                             "a store's photos)")
     parser.add_argument("--claims-in-flight", type=int, default=1, help="SHOP_CLIP['CLAIMS_IN_FLIGHT'] for (b)")
     parser.add_argument("--readers", type=int, default=4, help="SHOP_CLIP['READER_THREADS'] for (b)")
     parser.add_argument("--worker-processes", type=_counts, default=(1, 2),
@@ -342,7 +360,7 @@ def main() -> None:
     if args.model in ("mini", "all"):
         models.append(("shop-clip-mini", args.mini_path or resolve_model_path("shop-clip-mini"), args.images or 1024))
     results = [run_model(name, path, count, args.batch, args.rounds, args.device, args.claims_in_flight, args.readers,
-                         args.worker_processes, args.claim)
+                         args.worker_processes, args.claim, args.photo_px)
                for name, path, count in models]
     report = {"benchmark": "indexing", "machine": machine_description(args.device),
               "python": platform.python_version(), "results": results}

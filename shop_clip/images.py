@@ -42,12 +42,16 @@ def decode_size(model_input: int | None) -> int:
     return 2 * int(model_input) if model_input else DECODE_TARGET
 
 
-def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECODE_TARGET) -> Image.Image:
-    """Decode image bytes into an RGB ``PIL.Image`` whose shortest side is at most ``target``.
+def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECODE_TARGET,
+               resize_to: int | None = None) -> Image.Image:
+    """Decode image bytes into an RGB ``PIL.Image`` whose shortest side is at most ``resize_to``
+    (default ``target``).
 
-    Larger images are decoded at a reduced scale where the format allows (JPEG: 1/2, 1/4, 1/8)
-    and then shrunk: the encoders resize to their input size anyway, and decoding and resizing a
-    big photo costs more than the small model's forward pass.
+    Larger images are decoded at a reduced scale where the format allows (JPEG: 1/2, 1/4, 1/8),
+    still at least ``target`` on both sides, and then shrunk: the encoders resize to their input
+    size anyway, and decoding and resizing a big photo costs more than the small model's forward
+    pass.  The pipeline passes the model's resize side as ``resize_to``, so one resize goes from the
+    decoded pixels to what the model's preprocessing wants (``shortest_edge_size``).
     """
     if len(data) > shop_clip_settings.MAX_IMAGE_BYTES:
         raise ImageRejected(
@@ -78,12 +82,20 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"image is corrupt or truncated: {exc}") from exc
     ImageOps.exif_transpose(image, in_place=True)  # a copy per image otherwise, rotated or not
-    width, height = image.size
-    if min(width, height) > target:
-        scale = target / min(width, height)
-        size = (max(target, round(width * scale)), max(target, round(height * scale)))
-        image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    side = resize_to or target
+    if min(image.size) > side:
+        image = image.resize(shortest_edge_size(image.size, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
     return to_rgb(image)
+
+
+def shortest_edge_size(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """``size`` scaled so its shortest side is ``side``, the long side truncated as transformers'
+    image processors do (``get_resize_output_image_size``): an image already this size is one
+    they leave as it is."""
+    width, height = size
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(side * long / short)
+    return (side, new_long) if width <= height else (new_long, side)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

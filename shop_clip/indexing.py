@@ -141,7 +141,7 @@ class _Loaded:
     transient: bool = False
 
 
-def _read(ref: ImageRef | None, row: ProductVector, target: int) -> _Loaded:
+def _read(ref: ImageRef | None, row: ProductVector, target: int, resize_to: int | None) -> _Loaded:
     loaded = _Loaded(row)
     if ref is None:
         return loaded
@@ -164,7 +164,7 @@ def _read(ref: ImageRef | None, row: ProductVector, target: int) -> _Loaded:
     if loaded.content_hash == row.content_hash and row.embedding is not None:
         return loaded  # unchanged image: keep its vector
     try:
-        loaded.image = load_image(data, target=target)
+        loaded.image = load_image(data, target=target, resize_to=resize_to)
     except ImageRejected as exc:
         loaded.error = str(exc)
     return loaded
@@ -202,8 +202,8 @@ def _prepare(encoder, pairs: list[tuple[ProductVector, ImageRef | None]]) -> tup
     """Read, hash, decode and preprocess one encoder batch (runs in a reader thread); returns
     the rows, the model's inputs, and the seconds spent decoding and preprocessing."""
     start = time.perf_counter()
-    target = decode_size(getattr(encoder, "image_size", None))
-    loaded = [_read(ref, row, target) for row, ref in pairs]
+    target, resize_to = decode_size(getattr(encoder, "image_size", None)), getattr(encoder, "resize_side", None)
+    loaded = [_read(ref, row, target, resize_to) for row, ref in pairs]
     images = [item.image for item in loaded if item.image is not None]
     decoded = time.perf_counter()
     features = encoder.preprocess_images(images) if images else None

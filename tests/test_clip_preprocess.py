@@ -86,3 +86,23 @@ def test_a_batch_prepared_in_pieces_is_the_batch_prepared_at_once():
     assert joined["a"] == [1, 2, 3] and joined["b"].tolist() == [0, 1, 1] and joined["m"] == "x"
     with pytest.raises(ValueError, match="differ"):
         join_batches([{"m": "image"}, {"m": "text"}])
+
+
+@pytest.mark.parametrize("size", [(640, 480), (300, 900), (800, 800), (449, 1000)])
+def test_decoded_once_to_the_models_side_the_pixels_are_the_processors_own(size):
+    """The pipeline resizes a decoded photo straight to the processor's shortest edge (no
+    intermediate size), so where JPEG decoding needs no reduced scale the model sees exactly what
+    transformers' processor makes of the file."""
+    import io
+
+    from shop_clip.images import decode_size, load_image
+
+    processor = CLIPImageProcessor()
+    fast = ClipImagePreprocessor.from_processor(processor)
+    rng = np.random.default_rng(sum(size))
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, "JPEG", quality=92)
+    data = buffer.getvalue()
+    reference = processor(images=[Image.open(io.BytesIO(data)).convert("RGB")], return_tensors="pt")["pixel_values"]
+    ours = fast([load_image(data, target=decode_size(224), resize_to=224)])
+    assert (ours - reference).abs().max().item() < 1e-4

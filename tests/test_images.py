@@ -40,12 +40,16 @@ def test_decoding_stops_at_twice_the_models_input_size():
     assert load_image(wide, target=decode_size(32)).size == (192, 64)  # a 32 px model
     assert load_image(wide, target=decode_size(224)).size == (900, 300)  # already small enough
     assert decode_size(None) == DECODE_TARGET
+    # The pipeline's one resize: decoded at no less than twice, resized straight to the model's side.
+    assert load_image(wide, target=decode_size(32), resize_to=32).size == (96, 32)
+    assert load_image(encode(Image.new("RGB", (301, 700)), "JPEG"), target=448, resize_to=224).size == (224, 520)
 
 
 def test_encoder_reports_the_side_its_image_tower_sees():
     from shop_clip.encoders.sentence_transformers import SentenceTransformerEncoder
 
-    assert SentenceTransformerEncoder("shop-clip-mini", device="cpu").image_size == 32
+    encoder = SentenceTransformerEncoder("shop-clip-mini", device="cpu")
+    assert encoder.image_size == 32 and encoder.resize_side == 32  # crop 32, shortest edge 32
 
 
 def test_transparency_is_flattened_on_white():

@@ -27,6 +27,9 @@ class BaseEncoder(ABC):
     # The square side, in pixels, the image tower sees (224 for ViT-B/32); None where unknown.
     # Image loading decodes no more than twice this (``images.decode_size``).
     image_size: int | None = None
+    # The shortest side the preprocessing resizes an image to (CLIP's ``shortest_edge``), if it
+    # does: the pipeline resizes decoded images to it once, leaving the preprocessing nothing to do.
+    resize_side: int | None = None
 
     @property
     def logit_scale(self) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..images import to_rgb
+from ..images import shortest_edge_size, to_rgb
 
 # The processor options this implementation reproduces; any other switched on means "not ours".
 _REQUIRED_ON = ("do_resize", "do_center_crop", "do_rescale", "do_normalize", "do_convert_rgb")
@@ -63,11 +63,7 @@ class ClipImagePreprocessor:
 
     def _resize_and_crop(self, image: Image.Image) -> np.ndarray:
         image = to_rgb(image)  # transparency onto white, as shop_clip.images decodes uploads
-        width, height = image.size
-        # transformers' get_resize_output_image_size(default_to_square=False): the long side truncated.
-        short, long = (width, height) if width <= height else (height, width)
-        new_short, new_long = self.shortest_edge, int(self.shortest_edge * long / short)
-        new_size = (new_short, new_long) if width <= height else (new_long, new_short)
+        new_size = shortest_edge_size(image.size, self.shortest_edge)  # as transformers computes it
         if new_size != image.size:
             image = image.resize(new_size, self.resample)
         width, height = image.size

@@ -46,15 +46,21 @@ def choose_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _image_size(model) -> int | None:
-    """The input side of the model's image processor (crop size, else shortest edge), if any."""
+def _processor_side(model, *names: tuple[str, str]) -> int | None:
+    """The first of the model's image processor settings (name, key) that is set, e.g.
+    ``("crop_size", "height")``; None where it has none."""
     processor = getattr(getattr(model[0], "processor", None), "image_processor", None)
-    for name, key in (("crop_size", "height"), ("size", "shortest_edge")):
+    for name, key in names:
         value = getattr(processor, name, None)  # a dict, or transformers' SizeDict
         side = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
         if side:
             return int(side)
     return None
+
+
+def _image_size(model) -> int | None:
+    """The input side of the model's image processor (crop size, else shortest edge), if any."""
+    return _processor_side(model, ("crop_size", "height"), ("size", "shortest_edge"))
 
 
 class SentenceTransformerEncoder(BaseEncoder):
@@ -82,6 +88,8 @@ class SentenceTransformerEncoder(BaseEncoder):
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
         self.image_size = _image_size(self.model)
+        if getattr(getattr(getattr(self.model[0], "processor", None), "image_processor", None), "do_resize", False):
+            self.resize_side = _processor_side(self.model, ("size", "shortest_edge"))
         self._fast_images = self._fast_image_preprocessing()
         logger.info("loaded %s (dim %d) on %s", self.model_id, self.dim, self.device)
 
