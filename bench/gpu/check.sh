@@ -7,6 +7,8 @@
 #      4 reader threads), and a Celery worker with 1, 4 and 8 children sent one task, as an import
 #      sends it (its helper tasks spread the backlog over the children: INDEXING_TASKS);
 #   2. the same for shop-clip-mini (the model costs next to nothing: the pipeline's own limit);
+#      2b. ViT-B/32 again with 800 px photos (`--photo-px 800`) and 8 children: not measured on a
+#      GPU yet (the runs of 2026-11-27 used the demo's 256 px files);
 #   3. if time is left: training on CUDA under autocast and fine-tuning the bundled model (first
 #      proven on the H200 on 2026-11-27; issue 3).
 # The first GPU run (2026-11-27, H200) found one worker process stuck near 700 images/s whatever
@@ -58,6 +60,13 @@ if [ "$left" -gt 30 ]; then
     $PY bench/indexing.py --model mini --device "$DEVICE" --batch "$batch" --claim "$batch" --images "$images" \
     --rounds 2 --worker-processes "$children" --json "$OUT/indexing_mini_$DEVICE.json"
   mkdir -p "$OUT/mini" && cp var/bench-worker-*.log "$OUT/mini/" 2>/dev/null
+fi
+
+left=$((BUDGET - SECONDS - 10))
+if [ "$left" -gt 60 ] && [ -z "${SMALL:-}" ]; then
+  step "$((left < 150 ? left : 150))" "2b. indexing ViT-B/32 on $DEVICE with 800 px photos: workers of 8 children" \
+    $PY bench/indexing.py --model vit-b-32 --device "$DEVICE" --batch "$batch" --claim "$batch" --images 4096 \
+    --photo-px 800 --rounds 2 --worker-processes 8 --json "$OUT/indexing_vit_800px_$DEVICE.json"
 fi
 
 left=$((BUDGET - SECONDS))
