@@ -36,7 +36,7 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 SHOP_CLIP_DATA_DIR=${SHOP_CLIP_DATA_D
 if [ -n "${SMALL:-}" ]; then
   products=200 epochs=1 images=64 batch=16 children=1,2
 else
-  products=4000 epochs=3 images=${IMAGES:-6144} batch=256 children=${CHILDREN:-1,4,8}
+  products=4000 epochs=3 images=${IMAGES:-4096} batch=256 children=${CHILDREN:-1,4,8}
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
 $PY -c "import torch, transformers, sentence_transformers as st, PIL; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'sentence-transformers', st.__version__, 'pillow', PIL.__version__)"
@@ -65,7 +65,7 @@ fi
 left=$((BUDGET - SECONDS - 10))
 if [ "$left" -gt 60 ] && [ -z "${SMALL:-}" ]; then
   step "$((left < 150 ? left : 150))" "2b. indexing ViT-B/32 on $DEVICE with 800 px photos: workers of 8 children" \
-    $PY bench/indexing.py --model vit-b-32 --device "$DEVICE" --batch "$batch" --claim "$batch" --images 4096 \
+    $PY bench/indexing.py --model vit-b-32 --device "$DEVICE" --batch "$batch" --claim "$batch" --images "$images" \
     --photo-px 800 --rounds 2 --worker-processes 8 --json "$OUT/indexing_vit_800px_$DEVICE.json"
 fi
 
