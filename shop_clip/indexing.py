@@ -199,8 +199,8 @@ def claim_pending(space: EmbeddingSpace, size: int, exclude: Iterable[int] = ())
 
 
 def _prepare(encoder, pairs: list[tuple[ProductVector, ImageRef | None]]) -> tuple[list[_Loaded], object, float, float]:
-    """Read, hash, decode and preprocess one encoder batch (runs in a reader thread); returns
-    the rows, the model's inputs, and the seconds spent decoding and preprocessing."""
+    """Read, hash, decode and preprocess one piece of an encoder batch (runs in a reader thread);
+    returns the rows, the model's inputs, and the seconds spent decoding and preprocessing."""
     start = time.perf_counter()
     target, resize_to = decode_size(getattr(encoder, "image_size", None)), getattr(encoder, "resize_side", None)
     loaded = [_read(ref, row, target, resize_to) for row, ref in pairs]

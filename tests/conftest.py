@@ -13,6 +13,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -172,6 +173,15 @@ def committed_demo_catalog(django_db_blocker, size: int, seed: int, then=None):
             Product.objects.all().delete()
             Category.objects.all().delete()
             EmbeddingSpace.objects.all().delete()
+
+
+def noisy_jpeg(seed: int, size: int | tuple[int, int] = 900) -> bytes:
+    """A JPEG of random pixels (slow to decode, nothing to compress), square or (width, height)."""
+    width, height = (size, size) if isinstance(size, int) else size
+    pixels = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
 
 
 def png_bytes(colour=(200, 30, 30), size=(96, 96), mode="RGB") -> bytes:

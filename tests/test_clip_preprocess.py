@@ -97,12 +97,11 @@ def test_decoded_once_to_the_models_side_the_pixels_are_the_processors_own(size)
 
     from shop_clip.images import decode_size, load_image
 
+    from .conftest import noisy_jpeg
+
     processor = CLIPImageProcessor()
     fast = ClipImagePreprocessor.from_processor(processor)
-    rng = np.random.default_rng(sum(size))
-    buffer = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, "JPEG", quality=92)
-    data = buffer.getvalue()
+    data = noisy_jpeg(sum(size), size)
     reference = processor(images=[Image.open(io.BytesIO(data)).convert("RGB")], return_tensors="pt")["pixel_values"]
     ours = fast([load_image(data, target=decode_size(224), resize_to=224)])
     assert (ours - reference).abs().max().item() < 1e-4

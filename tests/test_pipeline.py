@@ -223,8 +223,7 @@ def test_a_backlog_is_shared_by_every_worker_child(settings, category, tmp_path)
 
     from demo_project.catalog.models import Product
 
-    from .conftest import Worker
-    from .test_worker_killed import noisy_jpeg
+    from .conftest import Worker, noisy_jpeg
 
     queue = "shop_clip_fan_out"
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "QUEUE": queue}

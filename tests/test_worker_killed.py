@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import time
 
-import numpy as np
 import pytest
 from django.core.files.base import ContentFile
-from PIL import Image
 
 from shop_clip.models import ProductVector
 
-from .conftest import Worker, purge, wait_until
+from .conftest import Worker, noisy_jpeg, purge, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 QUEUE = "shop_clip_kill"
-
-
-def noisy_jpeg(seed: int, size: int = 900) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
-    return buffer.getvalue()
 
 
 def test_killed_worker_rows_complete_after_restart(settings, category, tmp_path):

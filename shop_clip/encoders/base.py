@@ -62,8 +62,8 @@ class BaseEncoder(ABC):
 
 def join_batches(parts: Sequence):
     """Pieces of one batch joined along the batch: lists, tuples, numpy arrays and torch tensors
-    are concatenated, mappings joined key by key (into a dict), and other values (a ``modality`` string) must be
-    the same in every piece."""
+    are concatenated, mappings joined key by key (into a dict), and other values (a ``modality``
+    string) must be the same in every piece."""
     first = parts[0]
     if len(parts) == 1:
         return first
@@ -80,4 +80,3 @@ def join_batches(parts: Sequence):
     if all(part == first for part in parts):
         return first
     raise ValueError(f"cannot join preprocessed pieces of a batch that differ: {first!r}")
-

@@ -46,10 +46,15 @@ def choose_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _image_processor(model):
+    """The transformers image processor of a sentence-transformers CLIP model; None where it has none."""
+    return getattr(getattr(model[0], "processor", None), "image_processor", None)
+
+
 def _processor_side(model, *names: tuple[str, str]) -> int | None:
     """The first of the model's image processor settings (name, key) that is set, e.g.
     ``("crop_size", "height")``; None where it has none."""
-    processor = getattr(getattr(model[0], "processor", None), "image_processor", None)
+    processor = _image_processor(model)
     for name, key in names:
         value = getattr(processor, name, None)  # a dict, or transformers' SizeDict
         side = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
@@ -88,7 +93,7 @@ class SentenceTransformerEncoder(BaseEncoder):
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
         self.image_size = _image_size(self.model)
-        if getattr(getattr(getattr(self.model[0], "processor", None), "image_processor", None), "do_resize", False):
+        if getattr(_image_processor(self.model), "do_resize", False):
             self.resize_side = _processor_side(self.model, ("size", "shortest_edge"))
         self._fast_images = self._fast_image_preprocessing()
         logger.info("loaded %s (dim %d) on %s", self.model_id, self.dim, self.device)
@@ -108,7 +113,7 @@ class SentenceTransformerEncoder(BaseEncoder):
     def _fast_image_preprocessing(self) -> tuple[ClipImagePreprocessor, dict] | None:
         """The fast CLIP preprocessor and the other keys the model's own ``preprocess`` returns
         for images, where the model's image processor is a plain CLIP one; else None."""
-        processor = getattr(getattr(self.model[0], "processor", None), "image_processor", None)
+        processor = _image_processor(self.model)
         fast = ClipImagePreprocessor.from_processor(processor) if processor is not None else None
         if fast is None:
             return None
