@@ -1,24 +1,38 @@
 """The one door through which every image enters shop-clip.
 
-Product images read by the workers and photos uploaded by shoppers both pass ``load_image``:
-byte and pixel limits (decompression bombs are refused before any pixel is decoded), truncated
-or non-image data, EXIF orientation, and conversion to RGB.  Every refusal is an
-``ImageRejected`` with a message a person can act on.
+Product images read by the workers, photos uploaded by shoppers and scene photos all pass
+``load_image``: byte and pixel limits (decompression bombs are refused before any pixel is
+decoded), the smallest side and the aspect ratio (a thin strip would be scaled up into a huge
+image by any resize to the model's side), a format allowlist applied before any parser runs,
+truncated or non-image data, EXIF orientation (a malformed EXIF block leaves the image as
+stored), and conversion to RGB.  Every refusal is an ``ImageRejected`` with a message a person
+can act on.  The memory an accepted image can cost is ``decode_memory_bound()``.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
+import logging
+import struct
 from typing import IO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .conf import shop_clip_settings
 
+logger = logging.getLogger("shop_clip.images")
+
 # The shortest side kept when the model's input size is unknown: twice CLIP ViT-B/32's 224 px.
 DECODE_TARGET = 448
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+# Pillow's parsers that may read an allowed format: MPO is how Pillow opens some JPEGs.
+_PARSERS = {"JPEG": ("JPEG",), "MPO": ("JPEG",), "PNG": ("PNG",), "WEBP": ("WEBP",), "GIF": ("GIF",),
+            "BMP": ("BMP",), "TIFF": ("TIFF",)}
+# EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+# Pillow keeps up to 4 bytes a pixel for the modes the allowlist decodes to (RGBA, CMYK, I, F).
+_BYTES_PER_PIXEL = 4
 
 
 class ImageRejected(ValueError):
@@ -30,7 +44,7 @@ def read_limited(stream: IO[bytes], max_bytes: int | None = None) -> bytes:
     limit = max_bytes or shop_clip_settings.MAX_IMAGE_BYTES
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise ImageRejected(f"image is larger than {limit // (1024 * 1024)} MB; upload a smaller file")
+        raise ImageRejected(f"image is larger than {_megabytes(limit)}; upload a smaller file")
     if not data:
         raise ImageRejected("image file is empty")
     return data
@@ -42,10 +56,28 @@ def decode_size(model_input: int | None) -> int:
     return 2 * int(model_input) if model_input else DECODE_TARGET
 
 
+def decode_memory_bound(side: int = DECODE_TARGET, max_pixels: int | None = None) -> int:
+    """Bytes one ``load_image`` call that keeps ``side`` px can hold at its peak, from the settings:
+    the decoded pixels and one working copy of them (a transparent image is premultiplied before
+    it is resized), then the resized image and its copies, whose long side the aspect ratio caps
+    (docs/decisions/image-limits.md)."""
+    decoded = (max_pixels or shop_clip_settings.MAX_IMAGE_PIXELS) * _BYTES_PER_PIXEL
+    resized = side * side * shop_clip_settings.MAX_ASPECT_RATIO * _BYTES_PER_PIXEL
+    return 2 * decoded + 4 * resized
+
+
+def allowed_parsers() -> tuple[str, ...]:
+    """Pillow's format plugins allowed to parse uploaded bytes (``SHOP_CLIP["IMAGE_FORMATS"]``)."""
+    parsers: list[str] = []
+    for name in shop_clip_settings.IMAGE_FORMATS:
+        parsers += [p for p in _PARSERS.get(name.upper(), (name.upper(),)) if p not in parsers]
+    return tuple(parsers)
+
+
 def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECODE_TARGET,
                resize_to: int | None = None) -> Image.Image:
-    """Decode image bytes into an RGB ``PIL.Image`` whose shortest side is at most ``resize_to``
-    (default ``target``).
+    """Decode image bytes into an upright RGB ``PIL.Image`` whose shortest side is at most
+    ``resize_to`` (default ``target``).
 
     Larger images are decoded at a reduced scale where the format allows (JPEG: 1/2, 1/4, 1/8),
     still at least ``target`` on both sides, and then shrunk: the encoders resize to their input
@@ -54,38 +86,68 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     decoded pixels to what the model's preprocessing wants (``shortest_edge_size``).
     """
     if len(data) > shop_clip_settings.MAX_IMAGE_BYTES:
-        raise ImageRejected(
-            f"image is larger than {shop_clip_settings.MAX_IMAGE_BYTES // (1024 * 1024)} MB"
-        )
+        raise ImageRejected(f"image is larger than {_megabytes(shop_clip_settings.MAX_IMAGE_BYTES)}")
     max_pixels = max_pixels or shop_clip_settings.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageRejected(
-                    f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed "
-                    "(possible decompression bomb); resize it"
-                )
-            if image.format not in ALLOWED_FORMATS:
-                raise ImageRejected(f"image format {image.format} is not supported; use JPEG, PNG or WebP")
-            # JPEG can decode at 1/2, 1/4, 1/8 scale, still at least ``target`` on both sides.
-            image.draft("RGB", (target, target))
-            image.load()
+        image = Image.open(io.BytesIO(data), formats=allowed_parsers())
+        _check_shape(image, max_pixels)
+        # JPEG can decode at 1/2, 1/4, 1/8 scale, still at least ``target`` on both sides.
+        image.draft("RGB", (target, target))
+        image.load()
     except ImageRejected:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageRejected(f"image refused as a possible decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ImageRejected("file is not an image (or not a format Pillow can read)") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"file is not an image, or its format is not supported; use {_format_names()}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageRejected(f"image is corrupt or truncated: {exc}") from exc
-    ImageOps.exif_transpose(image, in_place=True)  # a copy per image otherwise, rotated or not
+    orientation = _orientation(image)
     side = resize_to or target
-    if min(image.size) > side:
-        image = image.resize(shortest_edge_size(image.size, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    return to_rgb(image)
+    try:
+        if image.mode.startswith("I;16"):  # Pillow resizes 16-bit grey only after a conversion
+            image = image.convert("RGB")
+        if min(image.size) > side:
+            image = image.resize(shortest_edge_size(image.size, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        if orientation in _ORIENTATION:  # after the resize: the same size either way, on fewer pixels
+            image = image.transpose(_ORIENTATION[orientation])
+        return to_rgb(image)
+    except (OSError, ValueError) as exc:  # a mode Pillow decodes but cannot convert
+        raise ImageRejected(f"image could not be converted to RGB: {exc}") from exc
+
+
+def _check_shape(image: Image.Image, max_pixels: int) -> None:
+    """Refuse, from the header alone, what would cost too much or could never be used."""
+    if image.format not in shop_clip_settings.IMAGE_FORMATS:
+        raise ImageRejected(f"image format {image.format} is not supported; use {_format_names()}")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRejected(f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed "
+                            "(possible decompression bomb); resize it")
+    smallest = shop_clip_settings.MIN_IMAGE_SIDE
+    if min(width, height) < smallest:
+        raise ImageRejected(f"image is {width}x{height} pixels; each side must be at least {smallest} px")
+    widest = shop_clip_settings.MAX_ASPECT_RATIO
+    if max(width, height) > widest * min(width, height):
+        raise ImageRejected(f"image is {width}x{height} pixels, more than {widest}:1 in shape; crop it")
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, or 1 (as stored) when the EXIF block cannot be read."""
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception as exc:  # noqa: BLE001 - any parser error in a metadata block leaves the image as stored
+        logger.debug("EXIF ignored: %s", exc)
+        return 1
+
+
+def _format_names() -> str:
+    return ", ".join(shop_clip_settings.IMAGE_FORMATS)
+
+
+def _megabytes(limit: int) -> str:
+    mib = 1024 * 1024
+    return f"{limit / mib:g} MB" if limit >= mib else f"{limit:,} bytes"
 
 
 def shortest_edge_size(size: tuple[int, int], side: int) -> tuple[int, int]:

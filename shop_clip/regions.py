@@ -28,6 +28,8 @@ _MAX_STEPS = 10         # window positions along one side of a photo, at most
 def flat_lay_boxes(image: Image.Image) -> list[Box]:
     """One square box per product on a plain backdrop; ``[]`` when the photo is not a flat-lay."""
     small = image.convert("RGB")
+    if min(small.size) < 2 * max(2, round(_BORDER * _WORK_SIDE)):
+        return []  # too thin to have a border and an inside
     scale = _WORK_SIDE / min(small.size)
     if scale < 1:
         small = small.resize((max(1, round(small.width * scale)), max(1, round(small.height * scale))),
@@ -122,6 +124,7 @@ def overlap(first: Box, second: Box) -> float:
 
 
 def crop(image: Image.Image, box: Box) -> Image.Image:
+    """The box's pixels, at least one on each side (a box rounds to nothing on a thin photo)."""
     x0, y0, x1, y1 = box
-    return image.crop((round(x0 * image.width), round(y0 * image.height),
-                       round(x1 * image.width), round(y1 * image.height)))
+    left, top = min(round(x0 * image.width), image.width - 1), min(round(y0 * image.height), image.height - 1)
+    return image.crop((left, top, max(left + 1, round(x1 * image.width)), max(top + 1, round(y1 * image.height))))

@@ -103,3 +103,101 @@ def test_byte_limit(settings):
 def test_unsupported_format():
     with pytest.raises(ImageRejected, match="not supported"):
         load_image(encode(Image.new("RGB", (20, 20)), "ICO"))
+
+
+def test_thin_strips_and_tiny_images_are_refused_from_the_header():
+    with pytest.raises(ImageRejected, match="at least 16 px"):
+        load_image(encode(Image.new("RGB", (1, 1))))
+    for size in ((20000, 1), (1, 20000), (2000, 100)):  # each under the pixel cap, each a strip
+        with pytest.raises(ImageRejected, match="in shape|at least"):
+            load_image(png_header_only(*size))
+
+
+def test_formats_outside_the_allowlist_reach_no_parser(settings):
+    tiff = encode(Image.new("RGB", (40, 40)), "TIFF")
+    with pytest.raises(ImageRejected, match="not supported"):
+        load_image(tiff)
+    settings.SHOP_CLIP = {"IMAGE_FORMATS": ("PNG",)}
+    with pytest.raises(ImageRejected, match="use PNG"):
+        load_image(encode(Image.new("RGB", (40, 40)), "JPEG"))
+    settings.SHOP_CLIP = {"IMAGE_FORMATS": ("PNG", "TIFF")}
+    assert load_image(tiff).size == (40, 40)
+
+
+def png_with_chunk(image: Image.Image, kind: bytes, data: bytes) -> bytes:
+    """``image`` as PNG with one more chunk before IEND (where a writer puts late metadata)."""
+    body = encode(image)
+    chunk = struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return body[:-12] + chunk + body[-12:]
+
+
+@pytest.mark.parametrize("kind, data", [
+    (b"eXIf", b"\x00garbage that is no TIFF header"),
+    (b"eXIf", b"MM\x00\x2a\x00\x00\x00\x08\xff\xff"),  # an IFD claiming 65535 entries
+    (b"tEXt", b"Raw profile type exif\x00\nexif\n      20\nzz-not-hex-zz\n"),
+    (b"tEXt", b"Raw profile type exif\x00\nexif\n    9999\n45786966\n"),  # shorter than it says
+])
+def test_malformed_exif_leaves_the_image_as_stored(kind, data):
+    image = load_image(png_with_chunk(Image.new("RGB", (60, 30), (0, 0, 255)), kind, data))
+    assert image.size == (60, 30) and image.getpixel((3, 3)) == (0, 0, 255)
+
+
+def test_sixteen_bit_grey_is_decoded_at_any_size():
+    image = load_image(encode(Image.new("I;16", (2000, 1000), 300)))
+    assert image.mode == "RGB" and image.size == (2 * DECODE_TARGET, DECODE_TARGET)
+
+
+MEMORY_PROBE = """
+import io, os, resource, sys
+import django
+from django.conf import settings
+settings.configure(SHOP_CLIP={"MAX_IMAGE_PIXELS": %(pixels)d})
+django.setup()
+from shop_clip.images import load_image
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    pid = os.fork()
+    if pid == 0:  # peak RSS is per process: one child per image
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        load_image(data, target=%(side)d)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024, flush=True)
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+"""
+
+
+def test_peak_memory_of_the_worst_accepted_shapes_stays_under_the_stated_bound(tmp_path, settings):
+    """The largest images the limits let through, in the costliest modes: every one decodes, and
+    none grows the process by more than ``decode_memory_bound``."""
+    import math
+    import subprocess
+    import sys
+
+    from shop_clip.images import decode_memory_bound
+
+    pixels, side = 4_000_000, DECODE_TARGET
+    settings.SHOP_CLIP = {"MAX_IMAGE_PIXELS": pixels}
+    square = math.isqrt(pixels)
+    strip = (math.isqrt(pixels * 10) - 10, math.isqrt(pixels * 10) // 10)  # just inside 10:1 and the cap
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    shapes = {
+        "square RGBA": encode(Image.new("RGBA", (square, square), (1, 2, 3, 4)), compress_level=1),
+        "strip RGBA": encode(Image.new("RGBA", strip, (1, 2, 3, 4)), compress_level=1),
+        "tall strip RGB, rotated": encode(Image.new("RGB", strip[::-1], (9, 9, 9)), compress_level=1,
+                                          exif=exif.tobytes()),
+        "16-bit grey": encode(Image.new("I;16", (square, square), 500), compress_level=1),
+        "CMYK JPEG": encode(Image.new("CMYK", (square, square)), "JPEG"),
+    }
+    paths = []
+    for name, data in shapes.items():
+        load_image(data)  # accepted, not refused
+        paths.append(tmp_path / f"{len(paths)}.img")
+        paths[-1].write_bytes(data)
+    probe = MEMORY_PROBE % {"pixels": pixels, "side": side}
+    out = subprocess.run([sys.executable, "-c", probe, *map(str, paths)], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    bound = decode_memory_bound(side)
+    grown = dict(zip(shapes, map(int, out), strict=True))
+    assert all(value <= bound for value in grown.values()), (grown, bound)
+    assert max(grown.values()) > bound / 4  # the probe measures the decode, not nothing
