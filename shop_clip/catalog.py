@@ -210,6 +210,8 @@ class SettingsCatalog:
 
 
 def _parse_value(field: models.Field, raw: str) -> Any:
+    if has_control_characters(raw):  # PostgreSQL refuses NUL in text; no store value holds the others
+        raise ValidationError("contains control characters")
     if isinstance(field, models.BooleanField):
         lowered = raw.lower()
         if lowered in ("true", "1", "yes"):
@@ -221,7 +223,16 @@ def _parse_value(field: models.Field, raw: str) -> Any:
     if isinstance(field, (models.DecimalField, models.FloatField)) and value is not None:
         if value != value or value in (float("inf"), float("-inf")):  # NaN / infinity
             raise ValidationError("expected a finite number")
+    if isinstance(field, (models.DecimalField, models.IntegerField)) and value is not None:
+        # The column's max_digits / decimal places, or the database's integer range: past them
+        # PostgreSQL answers with an overflow.
+        field.run_validators(value)
     return value
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a control character other than tab and newline (NUL among them)."""
+    return any(ord(char) < 32 and char not in "\t\n\r" or 127 <= ord(char) < 160 for char in text)
 
 
 @functools.lru_cache(maxsize=1)

@@ -60,6 +60,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_IMAGE_BYTES": 20 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 40_000_000,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    "MIN_IMAGE_SIDE": 16,            # px; a thinner image has nothing a model can see
+    "MAX_ASPECT_RATIO": 10,          # long side : short side; a strip scaled to the model's side would be huge
+    # Formats parsed at all: any other is refused before a parser reads a byte (TIFF, BMP: add them here).
+    "IMAGE_FORMATS": ("JPEG", "MPO", "PNG", "WEBP", "GIF"),
     # Search.
     "MAX_QUERY_LENGTH": 200,
     "MAX_LIMIT": 100,
@@ -95,6 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "KEYWORD_EXACT_MAX_ROWS": 1000,
     "KEYWORD_CANDIDATES": 100,
     "KEYWORD_RRF_K": 60,             # reciprocal rank fusion's constant: 1 / (k + rank)
+    "KEYWORD_MAX_OPERATORS": 16,     # -word, or, "phrase" in one query; more is a 400
     # Shop the look / complete the look (look.py).
     "LOOK_CATEGORIES": None,         # {"t-shirt": ["trousers", "sneaker"], ...}; unnamed: every other category
     "LOOK_DEFAULT_CATEGORIES": 4,    # groups in an answer

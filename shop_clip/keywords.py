@@ -71,6 +71,27 @@ def missing_document_ids() -> list[Any]:
     return list(model._default_manager.filter(clip_document__isnull=True).order_by().values_list("pk", flat=True))
 
 
+class KeywordSyntaxError(ValueError):
+    """A query's keyword syntax is more than PostgreSQL's parser takes; the message says what."""
+
+
+def bounded_syntax(text: str) -> str:
+    """``text`` with the web-search syntax PostgreSQL can parse: a run of ``-`` before a word is
+    one ``-``, a ``-`` before nothing is dropped (32 stacked negations overflow its parser's
+    stack), and KeywordSyntaxError past ``KEYWORD_MAX_OPERATORS`` operators (``-``, ``or``,
+    quoted phrases)."""
+    tokens = []
+    for token in text.split():
+        word = token.lstrip("-")
+        if word.strip("-\"'"):  # punctuation alone is no word: a separator to the parser
+            tokens.append(token if word == token else "-" + word)
+    operators = sum(token.startswith("-") or token.lower() == "or" for token in tokens) + text.count('"') // 2
+    most = shop_clip_settings.KEYWORD_MAX_OPERATORS
+    if operators > most:
+        raise KeywordSyntaxError(f"q has {operators} operators (-word, or, \"phrases\"); at most {most} are allowed")
+    return " ".join(tokens)
+
+
 def keyword_filter(text: str) -> dict[str, Any]:
     """ORM filter kwargs on the product: every word of ``text`` (web-search syntax: ``"exact
     phrase"``, ``or``, ``-without``), stemmed by ``KEYWORD_CONFIG``, appears in its document."""

@@ -56,11 +56,14 @@ class Region:
     vector: np.ndarray
 
 
+MAX_GROUPS = 20  # groups in an answer, and products in a group
+
+
 def parse_look_params(params: Mapping[str, str]) -> tuple[int, int]:
     """``categories`` (how many groups) and ``per_category`` (products in each), validated."""
     values = []
-    for name, default, most in (("categories", shop_clip_settings.LOOK_DEFAULT_CATEGORIES, 20),
-                                ("per_category", shop_clip_settings.LOOK_DEFAULT_PER_CATEGORY, 20)):
+    for name, default, most in (("categories", shop_clip_settings.LOOK_DEFAULT_CATEGORIES, MAX_GROUPS),
+                                ("per_category", shop_clip_settings.LOOK_DEFAULT_PER_CATEGORY, MAX_GROUPS)):
         try:
             value = int(params.get(name) or default)
         except (TypeError, ValueError) as exc:

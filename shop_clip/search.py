@@ -17,11 +17,18 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from PIL import Image
 
-from .catalog import get_catalog
+from .catalog import get_catalog, has_control_characters
 from .conf import shop_clip_settings
 from .encoders import get_encoder
 from .hnsw import distance_sql, halfvec_literals
-from .keywords import estimated_matches, keyword_filter, keyword_search_enabled, look_up_words
+from .keywords import (
+    KeywordSyntaxError,
+    bounded_syntax,
+    estimated_matches,
+    keyword_filter,
+    keyword_search_enabled,
+    look_up_words,
+)
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .spaces import active_space
 from .tag_rules import hidden_flag_kinds, tag_filter_kwargs
@@ -51,6 +58,9 @@ class Page:
     offset: int
 
 
+MAX_OFFSET = 10_000  # deeper pages cost a KNN query of offset + limit rows
+
+
 def parse_paging(params: Mapping[str, str]) -> tuple[int, int]:
     """``limit``/``offset`` from query parameters, validated."""
     try:
@@ -60,13 +70,15 @@ def parse_paging(params: Mapping[str, str]) -> tuple[int, int]:
         raise QueryError("limit and offset must be whole numbers") from exc
     if not 1 <= limit <= shop_clip_settings.MAX_LIMIT:
         raise QueryError(f"limit must be between 1 and {shop_clip_settings.MAX_LIMIT}")
-    if offset < 0 or offset > 10_000:
-        raise QueryError("offset must be between 0 and 10000")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise QueryError(f"offset must be between 0 and {MAX_OFFSET}")
     return limit, offset
 
 
 def clean_query(text: str | None) -> str:
-    text = " ".join((text or "").split())
+    """The shopper's words with control characters (NUL among them) and runs of white space made
+    single spaces; QueryError when nothing is left or too much is."""
+    text = " ".join("".join(" " if has_control_characters(char) else char for char in text or "").split())
     if not text:
         raise QueryError("q is required: describe what you are looking for, e.g. 'red striped t-shirt'")
     if len(text) > shop_clip_settings.MAX_QUERY_LENGTH:
@@ -292,17 +304,29 @@ def search_text(query: str, params: Mapping[str, str] | None = None) -> Page:
     always its cosine similarity.
     """
     mode = search_mode(params or {})
+    query = clean_query(query)
+    if mode != "vector":
+        words = keyword_text(query)
     if mode == "vector":
         return _page(params, lambda space: encode_query(query, space))
 
     def rank(space: EmbeddingSpace, filters: Mapping[str, Any], wanted: int) -> list[tuple[Any, float]]:
         vector = encode_query(query, space)
         if mode == "keyword":
-            return keyword_nearest_ids(query, vector, space, wanted=wanted, filters=filters)
-        rankings = hybrid_rankings(query, vector, space, wanted=wanted, filters=filters)
+            return keyword_nearest_ids(words, vector, space, wanted=wanted, filters=filters)
+        rankings = hybrid_rankings(words, vector, space, wanted=wanted, filters=filters)
         return fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K)
 
     return _ranked_page(params, rank)
+
+
+def keyword_text(query: str) -> str:
+    """``query`` as keyword search reads it (``keywords.bounded_syntax``); QueryError when its
+    operators are more than PostgreSQL's query parser takes."""
+    try:
+        return bounded_syntax(query)
+    except KeywordSyntaxError as exc:
+        raise QueryError(str(exc)) from exc
 
 
 def hybrid_rankings(text: str, vector: np.ndarray, space: EmbeddingSpace, *, wanted: int,
@@ -380,8 +404,9 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
         states = list(ProductVector.objects.filter(product_id=product_id, space=space)
                       .values_list("status", "error"))
         if any(status == Status.FAILED for status, _ in states):
-            reason = next(error for status, error in states if status == Status.FAILED)
-            raise NotEmbedded(f"product {product_id} could not be embedded: {reason}")
+            # The stored reason can name storage paths: staff read it in the admin and in
+            # `shop_clip_status --failed`, shoppers only that there is none.
+            raise NotEmbedded(f"product {product_id} has no vector: its image could not be embedded")
         if states:
             raise NotEmbedded(f"product {product_id} is not embedded yet (pending); try again shortly")
         raise NotEmbedded(f"product {product_id} has no image to compare, or is not indexed: "

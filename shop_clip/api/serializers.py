@@ -117,3 +117,7 @@ class StatusSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     model = serializers.CharField(allow_null=True)
     active_model = serializers.CharField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="what was wrong with the request, and what to do")

@@ -1,11 +1,16 @@
 """HTTP for the search services: validation errors are 400, unknown products 404,
-products without vectors 409, an index not built yet 503 — each with a message."""
+products without vectors 409, uploads over the limit 413, throttled clients 429, an index not
+built yet 503 — each with a message.  No input a shopper sends reaches a 500."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+import logging
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
+from django.db import DatabaseError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -18,13 +23,29 @@ from ..encoders import get_encoder
 from ..images import ImageRejected, decode_size, load_image, read_limited
 from ..spaces import NoActiveSpace, active_space
 from ..status import index_status
-from .serializers import LookSerializer, PageSerializer, ProductTagsSerializer, StatusSerializer, serialize_hits
+from .serializers import (
+    ErrorSerializer,
+    LookSerializer,
+    PageSerializer,
+    ProductTagsSerializer,
+    StatusSerializer,
+    serialize_hits,
+)
+from .throttling import IMAGE_SCOPE, SEARCH_SCOPE, ShopClipRateThrottle
+from .uploads import LimitedMemoryUploadHandler, UploadTooLarge, refuse_declared_length
 
-PAGING = [OpenApiParameter("limit", int), OpenApiParameter("offset", int)]
-LOOK_PARAMS = [OpenApiParameter("categories", int, description="groups (categories) in the answer"),
-               OpenApiParameter("per_category", int, description="products in each group")]
+logger = logging.getLogger("shop_clip.api")
+
+
+def _bounded(name: str, low: int, high: int, description: str = "") -> OpenApiParameter:
+    return OpenApiParameter(name, {"type": "integer", "minimum": low, "maximum": high}, description=description)
+
+
+PAGING = [_bounded("limit", 1, shop_clip_settings.MAX_LIMIT), _bounded("offset", 0, search.MAX_OFFSET)]
+LOOK_PARAMS = [_bounded("categories", 1, look.MAX_GROUPS, "groups (categories) in the answer"),
+               _bounded("per_category", 1, look.MAX_GROUPS, "products in each group")]
 PHOTO_UPLOAD = {"multipart/form-data": {
-    "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}}
+    "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}, "required": ["image"]}}
 SEARCH_MODE = OpenApiParameter(
     "mode", str, enum=list(search.SEARCH_MODES),
     description="hybrid (default where keyword search is on): nearest products fused with those whose text "
@@ -38,16 +59,63 @@ FILTER_PARAMS = [
 ]
 
 
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    meaning = {400: "the request is invalid; `detail` says how", 404: "no such product",
+               409: "the product has no vector yet, or could not be embedded",
+               413: "the upload is larger than the limit", 429: "too many requests; see Retry-After",
+               503: "no index is ready yet"}
+    return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
+
+
 def _error(message: str, code: int) -> Response:
     return Response({"detail": message}, status=code)
+
+
+def _caused_by_input(exc: DatabaseError) -> bool:
+    """A database error a request's values caused: a data exception (NUL in text, a numeric
+    overflow: SQLSTATE class 22), a program limit (54), or the text search parser's (only a
+    shopper's words become a tsquery)."""
+    from django.db import DataError
+
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    return isinstance(exc, DataError) or sqlstate[:2] in ("22", "54") or "tsquery" in str(exc)
+
+
+def _database_message(exc: DatabaseError) -> str:
+    """The database's one-line reason, without the statement or its values' context."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return (getattr(diag, "message_primary", None) or str(exc)).splitlines()[0]
 
 
 class SearchServiceView(APIView):
     """Translates the search service's exceptions into HTTP answers."""
 
+    schema = AutoSchema()  # whatever the store's DEFAULT_SCHEMA_CLASS, shop-clip's schema is OpenAPI 3
+    throttle_scope = SEARCH_SCOPE
+
+    def get_throttles(self):
+        return [*super().get_throttles(), ShopClipRateThrottle()]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body (CSRF checks of signed-in staff read the form).
+        request.upload_handlers = [LimitedMemoryUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        refuse_declared_length(request.META)
+        super().initial(request, *args, **kwargs)
+
     def handle_exception(self, exc):
+        if isinstance(exc, (UploadTooLarge, RequestDataTooBig)):
+            return _error(str(exc), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         if isinstance(exc, (search.QueryError, FilterError, ImageRejected)):
             return _error(str(exc), status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, SuspiciousOperation):  # e.g. more query parameters than Django parses
+            return _error(f"the request was refused: {exc}", status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, DatabaseError) and _caused_by_input(exc):
+            logger.warning("a request's values were refused by the database: %s", exc)
+            return _error(f"a value in the request cannot be searched ({_database_message(exc)}); remove "
+                          "unusual characters, operators or very large numbers", status.HTTP_400_BAD_REQUEST)
         if isinstance(exc, (search.NotEmbedded, tagging.NotTagged)):
             return _error(str(exc), status.HTTP_409_CONFLICT)
         if isinstance(exc, NoActiveSpace):
@@ -78,17 +146,20 @@ class SearchServiceView(APIView):
 
 class SearchView(SearchServiceView):
     @extend_schema(summary="Natural-language product search",
-                   parameters=[OpenApiParameter("q", str, required=True), SEARCH_MODE, *PAGING, *FILTER_PARAMS],
-                   responses=PageSerializer)
+                   parameters=[OpenApiParameter("q", {"type": "string", "minLength": 1,
+                                                      "maxLength": shop_clip_settings.MAX_QUERY_LENGTH},
+                                                required=True), SEARCH_MODE, *PAGING, *FILTER_PARAMS],
+                   responses={200: PageSerializer, **_errors(400, 429, 503)})
     def get(self, request):
         return self.page_response(request, search.search_text(request.GET.get("q"), request.GET))
 
 
 class ImageSearchView(SearchServiceView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = IMAGE_SCOPE
 
     @extend_schema(summary="Visual search: upload a photo (multipart field 'image')",
-                   parameters=[*PAGING, *FILTER_PARAMS], responses=PageSerializer,
+                   parameters=[*PAGING, *FILTER_PARAMS], responses={200: PageSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
         return self.page_response(request, search.search_image(_uploaded_image(request), request.GET))
@@ -114,23 +185,27 @@ def _uploaded_image(request, scale: int = 1):
 
 
 class SimilarView(SearchServiceView):
-    @extend_schema(summary="Look-alike products", parameters=[*PAGING, *FILTER_PARAMS], responses=PageSerializer)
+    @extend_schema(summary="Look-alike products", parameters=[*PAGING, *FILTER_PARAMS],
+                   responses={200: PageSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         return self.page_response(request, search.similar_products(_product_pk(pk), request.GET))
 
 
 class CompleteTheLookView(SearchServiceView):
     @extend_schema(summary="Complete the look: matching products from other categories",
-                   parameters=[*LOOK_PARAMS, *FILTER_PARAMS], responses=LookSerializer)
+                   parameters=[*LOOK_PARAMS, *FILTER_PARAMS],
+                   responses={200: LookSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         return self.look_response(request, look.complete_the_look(_product_pk(pk), request.GET))
 
 
 class ShopTheLookView(SearchServiceView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = IMAGE_SCOPE
 
     @extend_schema(summary="Shop the look: the products a scene photo shows (multipart field 'image')",
-                   parameters=[*LOOK_PARAMS, *FILTER_PARAMS], responses=LookSerializer,
+                   parameters=[*LOOK_PARAMS, *FILTER_PARAMS],
+                   responses={200: LookSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
         # Regions are cropped from the photo: decoded larger than for a one-product search.
@@ -140,13 +215,13 @@ class ShopTheLookView(SearchServiceView):
 
 class ProductTagsView(SearchServiceView):
     @extend_schema(summary="Zero-shot tags of a product (colour, pattern, ... as SHOP_CLIP['TAGS'] names them)",
-                   responses=ProductTagsSerializer)
+                   responses={200: ProductTagsSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         product_id = _product_pk(pk)
         return Response({"product": product_id, **tagging.product_tags(product_id)})
 
 
-class StatusView(APIView):
-    @extend_schema(summary="Indexing progress", responses=StatusSerializer)
+class StatusView(SearchServiceView):
+    @extend_schema(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
     def get(self, request):
         return Response(index_status())

@@ -1,0 +1,102 @@
+"""The API's limits: throttles, upload sizes, database errors from shoppers' values, and what a
+409 tells a shopper."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import DatabaseError, connection, transaction
+from django.test import Client
+
+from shop_clip.api.throttling import DEFAULT_RATES, IMAGE_SCOPE, SEARCH_SCOPE, ShopClipRateThrottle
+from shop_clip.api.views import _caused_by_input
+from shop_clip.models import ProductVector
+
+from .conftest import committed_demo_catalog, png_bytes
+
+
+@pytest.fixture(scope="module")
+def catalog(django_db_setup, django_db_blocker):
+    with committed_demo_catalog(django_db_blocker, 24, seed=5) as ids:
+        yield ids
+
+
+@pytest.fixture
+def api(catalog, db):
+    cache.clear()  # throttle counts of earlier tests
+    return Client()
+
+
+def rates(settings, **scopes):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": scopes}
+
+
+def test_search_is_throttled_with_retry_after(api, settings):
+    rates(settings, shop_clip_search="3/min", shop_clip_image="1/min")
+    answers = [api.get("/api/shop-clip/search/", {"q": "red mug"}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1]["Retry-After"]) > 0 and "throttled" in answers[-1].json()["detail"]
+    # The image endpoints count apart from text search, at their own rate.
+    first = api.post("/api/shop-clip/search/image/", {"image": _file(png_bytes())})
+    second = api.post("/api/shop-clip/shop-the-look/", {"image": _file(png_bytes())})
+    assert (first.status_code, second.status_code) == (200, 429)
+
+
+def test_a_scope_the_store_leaves_out_gets_shop_clips_default_and_none_turns_it_off(settings):
+    rates(settings)
+    throttle = ShopClipRateThrottle()
+    for scope in (IMAGE_SCOPE, SEARCH_SCOPE):
+        throttle.scope = scope
+        assert throttle.get_rate() == DEFAULT_RATES[scope]
+    rates(settings, shop_clip_image=None)
+    throttle.scope = IMAGE_SCOPE
+    assert throttle.get_rate() is None
+
+
+def _file(data: bytes, name: str = "photo.png"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type="image/png")
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(api, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "MAX_UPLOAD_BYTES": 100_000}
+    # The test client's payload raises if more is read than it holds: a 413 here read none of it.
+    response = api.post("/api/shop-clip/search/image/", {"image": _file(png_bytes())}, CONTENT_LENGTH="50000000")
+    assert response.status_code == 413 and "larger than 0.0953674 MB" in response.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_cut_by_the_upload_handler_and_never_spooled(api, settings, tmp_path):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "MAX_UPLOAD_BYTES": 100_000}
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1_000  # Django's own handlers would spool this to disk
+    big = png_bytes() + b"\0" * 150_000  # a declared length within the allowance, a file over the limit
+    response = api.post("/api/shop-clip/search/image/", {"image": _file(big)})
+    assert response.status_code == 413, response.content
+    assert list(tmp_path.iterdir()) == []
+    ok = api.post("/api/shop-clip/search/image/", {"image": _file(png_bytes(size=(200, 200)))})
+    assert ok.status_code == 200 and ok.json()["results"]
+
+
+def test_a_failed_products_409_keeps_the_stored_reason_from_shoppers(api, catalog, settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAGS": {"colour": ["red", "blue"]}}
+    product_id = catalog[0]
+    ProductVector.objects.filter(product_id=product_id).update(
+        status=ProductVector.Status.FAILED, embedding=None, error="could not read /srv/secret-bucket/p1.jpg: EIO")
+    for path in ("similar", "complete-the-look", "tags"):
+        response = api.get(f"/api/shop-clip/products/{product_id}/{path}/")
+        assert response.status_code == 409
+        detail = response.json()["detail"]
+        assert "its image could not be embedded" in detail and "secret" not in detail, (path, detail)
+
+
+@pytest.mark.parametrize("sql, params, from_input", [
+    ("SELECT %s::text", ["red\x00dress"], True),            # NUL in text
+    ("SELECT %s::numeric(10, 2)", ["1e20"], True),          # numeric overflow
+    ("SELECT websearch_to_tsquery('english', %s)", ["-" * 40], True),  # the parser's stack
+    ("SELECT no_such_column FROM pg_class", [], False),      # our own SQL: a 500 to fix, not a 400
+])
+def test_database_errors_a_shoppers_values_cause_are_told_from_the_others(db, sql, params, from_input):
+    with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    assert _caused_by_input(caught.value) is from_input
