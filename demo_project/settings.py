@@ -1,25 +1,69 @@
 """Settings of the demo store.  Every service comes from the environment when set
-(DATABASE_URL, CELERY_BROKER_URL, SHOP_CLIP_MODEL, ...), else from embedded servers under var/."""
+(DATABASE_URL, CELERY_BROKER_URL, SHOP_CLIP_MODEL, ...), else from embedded servers under var/.
+
+DEBUG is off unless DJANGO_DEBUG=1.  DJANGO_SECRET_KEY is required, except on the embedded servers
+(the local demo, tests, benchmarks) or with DEBUG, which share a random key kept in DATA_DIR/secret_key.
+HTTPS (DJANGO_HTTPS, DJANGO_SECURE_HSTS_*, DJANGO_SECURE_PROXY_SSL_HEADER) is set by the container.
+"""
 
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+
+from demo_project import services
 from shop_clip.training.vocabulary import CATEGORIES, COLOURS, PATTERNS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SHOP_CLIP_DATA_DIR", BASE_DIR / "var"))
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 if not (os.environ.get("DATABASE_URL") and os.environ.get("CELERY_BROKER_URL")):
-    from demo_project.services import ensure_running
-
-    _endpoints = ensure_running(DATA_DIR)
+    _endpoints = services.ensure_running(DATA_DIR)
     os.environ.setdefault("DATABASE_URL", _endpoints.database_url)
     os.environ.setdefault("CELERY_BROKER_URL", _endpoints.broker_url)
+
+
+def uses_embedded_services(database_url: str, broker_url: str, data_dir: Path) -> bool:
+    """Whether both URLs point at the embedded servers running from ``data_dir`` (any database number)."""
+    embedded = services.running_endpoints(data_dir)
+    if embedded is None:
+        return False
+    pairs = ((database_url, embedded.database_url), (broker_url, embedded.broker_url))
+    return all((urlparse(given).hostname, urlparse(given).port) == (urlparse(local).hostname, urlparse(local).port)
+               for given, local in pairs)
+
+
+def local_secret_key(path: Path) -> str:
+    """The random key kept in ``path``, created on first use with mode 0600; every local process shares it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        with os.fdopen(descriptor, "w") as file:
+            file.write(get_random_secret_key())
+        try:
+            os.link(temporary, path)  # atomic: when two processes race, both keep the first key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
+
+
+# The URLs are checked, not their presence: the settings export them to the processes they start.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not (DEBUG or uses_embedded_services(os.environ["DATABASE_URL"], os.environ["CELERY_BROKER_URL"], DATA_DIR)):
+        raise ImproperlyConfigured(
+            "Set DJANGO_SECRET_KEY to a long random value, the same on every machine of this deployment "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'). Only the embedded servers "
+            "of the local demo, or DJANGO_DEBUG=1, run without it.")
+    SECRET_KEY = local_secret_key(DATA_DIR / "secret_key")
 
 
 def database_from_url(url: str) -> dict:
@@ -61,7 +105,26 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Browser protections on every response.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True  # the page posts the form's csrfmiddlewaretoken; no script reads the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
+# HTTPS: off for the local demo (plain http on runserver); the Dockerfile and docker-compose.yml turn it on.
+_https_only = os.environ.get("DJANGO_HTTPS", "0") == "1"
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https_only
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "0") == "1"
+SECURE_HSTS_PRELOAD = os.environ.get("DJANGO_SECURE_HSTS_PRELOAD", "0") == "1"
+# Only behind a TLS-terminating proxy that sets X-Forwarded-Proto (else a client could claim https).
+if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "0") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 ROOT_URLCONF = "demo_project.urls"
 WSGI_APPLICATION = "demo_project.wsgi.application"

@@ -1,7 +1,8 @@
+import re
+
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from demo_project.catalog import views
@@ -14,4 +15,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/catalog/", include(router.urls)),
     path("api/shop-clip/", include("shop_clip.api.urls")),
-] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    # Served with DEBUG off too (static() serves only with DEBUG): the demo has no separate media server.
+    re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", views.media, name="media"),
+]

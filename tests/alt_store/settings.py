@@ -12,6 +12,7 @@ os.environ.setdefault("DATABASE_URL", _endpoints.database_url.rsplit("/", 1)[0] 
 os.environ.setdefault("CELERY_BROKER_URL", _endpoints.broker_url.rsplit("/", 1)[0] + "/14")
 os.environ.setdefault("SHOP_CLIP_MEDIA_ROOT", str(_root / "var" / "test-media-alt"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz")
 
 from demo_project.settings import *  # noqa: E402,F403
 
@@ -28,3 +29,7 @@ SHOP_CLIP = {
                 "available": "available"},
     "PRODUCT_SERIALIZER": "shop_clip.api.serializers.DefaultProductSerializer",
 }
+SECURE_SSL_REDIRECT = False
+# This store does not import tests.settings: the same high throttle rates, so that no test is throttled.
+REST_FRAMEWORK = {**REST_FRAMEWORK,  # noqa: F405
+                  "DEFAULT_THROTTLE_RATES": {"shop_clip_image": "100000/min", "shop_clip_search": "100000/min"}}

@@ -15,6 +15,9 @@ from demo_project import services
 from demo_project.catalog.models import Product
 from shop_clip.tag_rules import tagging_enabled
 
+# --insecure: runserver serves the admin's static files with DEBUG off too (the demo has no web server).
+RUNSERVER_OPTIONS = {"use_reloader": False, "insecure_serving": True}
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -46,7 +49,7 @@ class Command(BaseCommand):
             call_command("shop_clip_status")
             if not options["no_server"]:
                 self.stdout.write(self.style.SUCCESS(f"demo store on http://{options['addr']}/  (Ctrl-C to stop)"))
-                call_command("runserver", options["addr"], use_reloader=False)
+                call_command("runserver", options["addr"], **RUNSERVER_OPTIONS)
         except KeyboardInterrupt:
             pass
         finally:
