@@ -6,7 +6,7 @@
    and the build time, table and index sizes are reported.  Titles are four words ("red striped
    cotton boots"); their keyword documents are written as ``shop_clip_index`` writes them, and
    each product is tagged with its title's colour and pattern (the demo store's TAGS).
-2. SQL: ``shop_clip.search.nearest_products`` (the real code path) and its bare SQL, for plain KNN and
+2. SQL: ``shop_clip.knn.nearest`` (the real code path) and its bare SQL, for plain KNN and
    for API filters matching 50% (in_stock), 10% (category) and 1% (price range) of products, for
    keyword filters (``mode=keyword``) matching 10%, 1% and 0.1%, and for zero-shot tag filters
    (``?colour=red``: 10%, with ``&pattern=striped``: 2%), none of them correlated with the
@@ -104,7 +104,7 @@ FILTERS = (
     ("tags 2%", {"colour": "red", "pattern": "striped"}),
 )
 NOTES = {
-    "sql.ratio": "p50 of nearest_products() over p50 of its bare SQL (Django, transaction, settings, products)",
+    "sql.ratio": "p50 of knn.nearest() over p50 of its bare SQL (Django, transaction, settings, products)",
     "sql.path": "hnsw: the index with the filter applied as rows come; exact: every matching row's distance",
     "sql.full_pages": "share of queries answered with `limit` rows (all of them match more than `limit`)",
     "http.ratio": "p50 over the p50 of search/ with a cached query embedding at the same number of clients",
@@ -451,7 +451,7 @@ class Scenario:
     overrides: dict[str, Any]
     filters: dict[str, Any]  # every filter of the KNN query
     store_filters: dict[str, Any]  # the store's alone
-    words: str | None  # hybrid search's keyword ranking: search.keyword_nearest_ids, not nearest_products
+    words: str | None  # keyword mode's ranking: the keyword filter, planned by scan_plan.plan_for_words
     exact: bool
     code_s: list[float] = field(default_factory=list)
     bare_s: list[float] = field(default_factory=list)
@@ -506,35 +506,38 @@ def _settings(overrides: dict[str, Any]):
 
 
 def _scenario(mode: str, overrides: dict[str, Any], params: dict[str, str]) -> Scenario:
-    from shop_clip.search import keyword_search_exactly, search_exactly
+    from shop_clip.knn import Restriction
+    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
 
     with _settings(overrides):
         store, filters = _filters(params)
         words = params.get(KEYWORDS)
-        exact = keyword_search_exactly(words, store) if words else None
-        if exact is None:
-            exact = search_exactly(filters)
-        return Scenario(mode, overrides, filters, store, words, exact)
+        plan = plan_for_words(words, Restriction(store)) if words else plan_for(Restriction(filters))
+        return Scenario(mode, overrides, filters, store, words, plan is ScanPlan.EXACT)
 
 
 def _filters(params: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """ORM filters for FILTERS' parameters: the store's and tag filters (``search.shopper_filters``),
+    """ORM filters for FILTERS' parameters: the store's and tag filters (``search.restriction_for``),
     and those with the keyword filter of ``mode=keyword`` added (every filter of the KNN query)."""
     from shop_clip.keywords import keyword_filter
-    from shop_clip.search import shopper_filters
+    from shop_clip.search import restriction_for
     from shop_clip.spaces import active_space
 
-    store, words = shopper_filters(params, active_space()), params.get(KEYWORDS)
+    store, words = dict(restriction_for(active_space(), filters=params).lookups), params.get(KEYWORDS)
     return store, {**store, **(keyword_filter(words) if words else {})}
 
 
 def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) -> list[int]:
-    """Time ``nearest_products`` and its bare KNN statement; the product ids it returned.
+    """Time ``knn.nearest`` (with the products, as an answer loads them) and its bare KNN
+    statement; the product ids it returned.
 
     The second of the two finds the pages the first read in shared buffers, so they take turns.
     """
     from shop_clip.catalog import get_catalog
-    from shop_clip.search import _hits, keyword_nearest_ids, nearest_products, query_settings
+    from shop_clip.keywords import keyword_filter
+    from shop_clip.knn import Restriction, nearest
+    from shop_clip.scan_plan import plan_for_words, query_settings
+    from shop_clip.search import hits_for
 
     with _settings(scenario.overrides):
         get_catalog(), query_settings(LIMIT)  # refill the caches a settings change empties
@@ -542,10 +545,11 @@ def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) 
             _time_bare(scenario, space, query)
         start = time.perf_counter()
         if scenario.words:
-            hits = _hits(keyword_nearest_ids(scenario.words, query, space, wanted=LIMIT,
-                                             filters=scenario.store_filters))
+            store = Restriction(scenario.store_filters)
+            hits = hits_for(nearest(query, space, wanted=LIMIT, restriction=store.narrowed(
+                **keyword_filter(scenario.words)), plan=plan_for_words(scenario.words, store)))
         else:
-            hits = nearest_products(query, space, limit=LIMIT, filters=scenario.filters)
+            hits = hits_for(nearest(query, space, wanted=LIMIT, restriction=Restriction(scenario.filters)))
         scenario.code_s.append(time.perf_counter() - start)
         if not bare_first:
             _time_bare(scenario, space, query)
@@ -555,11 +559,13 @@ def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) 
 def _time_bare(scenario: Scenario, space, query: np.ndarray) -> None:
     from django.db import connection, transaction
 
-    from shop_clip.search import knn_queryset, query_settings, set_local
+    from shop_clip.knn import Restriction, knn_queryset, set_local
+    from shop_clip.scan_plan import query_settings
 
-    sql, params = knn_queryset(query, space, LIMIT, scenario.filters, exact=scenario.exact).query.sql_with_params()
+    plan = _scan_plan(scenario)
+    sql, params = knn_queryset(query, space, LIMIT, Restriction(scenario.filters), plan).query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
-        set_local(cursor, query_settings(LIMIT, exact=scenario.exact))
+        set_local(cursor, query_settings(LIMIT, plan))
         raw = cursor.cursor  # the psycopg cursor: no Django in the timing
         start = time.perf_counter()
         raw.execute(sql, params)
@@ -570,19 +576,27 @@ def _time_bare(scenario: Scenario, space, query: np.ndarray) -> None:
 def _plan(scenario: Scenario, space, query: np.ndarray) -> str:
     from django.db import connection, transaction
 
-    from shop_clip.search import knn_queryset, query_settings, set_local
+    from shop_clip.knn import Restriction, knn_queryset, set_local
+    from shop_clip.scan_plan import query_settings
 
+    plan = _scan_plan(scenario)
     with _settings(scenario.overrides), transaction.atomic(), connection.cursor() as cursor:
-        set_local(cursor, query_settings(LIMIT, exact=scenario.exact))
-        sql, params = knn_queryset(query, space, LIMIT, scenario.filters, exact=scenario.exact).query.sql_with_params()
+        set_local(cursor, query_settings(LIMIT, plan))
+        sql, params = knn_queryset(query, space, LIMIT, Restriction(scenario.filters), plan).query.sql_with_params()
         return explain_plan(sql, list(params))
+
+
+def _scan_plan(scenario: Scenario):
+    from shop_clip.scan_plan import ScanPlan
+
+    return ScanPlan.EXACT if scenario.exact else ScanPlan.INDEX
 
 
 def _exact_sql_check(space, queries: np.ndarray, params: dict, truth_d: np.ndarray) -> dict[str, Any]:
     """PostgreSQL with index scans off (exact) against the numpy ground truth, on a few queries."""
     from django.db import connection, transaction
 
-    from shop_clip.search import knn_queryset
+    from shop_clip.knn import Restriction, knn_queryset
 
     if not len(queries):
         return {}
@@ -592,9 +606,9 @@ def _exact_sql_check(space, queries: np.ndarray, params: dict, truth_d: np.ndarr
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_indexscan = off")
             start = time.perf_counter()
-            rows = list(knn_queryset(query, space, LIMIT, filters))
+            rows = list(knn_queryset(query, space, LIMIT, Restriction(filters)))
             seconds.append(time.perf_counter() - start)
-        distances = np.array([d for _, d in rows])
+        distances = np.array([row[1] for row in rows])
         wanted = min(LIMIT, len(truth))
         agree.append(len(rows) == wanted and bool(np.all(np.abs(distances - truth[:wanted]) <= TIE_EPS)))
     return {"exact_sql_agreement": round(float(np.mean(agree)), 3),
@@ -797,7 +811,7 @@ def _run(args, out: Path) -> dict[str, Any]:
 
     queries, _ = VectorModel.create(args.clusters, args.seed).sample(np.random.default_rng(args.seed + 3), args.queries)
     sql = sql_benchmark(catalog, space, queries, args)
-    print_table(f"SQL KNN, limit {LIMIT}: nearest_products() and its bare SQL, {args.queries} queries",
+    print_table(f"SQL KNN, limit {LIMIT}: knn.nearest() and its bare SQL, {args.queries} queries",
                 ["filter", "sel", "iterative", "path", "plan", "p50 ms", "p99 ms", "bare p50", "bare p99",
                  "rows min", "rows mean", "recall@10"],
                 [[r["filter"], r["selectivity"], r["iterative_scan"], r["path"], r["plan"], r["p50_ms"], r["p99_ms"],

@@ -35,7 +35,61 @@ class FilterError(ValueError):
     """A search filter value is invalid; the message is for the shopper's client."""
 
 
-class SettingsCatalog:
+class CatalogBase:
+    """How shop-clip sees a store's products: the one place that knows the store's models.
+
+    Its methods are the whole extension surface.  A store whose shape the settings cannot
+    describe subclasses ``SettingsCatalog`` (or this class) and names it in
+    ``SHOP_CLIP["CATALOG"]``; everything else in shop-clip goes through these methods.
+    """
+
+    product_model: type[models.Model]
+    text_fields: list[str] = []  # columns keyword documents are written from, in SQL
+    category_field: str | None = None
+    image_model: type[models.Model] | None = None  # a related image model: several images a product
+
+    def products(self) -> models.QuerySet:
+        """Every product of the store (its default manager)."""
+        return self.product_model._default_manager.all()
+
+    def visible(self, queryset: models.QuerySet) -> models.QuerySet:
+        """``queryset`` narrowed to the products shoppers may see; every answer is restricted by it.
+        The default hides nothing."""
+        return queryset
+
+    def visible_within(self, queryset: models.QuerySet | None) -> models.QuerySet | None:
+        """``visible(queryset)``; None where neither the caller nor the catalog restricts anything
+        (the KNN query then needs no subquery)."""
+        if queryset is None and type(self).visible is CatalogBase.visible:
+            return None
+        return self.visible(self.products() if queryset is None else queryset)
+
+    def product_queryset(self) -> models.QuerySet:
+        """Products as answers show them (related rows fetched with them)."""
+        return self.products()
+
+    def image_refs(self, product_ids: Iterable[Any]) -> list[ImageRef]:
+        """Every current image of the given products."""
+        raise NotImplementedError
+
+    def text(self, product: models.Model) -> str:
+        """A product's words, as fine-tuning and evaluation read them."""
+        raise NotImplementedError
+
+    def category_values(self, product: models.Model) -> list[str]:
+        """The product's category identifiers, as ``?category=`` names them."""
+        return []
+
+    def filter_kwargs(self, params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        """ORM lookups on the product from the store's named filters; FilterError on a bad value."""
+        return {}
+
+    def check(self) -> list[str]:
+        """Configuration problems, for the system checks."""
+        return []
+
+
+class SettingsCatalog(CatalogBase):
     """The catalog described by settings."""
 
     def __init__(self) -> None:
@@ -148,7 +202,7 @@ class SettingsCatalog:
 
     def product_queryset(self) -> models.QuerySet:
         """Products as search returns them (related category fetched in the same query)."""
-        qs = self.product_model._default_manager.all()
+        qs = self.products()
         if self.category_field:
             field = self.product_model._meta.get_field(self.category_field)
             if field.many_to_many:
@@ -209,16 +263,18 @@ class SettingsCatalog:
         return problems
 
 
-def _parse_value(field: models.Field, raw: str) -> Any:
-    if has_control_characters(raw):  # PostgreSQL refuses NUL in text; no store value holds the others
-        raise ValidationError("contains control characters")
-    if isinstance(field, models.BooleanField):
-        lowered = raw.lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise ValidationError("expected true or false")
+def _parse_value(field: models.Field, raw: Any) -> Any:
+    """``raw`` (a query-string value, or a value store code passes) as ``field`` stores it."""
+    if isinstance(raw, str):
+        if has_control_characters(raw):  # PostgreSQL refuses NUL in text; no store value holds the others
+            raise ValidationError("contains control characters")
+        if isinstance(field, models.BooleanField):
+            lowered = raw.lower()
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no"):
+                return False
+            raise ValidationError("expected true or false")
     value = field.to_python(raw)
     if isinstance(field, (models.DecimalField, models.FloatField)) and value is not None:
         if value != value or value in (float("inf"), float("-inf")):  # NaN / infinity
@@ -236,6 +292,6 @@ def has_control_characters(text: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def get_catalog() -> SettingsCatalog:
+def get_catalog() -> CatalogBase:
     """The configured catalog adapter (one instance per process)."""
     return shop_clip_settings.CATALOG()

@@ -8,7 +8,8 @@ windows), each region is embedded and matched to its nearest product, which name
 and each category found brings its nearest products.  No object detector: the CLIP model that
 embeds the catalog is the only model.
 
-Each function returns plain ``LookGroup`` objects; the API only translates HTTP.
+Both are part of the Python API: they take an optional queryset of the store's products and its
+named filters, as ``search`` does, and return a typed ``Look``; the HTTP API only translates.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import caches
+from django.db import models
 from django.db.models import QuerySet
 from PIL import Image
 
@@ -27,25 +29,17 @@ from . import regions
 from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .encoders import get_encoder
+from .errors import QueryError
+from .images import decode_size
+from .knn import Restriction, nearest
 from .models import EmbeddingSpace
-from .search import Hit, QueryError, nearest_products, product_vectors, shopper_filters
+from .results import Hit, Look, LookGroup
+from .search import Filters, as_image, hits_for, product_vectors, restriction_for
 from .spaces import active_space
 
+__all__ = ["Look", "LookGroup", "complete_the_look", "shop_the_look"]
 
-@dataclass(frozen=True)
-class LookGroup:
-    """Matching products of one category; ``box`` is where a scene photo shows it."""
-
-    category: str
-    score: float  # the best hit's cosine similarity
-    hits: list[Hit]
-    box: regions.Box | None = None
-
-
-@dataclass(frozen=True)
-class Look:
-    groups: list[LookGroup]
-    model_id: str
+MAX_GROUPS = 20  # groups in an answer, and products in a group
 
 
 @dataclass(frozen=True)
@@ -56,20 +50,14 @@ class Region:
     vector: np.ndarray
 
 
-MAX_GROUPS = 20  # groups in an answer, and products in a group
-
-
-def parse_look_params(params: Mapping[str, str]) -> tuple[int, int]:
-    """``categories`` (how many groups) and ``per_category`` (products in each), validated."""
+def check_sizes(categories: int | None, per_category: int | None) -> tuple[int, int]:
+    """``categories`` (how many groups) and ``per_category`` (products in each), within bounds."""
     values = []
-    for name, default, most in (("categories", shop_clip_settings.LOOK_DEFAULT_CATEGORIES, MAX_GROUPS),
-                                ("per_category", shop_clip_settings.LOOK_DEFAULT_PER_CATEGORY, MAX_GROUPS)):
-        try:
-            value = int(params.get(name) or default)
-        except (TypeError, ValueError) as exc:
-            raise QueryError(f"{name} must be a whole number") from exc
-        if not 1 <= value <= most:
-            raise QueryError(f"{name} must be between 1 and {most}")
+    for name, value, default in (("categories", categories, shop_clip_settings.LOOK_DEFAULT_CATEGORIES),
+                                 ("per_category", per_category, shop_clip_settings.LOOK_DEFAULT_PER_CATEGORY)):
+        value = default if value is None else value
+        if not 1 <= value <= MAX_GROUPS:
+            raise QueryError(f"{name} must be between 1 and {MAX_GROUPS}")
         values.append(value)
     return values[0], values[1]
 
@@ -91,70 +79,75 @@ def complementary_categories(categories: list[str]) -> list[str]:
     return [category for category in wanted if category in available]
 
 
-def complete_the_look(product_id: Any, params: Mapping[str, str] | None = None) -> Look:
-    """For one product: per complementary category, its nearest products; best groups first.
+def complete_the_look(product: models.Model | Any, *, queryset: QuerySet | None = None, filters: Filters | None = None,
+                      categories: int | None = None, per_category: int | None = None) -> Look:
+    """For one product (an instance or its primary key): per complementary category, its nearest
+    products; best groups first.
 
-    The store's filters in ``params`` (price, stock) apply to every suggestion.  Answers are cached
-    for ``LOOK_CACHE_TIMEOUT`` seconds (the products themselves are read fresh).  The categories
-    are ranked in rounds, one KNN query each over the categories not found yet: a category among
-    a round's nearest rows ranks above every category that is not, and each round finds at least
-    one.  So the queries grow with the groups asked for, not with the store's categories; a group
-    left short of ``per_category`` gets a query of its own.
+    The restrictions apply to every suggestion.  Answers are cached for ``LOOK_CACHE_TIMEOUT``
+    seconds (the products themselves are read fresh).  The categories are ranked in rounds, one
+    KNN query each over the categories not found yet: a category among a round's nearest rows
+    ranks above every category that is not, and each round finds at least one.  So the queries
+    grow with the groups asked for, not with the store's categories; a group left short of
+    ``per_category`` gets a query of its own.
     """
+    product_id = getattr(product, "pk", product)
     catalog = get_catalog()
-    groups_wanted, per_category, filters, only, space = _look_request(params, "complete the look")
+    request = _look_request("complete the look", queryset, filters, categories, per_category, exclude=[product_id])
+    groups_wanted, per_category, restriction, only, space = request
     vectors = product_vectors(product_id, space)  # NotEmbedded (409) before any cached answer
     # The vectors are part of the key: a new photo of the product is a new question at once.
     key = _cache_key(space, product_id, hashlib.sha1(vectors.tobytes()).hexdigest(), groups_wanted, per_category,
-                     filters, only)
+                     restriction, only)
     cached = caches[shop_clip_settings.QUERY_CACHE_ALIAS].get(key) if shop_clip_settings.LOOK_CACHE_TIMEOUT else None
     if cached is not None:
         return Look(_cached_groups(cached), space.model_id)
-    product = catalog.product_queryset().get(pk=product_id)
-    candidates = complementary_categories(catalog.category_values(product))
+    candidates = complementary_categories(catalog.category_values(catalog.product_queryset().get(pk=product_id)))
     if only is not None:
         candidates = [category for category in candidates if category == only]
     if not candidates:
         return Look([], space.model_id)
-    groups = _best_groups(vectors, space, candidates, groups_wanted, per_category, filters, exclude=[product_id])
+    groups = _best_groups(vectors, space, candidates, groups_wanted, per_category, restriction)
     if shop_clip_settings.LOOK_CACHE_TIMEOUT:
         caches[shop_clip_settings.QUERY_CACHE_ALIAS].set(
-            key, [(group.category, [(hit.product.pk, hit.score) for hit in group.hits]) for group in groups],
-            shop_clip_settings.LOOK_CACHE_TIMEOUT)
+            key, [(group.category, [(hit.product.pk, hit.score, hit.image_key) for hit in group.hits])
+                  for group in groups], shop_clip_settings.LOOK_CACHE_TIMEOUT)
     return Look(groups, space.model_id)
 
 
 def _best_groups(vectors: np.ndarray, space: EmbeddingSpace, candidates: list[str], groups_wanted: int,
-                 per_category: int, filters: Mapping[str, Any], exclude: list[Any]) -> list[LookGroup]:
+                 per_category: int, restriction: Restriction) -> list[LookGroup]:
     """The ``groups_wanted`` candidate categories nearest to ``vectors``, best first, each with its
     ``per_category`` nearest products, found in rounds (see ``complete_the_look``)."""
-    lookup = get_catalog().category_lookup
+    catalog = get_catalog()
+    lookup = catalog.category_lookup
     fetch = min(1000, max(40, 4 * groups_wanted * per_category))
     by_category: dict[str, list[Hit]] = {}  # in the order found: by round, then by best score
     complete: set[str] = set()  # categories whose every matching row was fetched
     remaining = list(candidates)
     while remaining and len(by_category) < groups_wanted:
-        nearest = nearest_products(vectors, space, limit=fetch, exclude=exclude,
-                                   filters={**filters, f"{lookup}__in": remaining})
-        for hit in nearest:
-            for category in get_catalog().category_values(hit.product):
+        rows = nearest(vectors, space, wanted=fetch, restriction=restriction.narrowed(**{f"{lookup}__in": remaining}))
+        for hit in hits_for(rows):
+            for category in catalog.category_values(hit.product):
                 if category in remaining:
                     by_category.setdefault(category, []).append(hit)
-        if len(nearest) < fetch:
+        if len(rows) < fetch:
             complete.update(remaining)
             break
         remaining = [category for category in remaining if category not in by_category]
     groups = []
     for category, hits in list(by_category.items())[:groups_wanted]:
         if len(hits) < per_category and category not in complete:
-            hits = _in_category(vectors, space, category, per_category, filters, exclude=exclude)
+            hits = _in_category(vectors, space, category, per_category, restriction)
         groups.append(LookGroup(category, hits[0].score, hits[:per_category]))
     return groups
 
 
 def _cache_key(space: EmbeddingSpace, product_id: Any, *parts: Any) -> str:
-    def plain(part: Any) -> Any:  # a queryset (a tag filter) by its SQL: repr() would run it
-        if isinstance(part, dict):
+    def plain(part: Any) -> Any:  # a queryset (a tag filter, the store's own) by its SQL: repr() would run it
+        if isinstance(part, Restriction):
+            return plain(part.lookups), plain(part.within), plain(list(part.exclude))
+        if isinstance(part, Mapping):
             return sorted((key, plain(value)) for key, value in part.items())
         return str(part.query) if isinstance(part, QuerySet) else part
 
@@ -164,23 +157,30 @@ def _cache_key(space: EmbeddingSpace, product_id: Any, *parts: Any) -> str:
 
 def _cached_groups(cached: list) -> list[LookGroup]:
     """Groups from cached ids and scores, with the products as they are now (deleted ones left out)."""
-    products = get_catalog().product_queryset().in_bulk([pid for _, hits in cached for pid, _ in hits])
+    products = get_catalog().product_queryset().in_bulk([pid for _, hits in cached for pid, *_ in hits])
     groups = []
     for category, hits in cached:
-        current = [Hit(products[pid], score) for pid, score in hits if pid in products]
+        current = [Hit(products[pid], score, key) for pid, score, key in hits if pid in products]
         if current:
             groups.append(LookGroup(category, current[0].score, current))
     return groups
 
 
-def shop_the_look(image: Image.Image, params: Mapping[str, str] | None = None) -> Look:
-    """For a scene photo: the products it shows, one group per category found, best first."""
-    groups_wanted, per_category, filters, only, space = _look_request(params, "shop the look")
-    # What the photo shows does not depend on the filters; which products are offered does.
-    found = [region for region in find_regions(image, space) if only is None or region.category == only]
+def shop_the_look(image: Image.Image | bytes, _legacy: Mapping | None = None, *, queryset: QuerySet | None = None,
+                  filters: Filters | None = None, categories: int | None = None, per_category: int | None = None) -> Look:
+    """For a scene photo (decoded, or its bytes): the products it shows, one group per category
+    found, best first."""
+    if _legacy is not None:  # TEMPORARY: retrieval_eval's old call, until it moves to the typed API
+        categories, per_category = int(_legacy["categories"]), int(_legacy["per_category"])
+    groups_wanted, per_category, restriction, only, space = _look_request(
+        "shop the look", queryset, filters, categories, per_category)
+    target = decode_size(get_encoder(model=space.model_ref).image_size) * shop_clip_settings.LOOK_DECODE_SCALE
+    # What the photo shows does not depend on the restrictions; which products are offered does.
+    found = [region for region in find_regions(as_image(image, target), space)
+             if only is None or region.category == only]
     groups = []
     for region in found[:groups_wanted]:
-        hits = _in_category(region.vector, space, region.category, per_category, filters)
+        hits = _in_category(region.vector, space, region.category, per_category, restriction)
         if hits:
             groups.append(LookGroup(region.category, hits[0].score, hits, region.box))
     return Look(groups, space.model_id)
@@ -201,7 +201,7 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     catalog = get_catalog()
     candidates = []
     for box, vector in zip(boxes, vectors, strict=True):
-        hits = nearest_products(vector, space, limit=1)
+        hits = hits_for(nearest(vector, space, wanted=1))
         categories = catalog.category_values(hits[0].product) if hits else []
         if categories:
             candidates.append(Region(box, categories[0], hits[0].score, vector))
@@ -219,26 +219,23 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     return kept
 
 
-def _look_request(params: Mapping[str, str] | None, feature: str):
-    """``(groups, per_category, filters, category filter or None, space)`` from query parameters."""
-    params = params or {}
+def _look_request(feature: str, queryset: QuerySet | None, filters: Filters | None, categories: int | None,
+                  per_category: int | None, exclude: list[Any] = ()):
+    """``(groups, per_category, restriction without the category filter, that category or None,
+    space)``."""
     catalog = get_catalog()
     if not catalog.category_lookup:
         raise QueryError(f"{feature} needs categories: set SHOP_CLIP['CATEGORY_FIELD']")
-    groups_wanted, per_category = parse_look_params(params)
+    groups_wanted, per_category = check_sizes(categories, per_category)
     space = active_space()
-    filters, only = _split_category(shopper_filters(params, space))
-    return groups_wanted, per_category, filters, only, space
-
-
-def _split_category(filters: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The shopper's category filter, if any, apart from the other filters."""
-    filters = dict(filters)
-    only = filters.pop(get_catalog().category_lookup, None)
-    return filters, None if only is None else str(only)
+    restriction = restriction_for(space, queryset=queryset, filters=filters, exclude=exclude)
+    lookups = dict(restriction.lookups)
+    only = lookups.pop(catalog.category_lookup, None)  # the shopper's category filter, apart
+    return (groups_wanted, per_category, Restriction(lookups, restriction.within, restriction.exclude),
+            None if only is None else str(only), space)
 
 
 def _in_category(vectors: np.ndarray, space: EmbeddingSpace, category: str, limit: int,
-                 filters: Mapping[str, Any], exclude: list[Any] = ()) -> list[Hit]:
+                 restriction: Restriction) -> list[Hit]:
     lookup = get_catalog().category_lookup
-    return nearest_products(vectors, space, limit=limit, filters={**filters, lookup: category}, exclude=exclude)
+    return hits_for(nearest(vectors, space, wanted=limit, restriction=restriction.narrowed(**{lookup: category})))

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from shop_clip.keywords import keyword_filter, missing_document_ids, refresh_documents
 from shop_clip.models import ProductDocument
-from shop_clip.search import search_mode
+from shop_clip.search import resolve_mode
 
 
 def matching(text: str) -> set:
@@ -77,7 +77,7 @@ def test_a_wrong_text_search_configuration_is_reported_and_never_breaks_a_save(m
                                             ({"TEXT_FIELDS": []}, "vector")])
 def test_the_default_mode_follows_the_settings(settings, override, mode):
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, **override}
-    assert search_mode({}) == mode
+    assert resolve_mode(None) == mode and resolve_mode("") == mode
 
 
 def test_status_says_how_many_products_lack_keywords(make_product, capsys):

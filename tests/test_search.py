@@ -6,8 +6,11 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from shop_clip import search
+from shop_clip.knn import Restriction, nearest
 from shop_clip.models import ProductVector
-from shop_clip.search import encode_query, nearest_products, search_text
+from shop_clip.query_vectors import encode_query
+from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
 from shop_clip.spaces import active_space
 
 from .conftest import committed_demo_catalog
@@ -78,7 +81,7 @@ def test_each_filter_is_applied_and_fills_the_page(api, params, check):
 def test_selective_filter_fills_the_page_where_a_plain_hnsw_scan_would_not(catalog, db, settings):
     """About 2% of products match: a plain HNSW scan (ef_search=40) sees too few of them; the
     iterative scan goes on until the page is full, and the default (exact search for filters this
-    selective, see search_exactly) returns all of them too."""
+    selective, see scan_plan.plan_for) returns all of them too."""
     from demo_project.catalog.models import Product
 
     filters = {"attributes__colour": "red", "attributes__pattern": "striped"}  # no index: HNSW must filter
@@ -90,15 +93,15 @@ def test_selective_filter_fills_the_page_where_a_plain_hnsw_scan_would_not(catal
         cursor.execute("SET enable_sort = off")  # the plan a large catalog gets: HNSW scan first, then filter
     hnsw_only = {**settings.SHOP_CLIP, "HNSW_EF_SEARCH": 40, "EXACT_SEARCH_MAX_ROWS": 0}
     settings.SHOP_CLIP = {**hnsw_only, "HNSW_ITERATIVE_SCAN": "off"}
-    plain = nearest_products(vector, space, limit=matching, filters=filters)
+    plain = nearest(vector, space, wanted=matching, restriction=Restriction(filters))
     settings.SHOP_CLIP = {**hnsw_only, "HNSW_ITERATIVE_SCAN": "strict_order"}
-    iterative = nearest_products(vector, space, limit=matching, filters=filters)
+    iterative = nearest(vector, space, wanted=matching, restriction=Restriction(filters))
     settings.SHOP_CLIP = {**hnsw_only, "EXACT_SEARCH_MAX_ROWS": 10_000}
-    default = nearest_products(vector, space, limit=matching, filters=filters)
+    default = nearest(vector, space, wanted=matching, restriction=Restriction(filters))
     assert len(plain) < matching, "a plain scan should have come back short: the test would prove nothing"
     assert len(iterative) == matching == len(default)
-    assert {hit.product.pk for hit in default} == {p.pk for p in Product.objects.filter(**filters)}
-    assert all(hit.product.attributes["colour"] == "red" for hit in iterative)
+    assert {row.product_id for row in default} == {p.pk for p in Product.objects.filter(**filters)}
+    assert all(hit.product.attributes["colour"] == "red" for hit in search.hits_for(iterative))
 
 
 def test_similar_never_returns_the_product_itself(api, catalog):
@@ -121,8 +124,8 @@ def test_query_embeddings_are_cached(catalog, db, monkeypatch):
     calls = []
     original = encoder.encode_texts
     monkeypatch.setattr(encoder, "encode_texts", lambda texts, **kw: calls.append(texts) or original(texts, **kw))
-    first = search_text("Green  Checked scarf ", {"limit": "5"})
-    second = search_text("green checked scarf", {"limit": "5"})
+    first = search.search("Green  Checked scarf ", limit=5)
+    second = search.search("green checked scarf", limit=5)
     assert len(calls) == 1
     assert [h.product.pk for h in first.hits] == [h.product.pk for h in second.hits]
 
@@ -132,7 +135,7 @@ def test_query_embeddings_are_cached(catalog, db, monkeypatch):
     ({"q": "   "}, "q is required"),
     ({"q": "x" * 201}, "too long"),
     ({"q": "shirt", "limit": "0"}, "limit must be between"),
-    ({"q": "shirt", "limit": "abc"}, "whole numbers"),
+    ({"q": "shirt", "limit": "abc"}, "limit must be a whole number"),
     ({"q": "shirt", "offset": "-1"}, "offset must be"),
     ({"q": "shirt", "min_price": "cheap"}, "min_price"),
     ({"q": "shirt", "max_price": "NaN"}, "max_price"),
@@ -269,9 +272,9 @@ def test_hybrid_puts_a_named_product_first_where_its_picture_alone_would_not(cat
 
     named = make_product(title="Zanzibar weekender", colour=(120, 120, 120), description="A roomy travel bag.")
     process_pending()
-    hybrid = search_text("zanzibar", {"limit": "10"})
+    hybrid = search.search("zanzibar", limit=10)
     assert hybrid.hits[0].product.pk == named.pk and len(hybrid.hits) == 10
-    assert search_text("zanzibar", {"limit": "10", "mode": "vector"}).hits[0].product.pk != named.pk
+    assert search.search("zanzibar", limit=10, mode="vector").hits[0].product.pk != named.pk
 
 
 def test_hybrid_pages_agree_and_a_query_of_stop_words_falls_back_to_pictures(api):
@@ -299,24 +302,20 @@ def test_few_matches_are_searched_exactly_whatever_their_share_of_a_small_catalo
     from django.db import connection
 
     from demo_project.catalog.models import Product
-    from shop_clip.search import search_exactly
-
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Product._meta.db_table}")  # the catalog's size is known
     in_stock = {"in_stock": True}
     assert Product.objects.filter(**in_stock).count() > 0.05 * Product.objects.count()  # more than 5%
-    assert search_exactly(in_stock) is True  # but far under 5,000 products
+    assert plan_for(Restriction(in_stock)) is ScanPlan.EXACT  # but far under 5,000 products
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MIN_ROWS": 0}
-    assert search_exactly(in_stock) is False  # the 5% share alone: HNSW
+    assert plan_for(Restriction(in_stock)) is ScanPlan.INDEX  # the 5% share alone: HNSW
 
 
 def test_keyword_ranking_searches_rare_words_exactly_from_postgresqls_estimate(catalog, db, settings):
     from django.db import connection
 
     from demo_project.catalog.models import Product
-    from shop_clip.keywords import _read_word_stats, estimated_matches, rarest_word_matches
-    from shop_clip.search import keyword_search_exactly
-
+    from shop_clip.keywords import _read_word_stats, estimated_matches, keyword_filter, rarest_word_matches
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE shop_clip_productdocument")
         # The catalog's size (the last ANALYZE's) caps "few" at EXACT_SEARCH_SELECTIVITY of it;
@@ -334,7 +333,12 @@ def test_keyword_ranking_searches_rare_words_exactly_from_postgresqls_estimate(c
     assert rarest_word_matches("zanzibar wool") < min(wool, scarves) / 2
     assert rarest_word_matches("the") == float("inf")  # no word to match: nothing rare
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_SELECTIVITY": 1}
-    assert keyword_search_exactly("wool", {}) is True  # at most the whole 300-product catalog: few
+    assert plan_for_words("wool", Restriction()) is ScanPlan.EXACT  # at most the whole 300-product catalog: few
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MAX_ROWS": 5}
-    assert keyword_search_exactly("wool", {}) is False  # many match, nothing else filters: HNSW
-    assert keyword_search_exactly("wool", {"in_stock": True}) is None  # the filters may leave few: count
+    assert plan_for_words("wool", Restriction()) is ScanPlan.INDEX  # many match, nothing else filters: HNSW
+    # The filters may leave few: counted, as any restriction is (the in-stock wool products, here more than 5).
+    in_stock_wool = Restriction({"in_stock": True})
+    assert plan_for_words("wool", in_stock_wool) is plan_for(in_stock_wool.narrowed(**keyword_filter("wool")))
+    assert estimated_matches("wool") > 5  # so only the count can make this one exact
+    few = Restriction({"pk__in": list(Product.objects.filter(in_stock=True).values_list("pk", flat=True)[:3])})
+    assert plan_for_words("wool", few) is ScanPlan.EXACT

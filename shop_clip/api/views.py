@@ -19,10 +19,12 @@ from rest_framework.views import APIView
 from .. import look, search, tagging
 from ..catalog import FilterError, get_catalog
 from ..conf import shop_clip_settings
-from ..encoders import get_encoder
-from ..images import ImageRejected, decode_size, load_image, read_limited
-from ..spaces import NoActiveSpace, active_space
+from ..errors import NotEmbedded, QueryError
+from ..images import ImageRejected, read_limited
+from ..results import Look, Mode, Page
+from ..spaces import NoActiveSpace
 from ..status import index_status
+from .params import look_sizes, paging
 from .serializers import (
     ErrorSerializer,
     LookSerializer,
@@ -47,7 +49,7 @@ LOOK_PARAMS = [_bounded("categories", 1, look.MAX_GROUPS, "groups (categories) i
 PHOTO_UPLOAD = {"multipart/form-data": {
     "type": "object", "properties": {"image": {"type": "string", "format": "binary"}}, "required": ["image"]}}
 SEARCH_MODE = OpenApiParameter(
-    "mode", str, enum=list(search.SEARCH_MODES),
+    "mode", str, enum=[mode.value for mode in Mode],
     description="hybrid (default where keyword search is on): nearest products fused with those whose text "
                 "contains every word; vector: nearest only; keyword: every word required, nearest first")
 # The store's own filters and tag filters, as its settings name them when the URLs load.
@@ -108,7 +110,7 @@ class SearchServiceView(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, (UploadTooLarge, RequestDataTooBig)):
             return _error(str(exc), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        if isinstance(exc, (search.QueryError, FilterError, ImageRejected)):
+        if isinstance(exc, (QueryError, FilterError, ImageRejected)):
             return _error(str(exc), status.HTTP_400_BAD_REQUEST)
         if isinstance(exc, SuspiciousOperation):  # e.g. more query parameters than Django parses
             return _error(f"the request was refused: {exc}", status.HTTP_400_BAD_REQUEST)
@@ -116,13 +118,13 @@ class SearchServiceView(APIView):
             logger.warning("a request's values were refused by the database: %s", exc)
             return _error(f"a value in the request cannot be searched ({_database_message(exc)}); remove "
                           "unusual characters, operators or very large numbers", status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, (search.NotEmbedded, tagging.NotTagged)):
+        if isinstance(exc, (NotEmbedded, tagging.NotTagged)):
             return _error(str(exc), status.HTTP_409_CONFLICT)
         if isinstance(exc, NoActiveSpace):
             return _error(str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
         return super().handle_exception(exc)
 
-    def page_response(self, request, page: search.Page) -> Response:
+    def page_response(self, request, page: Page) -> Response:
         results = serialize_hits(page.hits, {"request": request})
         next_url = None
         if len(page.hits) == page.limit:
@@ -132,7 +134,7 @@ class SearchServiceView(APIView):
         return Response({"results": results, "count": len(results), "limit": page.limit,
                          "offset": page.offset, "next": next_url, "model": page.model_id})
 
-    def look_response(self, request, result: look.Look) -> Response:
+    def look_response(self, request, result: Look) -> Response:
         # One product serializer for every group's hits: one query per image source, not per group.
         results = serialize_hits([hit for group in result.groups for hit in group.hits], {"request": request})
         groups, start = [], 0
@@ -151,7 +153,8 @@ class SearchView(SearchServiceView):
                                                 required=True), SEARCH_MODE, *PAGING, *FILTER_PARAMS],
                    responses={200: PageSerializer, **_errors(400, 429, 503)})
     def get(self, request):
-        return self.page_response(request, search.search_text(request.GET.get("q"), request.GET))
+        return self.page_response(request, search.search(
+            request.GET.get("q"), filters=request.GET, mode=request.GET.get("mode"), **paging(request.GET)))
 
 
 class ImageSearchView(SearchServiceView):
@@ -162,33 +165,33 @@ class ImageSearchView(SearchServiceView):
                    parameters=[*PAGING, *FILTER_PARAMS], responses={200: PageSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
-        return self.page_response(request, search.search_image(_uploaded_image(request), request.GET))
+        return self.page_response(request, search.search_by_image(
+            _uploaded_photo(request), filters=request.GET, **paging(request.GET)))
 
 
 def _product_pk(pk: str):
     """The stored primary key of product ``pk``; 404 when there is none."""
-    model = get_catalog().product_model
+    catalog = get_catalog()
     try:
-        return model._default_manager.only("pk").get(pk=model._meta.pk.to_python(pk)).pk
-    except (model.DoesNotExist, ValidationError, ValueError) as exc:
+        return catalog.products().only("pk").get(pk=catalog.product_model._meta.pk.to_python(pk)).pk
+    except (catalog.product_model.DoesNotExist, ValidationError, ValueError) as exc:
         raise Http404(f"no product with id {pk!r}") from exc
 
 
-def _uploaded_image(request, scale: int = 1):
-    """The multipart ``image``, decoded as the indexer decodes product images (``scale`` times
-    larger for a scene whose regions are cropped)."""
+def _uploaded_photo(request) -> bytes:
+    """The multipart ``image``'s bytes, at most ``MAX_UPLOAD_BYTES``; the API decodes them
+    through the image door as the indexer decodes product images."""
     upload = request.FILES.get("image")
     if upload is None:
-        raise search.QueryError("send the photo as multipart form field 'image'")
-    target = decode_size(get_encoder(model=active_space().model_ref).image_size) * scale
-    return load_image(read_limited(upload, shop_clip_settings.MAX_UPLOAD_BYTES), target=target)
+        raise QueryError("send the photo as multipart form field 'image'")
+    return read_limited(upload, shop_clip_settings.MAX_UPLOAD_BYTES)
 
 
 class SimilarView(SearchServiceView):
     @extend_schema(summary="Look-alike products", parameters=[*PAGING, *FILTER_PARAMS],
                    responses={200: PageSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
-        return self.page_response(request, search.similar_products(_product_pk(pk), request.GET))
+        return self.page_response(request, search.similar(_product_pk(pk), filters=request.GET, **paging(request.GET)))
 
 
 class CompleteTheLookView(SearchServiceView):
@@ -196,7 +199,8 @@ class CompleteTheLookView(SearchServiceView):
                    parameters=[*LOOK_PARAMS, *FILTER_PARAMS],
                    responses={200: LookSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
-        return self.look_response(request, look.complete_the_look(_product_pk(pk), request.GET))
+        return self.look_response(request, look.complete_the_look(
+            _product_pk(pk), filters=request.GET, **look_sizes(request.GET)))
 
 
 class ShopTheLookView(SearchServiceView):
@@ -208,9 +212,8 @@ class ShopTheLookView(SearchServiceView):
                    responses={200: LookSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
-        # Regions are cropped from the photo: decoded larger than for a one-product search.
-        image = _uploaded_image(request, scale=shop_clip_settings.LOOK_DECODE_SCALE)
-        return self.look_response(request, look.shop_the_look(image, request.GET))
+        return self.look_response(request, look.shop_the_look(
+            _uploaded_photo(request), filters=request.GET, **look_sizes(request.GET)))
 
 
 class ProductTagsView(SearchServiceView):

@@ -1,0 +1,126 @@
+"""The one KNN query: the products nearest to query vectors, with the store's restrictions in the
+same SQL statement (pgvector's HNSW index, or an exact scan as ``scan_plan`` decides)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from .catalog import get_catalog
+from .errors import QueryError
+from .hnsw import distance_sql, halfvec_literals
+from .models import EmbeddingSpace, ProductFlag, ProductVector
+from .scan_plan import ScanPlan, plan_for, query_settings
+from .tag_rules import hidden_flag_kinds
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """Which products a KNN query may return.
+
+    ``lookups``: ORM lookups on the product (``{"price__lte": 20}``, as ``catalog.filter_kwargs``
+    gives); ``within``: the store's own queryset of products (its filters, ``Q`` objects,
+    annotations and managers), applied as a subquery of the same statement; ``exclude``: product
+    ids never returned.
+    """
+
+    lookups: Mapping[str, Any] = field(default_factory=dict)
+    within: QuerySet | None = None
+    exclude: tuple[Any, ...] = ()
+
+    def narrowed(self, **lookups: Any) -> Restriction:
+        return replace(self, lookups={**self.lookups, **lookups})
+
+    def __bool__(self) -> bool:
+        return bool(self.lookups) or self.within is not None or bool(self.exclude)
+
+    def products(self) -> QuerySet:
+        """The store's products this restriction leaves."""
+        products = self.within if self.within is not None else get_catalog().products()
+        products = products.filter(**self.lookups)
+        return products.exclude(pk__in=list(self.exclude)) if self.exclude else products
+
+    def apply(self, rows: QuerySet) -> QuerySet:
+        """``rows`` of ``ProductVector`` narrowed to the products this restriction leaves."""
+        rows = rows.filter(**{f"product__{key}": value for key, value in self.lookups.items()})
+        if self.within is not None:
+            rows = rows.filter(product_id__in=self.within.order_by().values("pk"))
+        return rows.exclude(product_id__in=list(self.exclude)) if self.exclude else rows
+
+
+class Neighbour(NamedTuple):
+    product_id: Any
+    distance: float  # cosine distance: 0 is the same direction
+    image_key: str
+
+
+def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *, wanted: int,
+            restriction: Restriction = Restriction(), plan: ScanPlan | None = None) -> list[Neighbour]:
+    """The ``wanted`` products nearest to any of ``vectors``, nearest first, each once by its
+    best-matching image.
+
+    One SQL statement per query vector; pgvector's iterative index scan keeps scanning until
+    enough rows pass the restriction, so a filter still fills the page.  ``plan``: ``plan_for``
+    the restriction when not given.
+    """
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    if vectors.shape[1] != space.dim:
+        raise QueryError(f"query vector has {vectors.shape[1]} dimensions, the index {space.dim}")
+    # With several images per product, one product can take several of the nearest rows.
+    fetch = wanted * (1 if get_catalog().image_model is None else 3)
+    plan = plan or plan_for(restriction)
+    while True:
+        best, truncated = _best_rows(vectors, space, fetch, restriction, plan)
+        if len(best) >= wanted or not truncated:
+            break
+        fetch *= 2
+    # The order of the SQL (distance, then product id), so pages agree on ties (duplicate images).
+    return sorted(best.values(), key=lambda row: (row.distance, row.product_id))[:wanted]
+
+
+def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction = Restriction(),
+                 plan: ScanPlan = ScanPlan.INDEX) -> QuerySet:
+    """``(product_id, distance, image_key)`` of the ``fetch`` nearest rows ``restriction`` leaves;
+    under ``ScanPlan.EXACT`` every matching row's distance is computed, ties ordered by product."""
+    rows = restriction.apply(ProductVector.objects.filter(space=space, dim=space.dim, embedding__isnull=False))
+    hidden = hidden_flag_kinds()
+    if hidden:  # open moderation flags of these kinds keep a product away from shoppers
+        rows = rows.exclude(product_id__in=ProductFlag.objects.filter(
+            space=space, kind__in=hidden, reviewed_at__isnull=True).values("product_id"))
+    exact = plan is ScanPlan.EXACT
+    order = ("distance", "product_id") if exact else ("distance",)
+    return (rows.annotate(distance=RawSQL(distance_sql(space.dim, exact=exact), [halfvec_literals(vector)[0]]))
+            .order_by(*order).values_list("product_id", "distance", "image_key")[:fetch])
+
+
+def set_local(cursor, values: Mapping[str, str]) -> None:
+    """SET LOCAL several settings in one round trip (they end with the transaction)."""
+    calls = ", ".join("set_config(%s, %s, true)" for _ in values)
+    cursor.execute(f"SELECT {calls}", [part for item in values.items() for part in item])
+
+
+def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
+               plan: ScanPlan) -> tuple[dict[Any, Neighbour], bool]:
+    """Each product's nearest row over the query vectors, and whether any query hit ``fetch``."""
+    best: dict[Any, Neighbour] = {}
+    truncated = False
+    nested = connection.in_atomic_block
+    settings = query_settings(fetch, plan)
+    with transaction.atomic(), connection.cursor() as cursor:
+        set_local(cursor, settings)
+        for vector in vectors:
+            rows = list(knn_queryset(vector, space, fetch, restriction, plan))
+            truncated |= len(rows) == fetch
+            for row in map(Neighbour._make, rows):
+                if row.product_id not in best or row.distance < best[row.product_id].distance:
+                    best[row.product_id] = row
+        if nested:  # SET LOCAL lasts until the outer transaction ends: the caller's queries get the defaults
+            cursor.execute("SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)",
+                           [list(settings)])
+    return best, truncated

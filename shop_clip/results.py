@@ -1,0 +1,67 @@
+"""What the Python API returns: typed results, in rank order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of a photo's width and height
+
+
+class Mode(StrEnum):
+    """How text search ranks: by looks and words fused, by looks only, or words required."""
+
+    HYBRID = "hybrid"
+    VECTOR = "vector"
+    KEYWORD = "keyword"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One product, how close it is (cosine similarity, higher is closer), and the image of it
+    that matched (``"main"`` or ``"img:<pk>"``, as ``catalog.image_refs`` names them)."""
+
+    product: Any
+    score: float
+    image_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of products, best first."""
+
+    hits: list[Hit]
+    model_id: str
+    limit: int
+    offset: int
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    @property
+    def products(self) -> list[Any]:
+        return [hit.product for hit in self.hits]
+
+
+@dataclass(frozen=True)
+class LookGroup:
+    """Matching products of one category; ``box`` is where a scene photo shows it."""
+
+    category: str
+    score: float  # the best hit's cosine similarity
+    hits: list[Hit]
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class Look:
+    groups: list[LookGroup]
+    model_id: str
+
+    def __iter__(self) -> Iterator[LookGroup]:
+        return iter(self.groups)

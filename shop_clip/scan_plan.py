@@ -1,0 +1,100 @@
+"""Whether a KNN query walks the HNSW index or computes every matching row's distance: decided
+once per query from how many products its restriction leaves, and passed down as a value.
+
+HNSW finds filtered neighbours approximately, and the fewer rows match the worse; computing
+every matching row's distance is exact, at a cost that grows with the matches
+(docs/decisions/exact-or-index.md).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from .catalog import get_catalog
+from .conf import shop_clip_settings
+
+if TYPE_CHECKING:
+    from .knn import Restriction
+
+
+class ScanPlan(Enum):
+    INDEX = "index"  # the HNSW index, with pgvector's iterative scan past filtered rows
+    EXACT = "exact"  # every matching row's distance, through the filters' own indexes
+
+
+def plan_for(restriction: Restriction) -> ScanPlan:
+    """EXACT when the restriction leaves so few products that exact search is both needed and
+    affordable (at most ``exact_search_max_rows``, counted no further than that)."""
+    if not restriction or shop_clip_settings.HNSW_ITERATIVE_SCAN == "off":
+        return ScanPlan.INDEX
+    most = exact_search_max_rows()
+    # No ordering: counting then stops at the threshold (an index-only scan where there is one).
+    products = _countable(restriction).order_by()
+    return ScanPlan.EXACT if most > 0 and products[:most + 1].count() <= most else ScanPlan.INDEX
+
+
+def plan_for_words(words: str, restriction: Restriction) -> ScanPlan:
+    """``plan_for`` the products with every word of ``words`` within ``restriction``.
+
+    From PostgreSQL's estimate of the words' matches (its statistics of the ``tsvector`` column),
+    where a bounded count would join every match to the product table: few estimated matches are
+    searched exactly whatever the other filters leave; many, with nothing else restricting, walk
+    the index; many with filters are counted, since the filters may still leave few.
+    """
+    from .keywords import estimated_matches, keyword_filter
+
+    if shop_clip_settings.HNSW_ITERATIVE_SCAN == "off":
+        return ScanPlan.INDEX
+    if estimated_matches(words) <= exact_search_max_rows():
+        return ScanPlan.EXACT
+    if not restriction:
+        return ScanPlan.INDEX
+    return plan_for(restriction.narrowed(**keyword_filter(words)))
+
+
+def _countable(restriction: Restriction) -> QuerySet:
+    """The rows whose count is the number of products ``restriction`` leaves.
+
+    Tag filters alone (``tag_filter_kwargs``: a subquery of distinct product ids) are counted in
+    the tag index without the product table (docs/decisions/exact-or-index.md).
+    """
+    lookups = restriction.lookups
+    if (set(lookups) == {"pk__in"} and isinstance(lookups["pk__in"], QuerySet)
+            and restriction.within is None and not restriction.exclude):
+        return lookups["pk__in"]
+    return restriction.products()
+
+
+def exact_search_max_rows() -> int:
+    """The most products a restriction may leave for exact search: a share of the catalog, within
+    ``EXACT_SEARCH_MIN_ROWS`` and ``EXACT_SEARCH_MAX_ROWS``."""
+    model = get_catalog().product_model
+    with connection.cursor() as cursor:  # the count of the last ANALYZE: free, and close enough
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                       [connection.ops.quote_name(model._meta.db_table)])
+        row = cursor.fetchone()
+    most = shop_clip_settings.EXACT_SEARCH_MAX_ROWS
+    if row is None or row[0] < 0:  # never analyzed: a new, small catalog
+        return most
+    share = int(row[0] * shop_clip_settings.EXACT_SEARCH_SELECTIVITY)
+    return min(most, max(shop_clip_settings.EXACT_SEARCH_MIN_ROWS, share))
+
+
+def query_settings(fetch: int, plan: ScanPlan = ScanPlan.INDEX) -> dict[str, str]:
+    """Settings for a KNN query that wants ``fetch`` rows (applied with SET LOCAL)."""
+    if plan is ScanPlan.EXACT:
+        # Reach the few matching rows through the filter's index where it has one: the planner's
+        # default costs assume disk reads and may scan the whole product table instead.
+        return {"enable_seqscan": "off"}
+    return {
+        "hnsw.iterative_scan": shop_clip_settings.HNSW_ITERATIVE_SCAN,
+        "hnsw.ef_search": str(max(shop_clip_settings.HNSW_EF_SEARCH, min(fetch, 1000))),
+        "hnsw.max_scan_tuples": str(shop_clip_settings.HNSW_MAX_SCAN_TUPLES),
+        # Filters that reach the index match many products: walking the index in distance order
+        # beats the filter-first plan the planner may estimate cheaper.
+        "enable_sort": "off",
+    }
