@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 
-from .conf import ShopClipConfigurationError, get_product_model, shop_clip_settings
+from .conf import ShopClipConfigurationError, get_product_model, import_setting, shop_clip_settings
 
 PRODUCT_IMAGE_KEY = "main"
 
@@ -47,6 +47,9 @@ class CatalogBase:
     text_fields: list[str] = []  # columns keyword documents are written from, in SQL
     category_field: str | None = None
     image_model: type[models.Model] | None = None  # a related image model: several images a product
+    # The FK from a variant to its parent: answers show one entry per family (the parent), a filter
+    # matches a family when any member does, and a product's look-alikes leave its family out.
+    group_field: str | None = None
 
     def products(self) -> models.QuerySet:
         """Every product of the store (its default manager)."""
@@ -57,12 +60,10 @@ class CatalogBase:
         The default hides nothing."""
         return queryset
 
-    def visible_within(self, queryset: models.QuerySet | None) -> models.QuerySet | None:
-        """``visible(queryset)``; None where neither the caller nor the catalog restricts anything
-        (the KNN query then needs no subquery)."""
-        if queryset is None and type(self).visible is CatalogBase.visible:
-            return None
-        return self.visible(self.products() if queryset is None else queryset)
+    @property
+    def hides_products(self) -> bool:
+        """Whether ``visible`` hides anything (else answers need no visibility subquery)."""
+        return type(self).visible is not CatalogBase.visible
 
     def product_queryset(self) -> models.QuerySet:
         """Products as answers show them (related rows fetched with them)."""
@@ -83,6 +84,19 @@ class CatalogBase:
     def filter_kwargs(self, params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         """ORM lookups on the product from the store's named filters; FilterError on a bad value."""
         return {}
+
+    def filter_conditions(self, params: Mapping[str, Any]) -> list[models.Q]:
+        """``Q`` conditions on the product from the store's computed filters (availability over
+        stock records, "on sale"); FilterError naming the parameter when one fails."""
+        return []
+
+    def group_of(self, product_ids: Iterable[Any]) -> dict[Any, Any]:
+        """Each product's family: its parent's key, or its own (every product its own without variants)."""
+        ids = list(product_ids)
+        if not self.group_field:
+            return {pk: pk for pk in ids}
+        rows = self.products().filter(pk__in=ids).values_list("pk", f"{self.group_field}_id")
+        return {pk: parent if parent is not None else pk for pk, parent in rows}
 
     def check(self) -> list[str]:
         """Configuration problems, for the system checks."""
@@ -109,9 +123,35 @@ class SettingsCatalog(CatalogBase):
                 ) from exc
             self.image_product_field = images.get("PRODUCT_FIELD", "product")
             self.image_file_field = images.get("IMAGE_FIELD", "image")
+        if images:  # the product's own image field is not read beside a related image model
+            self.image_field = None
         self.text_fields: list[str] = list(shop_clip_settings.TEXT_FIELDS)
         self.category_field: str | None = shop_clip_settings.CATEGORY_FIELD
-        self.filters: Mapping[str, str] = shop_clip_settings.FILTERS
+        self.group_field = shop_clip_settings.VARIANT_PARENT_FIELD
+        self.visible_setting = shop_clip_settings.VISIBLE
+        # Lookups by name; computed filters (callables, or dotted paths to them) apart.
+        self.filters: dict[str, str] = {}
+        self.filter_callables: dict[str, Any] = {}
+        for param, lookup in shop_clip_settings.FILTERS.items():
+            if callable(lookup) or "." in lookup:  # an ORM lookup never holds a dot
+                self.filter_callables[param] = (import_setting(lookup, f"FILTERS'][{param!r}")
+                                                if isinstance(lookup, str) else lookup)
+            else:
+                self.filters[param] = lookup
+
+    # -- visibility -----------------------------------------------------------------------------
+    def visible(self, queryset: models.QuerySet) -> models.QuerySet:
+        """``SHOP_CLIP["VISIBLE"]``: lookups, or a callable narrowing the queryset."""
+        rule = self.visible_setting
+        if not rule:
+            return queryset
+        if isinstance(rule, Mapping):
+            return queryset.filter(**rule)
+        return (import_setting(rule, "VISIBLE") if isinstance(rule, str) else rule)(queryset)
+
+    @property
+    def hides_products(self) -> bool:
+        return bool(self.visible_setting) or type(self).visible is not SettingsCatalog.visible
 
     # -- images -----------------------------------------------------------------------------
     def image_refs(self, product_ids: Iterable[Any]) -> list[ImageRef]:
@@ -230,6 +270,23 @@ class SettingsCatalog(CatalogBase):
             kwargs[prefix + lookup] = value
         return kwargs
 
+    def filter_conditions(self, params: Mapping[str, Any]) -> list[models.Q]:
+        """``Q`` objects from the computed filters whose parameter is given; any error a filter
+        raises is a FilterError naming its parameter."""
+        conditions = []
+        for param, condition in self.filter_callables.items():
+            raw = params.get(param)
+            if raw in (None, ""):
+                continue
+            if isinstance(raw, str) and has_control_characters(raw):
+                raise FilterError(f"{param}: contains control characters")
+            try:
+                conditions.append(condition(raw))
+            except Exception as exc:  # noqa: BLE001 - the store's code: any failure is this parameter's
+                message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                raise FilterError(f"{param}: {message or 'not a value this filter takes'}") from exc
+        return conditions
+
     def _lookup_field(self, lookup: str) -> models.Field:
         model, field = self.product_model, None
         for part in lookup.split("__"):
@@ -260,6 +317,19 @@ class SettingsCatalog(CatalogBase):
                 self._lookup_field(lookup)
             except FieldDoesNotExist:
                 problems.append(f"filter {param!r}: {meta.label} has no field for lookup {lookup!r}")
+        if isinstance(self.visible_setting, Mapping):
+            try:
+                str(self.products().filter(**self.visible_setting).query)
+            except (FieldError, FieldDoesNotExist, ValueError, TypeError) as exc:
+                problems.append(f"SHOP_CLIP['VISIBLE'] = {self.visible_setting!r}: {exc}; name fields of {meta.label}")
+        if self.group_field:
+            try:
+                field = meta.get_field(self.group_field)
+            except FieldDoesNotExist:
+                field = None
+            if field is None or not field.many_to_one or field.related_model is not self.product_model:
+                problems.append(f"SHOP_CLIP['VARIANT_PARENT_FIELD'] = {self.group_field!r}: {meta.label} needs a "
+                                "ForeignKey to itself of that name (the variant's parent)")
         return problems
 
 

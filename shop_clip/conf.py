@@ -20,18 +20,24 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # How shop-clip sees the store's product (see catalog.py).
     "CATALOG": "shop_clip.catalog.SettingsCatalog",
-    "IMAGE_FIELD": "image",          # a File/ImageField on the product, or None
+    "IMAGE_FIELD": "image",          # a File/ImageField on the product, or None; not read when IMAGES is set
     # or a related image model: {"MODEL": "app.ProductImage", "PRODUCT_FIELD": "product", "IMAGE_FIELD": "file"}
     "IMAGES": None,
     "TEXT_FIELDS": ["title", "description"],
     "CATEGORY_FIELD": "category",    # FK, M2M or plain field; None if the store has none
     "CATEGORY_SLUG_FIELD": "slug",   # field of the related category model matched by ?category=
-    "FILTERS": {                     # query parameter -> ORM lookup on the product
+    # query parameter -> ORM lookup on the product, or a dotted path to a callable (value) -> Q
+    "FILTERS": {
         "category": "category__slug",
         "min_price": "price__gte",
         "max_price": "price__lte",
         "in_stock": "in_stock",
     },
+    # The products shoppers may see: None (all), ORM lookups ({"is_public": True}), or a dotted path to
+    # a callable (queryset) -> queryset. Every answer is restricted to them.
+    "VISIBLE": None,
+    # The FK from a variant to its parent product ("parent"): answers show one entry per family.
+    "VARIANT_PARENT_FIELD": None,
     "EVAL_ATTRIBUTES_FIELD": "attributes",  # ground-truth labels used by shop_clip_eval
     "PRODUCT_SERIALIZER": "shop_clip.api.serializers.DefaultProductSerializer",
     # The encoder, configured like Django's cache framework.

@@ -48,7 +48,7 @@ def fuse_rankings(rankings: Sequence[tuple[Ranking, float]], *, k: int) -> list[
     rows: dict[Any, Neighbour] = {}
     for ranking, weight in rankings:
         for rank, row in enumerate(ranking, start=1):
-            fused[row.product_id] = fused.get(row.product_id, 0.0) + weight / (k + rank)
-            rows[row.product_id] = row
+            fused[row.group_id] = fused.get(row.group_id, 0.0) + weight / (k + rank)
+            rows[row.group_id] = row
     order = sorted(fused, key=lambda pid: (-fused[pid], rows[pid].distance, pid))
     return [rows[pid] for pid in order]

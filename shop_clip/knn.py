@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from .catalog import get_catalog
 from .errors import QueryError
@@ -19,45 +20,81 @@ from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .scan_plan import ScanPlan, plan_for, query_settings
 from .tag_rules import hidden_flag_kinds
 
+GROUP = "_shop_clip_group"  # the annotation naming a row's product family
+
 
 @dataclass(frozen=True)
 class Restriction:
     """Which products a KNN query may return.
 
     ``lookups``: ORM lookups on the product (``{"price__lte": 20}``, as ``catalog.filter_kwargs``
-    gives); ``within``: the store's own queryset of products (its filters, ``Q`` objects,
-    annotations and managers), applied as a subquery of the same statement; ``exclude``: product
-    ids never returned.
+    gives); ``conditions``: ``Q`` objects on the product (the store's computed filters);
+    ``within``: the store's own queryset of products (its filters, ``Q`` objects, annotations and
+    managers), a subquery of the same statement; ``exclude``: product ids never returned (with
+    variants, their whole families).  The catalog's visible products always restrict it, and with
+    variants each lookup and condition matches a family when any member matches it.
     """
 
     lookups: Mapping[str, Any] = field(default_factory=dict)
     within: QuerySet | None = None
     exclude: tuple[Any, ...] = ()
+    conditions: tuple[Q, ...] = ()
 
     def narrowed(self, **lookups: Any) -> Restriction:
         return replace(self, lookups={**self.lookups, **lookups})
 
     def __bool__(self) -> bool:
-        return bool(self.lookups) or self.within is not None or bool(self.exclude)
+        return bool(self.lookups or self.conditions or self.exclude) or self.within is not None \
+            or get_catalog().hides_products
 
     def products(self) -> QuerySet:
-        """The store's products this restriction leaves."""
-        products = self.within if self.within is not None else get_catalog().products()
-        products = products.filter(**self.lookups)
-        return products.exclude(pk__in=list(self.exclude)) if self.exclude else products
+        """The store's products this restriction leaves (each variant whose family matches)."""
+        return self._narrow(get_catalog().products(), "pk", "")
 
     def apply(self, rows: QuerySet) -> QuerySet:
         """``rows`` of ``ProductVector`` narrowed to the products this restriction leaves."""
-        rows = rows.filter(**{f"product__{key}": value for key, value in self.lookups.items()})
+        return self._narrow(rows, "product_id", "product__")
+
+    def _narrow(self, rows: QuerySet, key: str, prefix: str) -> QuerySet:
+        catalog = get_catalog()
+        if catalog.hides_products:
+            rows = rows.filter(**{f"{key}__in": catalog.visible(catalog.products()).order_by().values("pk")})
         if self.within is not None:
-            rows = rows.filter(product_id__in=self.within.order_by().values("pk"))
-        return rows.exclude(product_id__in=list(self.exclude)) if self.exclude else rows
+            rows = rows.filter(**{f"{key}__in": self.within.order_by().values("pk")})
+        if not catalog.group_field:
+            rows = rows.filter(**{prefix + name: value for name, value in self.lookups.items()})
+            for condition in self.conditions:  # a Q on the product: a subquery, whatever it joins
+                rows = rows.filter(**{f"{key}__in": catalog.products().filter(condition).order_by().values("pk")})
+            return rows.exclude(**{f"{key}__in": list(self.exclude)}) if self.exclude else rows
+        # Families: a filter matches when any member matches; the family's parent must be visible too.
+        rows = rows.annotate(**{GROUP: group_key(catalog.group_field, prefix)})
+        members = [catalog.products().filter(**{name: value}) for name, value in self.lookups.items()]
+        members += [catalog.products().filter(condition) for condition in self.conditions]
+        if catalog.hides_products:
+            members.append(catalog.visible(catalog.products()).filter(**{f"{catalog.group_field}__isnull": True}))
+        for matching in members:
+            rows = rows.filter(**{f"{GROUP}__in": _groups(matching)})
+        if self.exclude:
+            rows = rows.exclude(**{f"{GROUP}__in": _groups(catalog.products().filter(pk__in=list(self.exclude)))})
+        return rows
+
+
+def group_key(field_name: str, prefix: str = "") -> Coalesce:
+    """A product's family key: its parent's, or its own."""
+    return Coalesce(F(f"{prefix}{field_name}_id"), F(f"{prefix}pk" if prefix else "pk"))
+
+
+def _groups(products: QuerySet) -> QuerySet:
+    """The family keys of ``products``, as a subquery."""
+    field_name = get_catalog().group_field
+    return products.order_by().annotate(**{GROUP: group_key(field_name)}).values(GROUP)
 
 
 class Neighbour(NamedTuple):
     product_id: Any
     distance: float  # cosine distance: 0 is the same direction
     image_key: str
+    group_id: Any  # the product's family (itself without variants)
 
 
 def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *, wanted: int,
@@ -72,8 +109,9 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
     vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     if vectors.shape[1] != space.dim:
         raise QueryError(f"query vector has {vectors.shape[1]} dimensions, the index {space.dim}")
-    # With several images per product, one product can take several of the nearest rows.
-    fetch = wanted * (1 if get_catalog().image_model is None else 3)
+    # With several images a product, or several variants a family, one answer can take several rows.
+    catalog = get_catalog()
+    fetch = wanted * (1 if catalog.image_model is None and not catalog.group_field else 3)
     plan = plan or plan_for(restriction)
     while True:
         best, truncated = _best_rows(vectors, space, fetch, restriction, plan)
@@ -81,22 +119,23 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
             break
         fetch *= 2
     # The order of the SQL (distance, then product id), so pages agree on ties (duplicate images).
-    return sorted(best.values(), key=lambda row: (row.distance, row.product_id))[:wanted]
+    return sorted(best.values(), key=lambda row: (row.distance, row.group_id, row.product_id))[:wanted]
 
 
 def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction = Restriction(),
                  plan: ScanPlan = ScanPlan.INDEX) -> QuerySet:
-    """``(product_id, distance, image_key)`` of the ``fetch`` nearest rows ``restriction`` leaves;
-    under ``ScanPlan.EXACT`` every matching row's distance is computed, ties ordered by product."""
+    """``(product_id, distance, image_key, family)`` of the ``fetch`` nearest rows ``restriction``
+    leaves; under ``ScanPlan.EXACT`` every matching row's distance is computed, ties ordered by product."""
     rows = restriction.apply(ProductVector.objects.filter(space=space, dim=space.dim, embedding__isnull=False))
     hidden = hidden_flag_kinds()
     if hidden:  # open moderation flags of these kinds keep a product away from shoppers
         rows = rows.exclude(product_id__in=ProductFlag.objects.filter(
             space=space, kind__in=hidden, reviewed_at__isnull=True).values("product_id"))
+    family = GROUP if get_catalog().group_field else "product_id"
     exact = plan is ScanPlan.EXACT
     order = ("distance", "product_id") if exact else ("distance",)
     return (rows.annotate(distance=RawSQL(distance_sql(space.dim, exact=exact), [halfvec_literals(vector)[0]]))
-            .order_by(*order).values_list("product_id", "distance", "image_key")[:fetch])
+            .order_by(*order).values_list("product_id", "distance", "image_key", family)[:fetch])
 
 
 def set_local(cursor, values: Mapping[str, str]) -> None:
@@ -107,7 +146,7 @@ def set_local(cursor, values: Mapping[str, str]) -> None:
 
 def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
                plan: ScanPlan) -> tuple[dict[Any, Neighbour], bool]:
-    """Each product's nearest row over the query vectors, and whether any query hit ``fetch``."""
+    """Each family's nearest row over the query vectors, and whether any query hit ``fetch``."""
     best: dict[Any, Neighbour] = {}
     truncated = False
     nested = connection.in_atomic_block
@@ -118,8 +157,8 @@ def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restricti
             rows = list(knn_queryset(vector, space, fetch, restriction, plan))
             truncated |= len(rows) == fetch
             for row in map(Neighbour._make, rows):
-                if row.product_id not in best or row.distance < best[row.product_id].distance:
-                    best[row.product_id] = row
+                if row.group_id not in best or row.distance < best[row.group_id].distance:
+                    best[row.group_id] = row
         if nested:  # SET LOCAL lasts until the outer transaction ends: the caller's queries get the defaults
             cursor.execute("SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)",
                            [list(settings)])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -98,7 +98,7 @@ def complete_the_look(product: models.Model | Any, *, queryset: QuerySet | None 
     vectors = product_vectors(product_id, space)  # NotEmbedded (409) before any cached answer
     # The vectors are part of the key: a new photo of the product is a new question at once.
     key = _cache_key(space, product_id, hashlib.sha1(vectors.tobytes()).hexdigest(), groups_wanted, per_category,
-                     restriction, only)
+                     restriction, only, catalog.visible(catalog.products()))
     cached = caches[shop_clip_settings.QUERY_CACHE_ALIAS].get(key) if shop_clip_settings.LOOK_CACHE_TIMEOUT else None
     if cached is not None:
         return Look(_cached_groups(cached), space.model_id)
@@ -110,7 +110,7 @@ def complete_the_look(product: models.Model | Any, *, queryset: QuerySet | None 
     groups = _best_groups(vectors, space, candidates, groups_wanted, per_category, restriction)
     if shop_clip_settings.LOOK_CACHE_TIMEOUT:
         caches[shop_clip_settings.QUERY_CACHE_ALIAS].set(
-            key, [(group.category, [(hit.product.pk, hit.score, hit.image_key) for hit in group.hits])
+            key, [(group.category, [(hit.product.pk, hit.score, hit.image_key, hit.variant.pk) for hit in group.hits])
                   for group in groups], shop_clip_settings.LOOK_CACHE_TIMEOUT)
     return Look(groups, space.model_id)
 
@@ -146,7 +146,8 @@ def _best_groups(vectors: np.ndarray, space: EmbeddingSpace, candidates: list[st
 def _cache_key(space: EmbeddingSpace, product_id: Any, *parts: Any) -> str:
     def plain(part: Any) -> Any:  # a queryset (a tag filter, the store's own) by its SQL: repr() would run it
         if isinstance(part, Restriction):
-            return plain(part.lookups), plain(part.within), plain(list(part.exclude))
+            return (plain(part.lookups), plain(part.within), plain(list(part.exclude)),
+                    [str(condition) for condition in part.conditions])
         if isinstance(part, Mapping):
             return sorted((key, plain(value)) for key, value in part.items())
         return str(part.query) if isinstance(part, QuerySet) else part
@@ -156,18 +157,23 @@ def _cache_key(space: EmbeddingSpace, product_id: Any, *parts: Any) -> str:
 
 
 def _cached_groups(cached: list) -> list[LookGroup]:
-    """Groups from cached ids and scores, with the products as they are now (deleted ones left out)."""
-    products = get_catalog().product_queryset().in_bulk([pid for _, hits in cached for pid, *_ in hits])
+    """Groups from cached ids and scores, with the products as they are now (deleted or hidden
+    ones left out)."""
+    catalog = get_catalog()
+    products = catalog.visible(catalog.product_queryset()).in_bulk(
+        {key for _, hits in cached for pid, _, _, variant in hits for key in (pid, variant)})
     groups = []
     for category, hits in cached:
-        current = [Hit(products[pid], score, key) for pid, score, key in hits if pid in products]
+        current = [Hit(products[pid], score, key, products[variant]) for pid, score, key, variant in hits
+                   if pid in products and variant in products]
         if current:
             groups.append(LookGroup(category, current[0].score, current))
     return groups
 
 
-def shop_the_look(image: Image.Image | bytes, _legacy: Mapping | None = None, *, queryset: QuerySet | None = None,
-                  filters: Filters | None = None, categories: int | None = None, per_category: int | None = None) -> Look:
+def shop_the_look(image: Image.Image | bytes, _legacy: Mapping | None = None, *,
+                  queryset: QuerySet | None = None, filters: Filters | None = None,
+                  categories: int | None = None, per_category: int | None = None) -> Look:
     """For a scene photo (decoded, or its bytes): the products it shows, one group per category
     found, best first."""
     if _legacy is not None:  # TEMPORARY: retrieval_eval's old call, until it moves to the typed API
@@ -201,7 +207,7 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     catalog = get_catalog()
     candidates = []
     for box, vector in zip(boxes, vectors, strict=True):
-        hits = hits_for(nearest(vector, space, wanted=1))
+        hits = hits_for(nearest(vector, space, wanted=1, restriction=Restriction()))  # visible products only
         categories = catalog.category_values(hits[0].product) if hits else []
         if categories:
             candidates.append(Region(box, categories[0], hits[0].score, vector))
@@ -231,8 +237,8 @@ def _look_request(feature: str, queryset: QuerySet | None, filters: Filters | No
     restriction = restriction_for(space, queryset=queryset, filters=filters, exclude=exclude)
     lookups = dict(restriction.lookups)
     only = lookups.pop(catalog.category_lookup, None)  # the shopper's category filter, apart
-    return (groups_wanted, per_category, Restriction(lookups, restriction.within, restriction.exclude),
-            None if only is None else str(only), space)
+    return (groups_wanted, per_category, replace(restriction, lookups=lookups), None if only is None else str(only),
+            space)
 
 
 def _in_category(vectors: np.ndarray, space: EmbeddingSpace, category: str, limit: int,

@@ -21,11 +21,13 @@ class Mode(StrEnum):
 @dataclass(frozen=True)
 class Hit:
     """One product, how close it is (cosine similarity, higher is closer), and the image of it
-    that matched (``"main"`` or ``"img:<pk>"``, as ``catalog.image_refs`` names them)."""
+    that matched (``"main"`` or ``"img:<pk>"``, as ``catalog.image_refs`` names them).  With
+    variants, ``product`` is the family's product and ``variant`` the member whose image matched."""
 
     product: Any
     score: float
     image_key: str | None = None
+    variant: Any = None
 
 
 @dataclass(frozen=True)

@@ -127,11 +127,11 @@ def check_paging(limit: int | None, offset: int) -> tuple[int, int]:
 def restriction_for(space: EmbeddingSpace, *, queryset: models.QuerySet | None = None,
                     filters: Filters | None = None, exclude: Sequence[Any] = ()) -> Restriction:
     """The products an answer may show: the store's visible products of ``queryset``, narrowed by
-    the store's named ``filters`` and tag filters, less ``exclude``."""
+    the store's named ``filters`` (lookups and computed ones) and tag filters, less ``exclude``."""
     filters = filters or {}
     catalog = get_catalog()
     lookups = {**catalog.filter_kwargs(filters), **tag_filter_kwargs(filters, space)}
-    return Restriction(lookups, catalog.visible_within(queryset), tuple(exclude))
+    return Restriction(lookups, queryset, tuple(exclude), tuple(catalog.filter_conditions(filters)))
 
 
 def ranked_page(rank, *, queryset: models.QuerySet | None, filters: Filters | None, limit: int | None,
@@ -145,10 +145,12 @@ def ranked_page(rank, *, queryset: models.QuerySet | None, filters: Filters | No
 
 
 def hits_for(ranked: Sequence[Neighbour]) -> list[Hit]:
-    """Hits for neighbours, in their order, with the products in one query."""
-    products = get_catalog().product_queryset().in_bulk([row.product_id for row in ranked])
-    return [Hit(products[row.product_id], 1.0 - row.distance, row.image_key)
-            for row in ranked if row.product_id in products]
+    """Hits for neighbours, in their order, with the products (families and the variants that
+    matched) in one query."""
+    keys = {key for row in ranked for key in (row.group_id, row.product_id)}
+    products = get_catalog().product_queryset().in_bulk(keys)
+    return [Hit(products[row.group_id], 1.0 - row.distance, row.image_key, products[row.product_id])
+            for row in ranked if row.group_id in products and row.product_id in products]
 
 
 def as_image(image: Image.Image | bytes, target: int) -> Image.Image:
@@ -157,9 +159,13 @@ def as_image(image: Image.Image | bytes, target: int) -> Image.Image:
 
 
 def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
-    """The embedded image vectors of one product; NotEmbedded if it has none yet."""
+    """The embedded image vectors of one product (a variant without images of its own: its
+    family's); NotEmbedded if it has none yet."""
     rows = list(ProductVector.objects.filter(product_id=product_id, space=space, embedding__isnull=False)
                 .values_list("embedding", flat=True))
+    family = get_catalog().group_of([product_id]).get(product_id, product_id)
+    if not rows and family != product_id and not ProductVector.objects.filter(product_id=product_id).exists():
+        return product_vectors(family, space)
     if not rows:
         states = set(ProductVector.objects.filter(product_id=product_id, space=space).values_list("status", flat=True))
         if Status.FAILED in states:

@@ -11,6 +11,7 @@ from django.db import DatabaseError
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -170,10 +171,11 @@ class ImageSearchView(SearchServiceView):
 
 
 def _product_pk(pk: str):
-    """The stored primary key of product ``pk``; 404 when there is none."""
+    """The stored primary key of product ``pk``; 404 when there is none, or shoppers may not see it."""
     catalog = get_catalog()
     try:
-        return catalog.products().only("pk").get(pk=catalog.product_model._meta.pk.to_python(pk)).pk
+        products = catalog.visible(catalog.products())
+        return products.only("pk").get(pk=catalog.product_model._meta.pk.to_python(pk)).pk
     except (catalog.product_model.DoesNotExist, ValidationError, ValueError) as exc:
         raise Http404(f"no product with id {pk!r}") from exc
 
@@ -228,3 +230,17 @@ class StatusView(SearchServiceView):
     @extend_schema(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
     def get(self, request):
         return Response(index_status())
+
+
+class ShopClipSchemaView(SpectacularAPIView):
+    """The OpenAPI schema of shop-clip's own operations: a store's other views may carry a schema
+    class drf-spectacular cannot read, and their documentation is the store's."""
+
+    urlconf = "shop_clip.api.urls"
+    schema = AutoSchema()
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        mounted_at = request.path[: -len("schema/")].rstrip("/")  # where the store included these URLs
+        self.custom_settings = {"SCHEMA_PATH_PREFIX_INSERT": mounted_at, "SCHEMA_PATH_PREFIX": ""}
+        return super().get(request, *args, **kwargs)
