@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from django.core.management import call_command
@@ -52,9 +53,13 @@ def test_finetune_then_switch_when_the_new_index_is_complete(small_store, settin
 
 
 def test_eval_numbers_come_from_real_search_results(small_store, tmp_path, monkeypatch):
+    from demo_project.training.eval_set import write_look_scenes
+
     out = tmp_path / "eval.json"
-    call_command("shop_clip_eval", "--json", str(out), "--min-relevant", "2", "--all-pairs",
-                 "--look-alike-sample", "20", "--look-scenes", "6")
+    scenes = write_look_scenes(tmp_path / "scenes", count=6)
+    # No queries file: queries are built from the products' own attributes.
+    call_command("shop_clip_eval", "--json", str(out), "--min-relevant", "2", "--look-alike-sample", "20",
+                 "--scenes", str(scenes))
     report = json.loads(out.read_text())
     look = report["shop_the_look"]
     assert look["scenes"] == 6 and look["products"] >= 6
@@ -66,8 +71,53 @@ def test_eval_numbers_come_from_real_search_results(small_store, tmp_path, monke
     assert metrics["text P@10, category"]["hnsw"] == pytest.approx(metrics["text P@10, category"]["exact"], abs=0.05)
 
     # Break the search and the HNSW numbers follow it, while exact search does not move.
-    monkeypatch.setattr(retrieval_eval, "nearest_products", lambda *args, **kwargs: [])
-    broken = retrieval_eval.evaluate(active_space(), min_relevant=2, held_out_only=False, look_alike_sample=20)
+    monkeypatch.setattr(retrieval_eval, "nearest", lambda *args, **kwargs: [])
+    broken = retrieval_eval.evaluate(active_space(), min_relevant=2, look_alike_sample=20)
     assert broken.metrics["text P@10, category"]["hnsw"] == 0
     assert broken.metrics["text P@10, category"]["exact"] == metrics["text P@10, category"]["exact"]
     assert broken.metrics["index recall@10 (HNSW vs exact ids)"]["hnsw"] == 0
+
+
+def test_eval_reads_the_stores_queries_from_a_file(small_store, tmp_path, capsys):
+    """The demo's own queries file: queries fewer than 2 of this 48-product store match are skipped."""
+    from demo_project.training.eval_set import QUERIES_FILE
+
+    out = tmp_path / "eval.json"
+    call_command("shop_clip_eval", "--queries", str(QUERIES_FILE), "--min-relevant", "2", "--look-alike-sample", "5",
+                 "--json", str(out))
+    report = json.loads(out.read_text())
+    queries = retrieval_eval.load_queries(QUERIES_FILE)
+    labelled = retrieval_eval._labelled_products().values()
+
+    def relevant(query) -> int:
+        return sum(all(item.get(key) == value for key, value in query.relevant.items()) for item in labelled)
+
+    kept = Counter(query.kind for query in queries if relevant(query) >= 2)
+    assert {kind: n for kind, n in report["queries"].items() if kind != "look_alike"} == kept
+    assert kept["category"] > 0 and report["skipped_queries"] == len(queries) - sum(kept.values()) > 0
+    assert f"{report['skipped_queries']} queries skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{}", "non-empty JSON list"),
+    ('[{"query": "red mug"}]', '"relevant" must be'),
+    ('[{"query": "", "relevant": {"category": "mug"}}]', 'non-empty "query"'),
+    ("[1", "cannot read queries"),
+])
+def test_a_malformed_queries_file_is_refused_with_the_reason(content, message, tmp_path):
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "queries.json"
+    path.write_text(content)
+    with pytest.raises(CommandError, match=message):
+        call_command("shop_clip_eval", "--queries", str(path))
+
+
+def test_a_query_is_grouped_by_the_attributes_it_names_unless_it_says_otherwise(tmp_path):
+    path = tmp_path / "queries.json"
+    path.write_text(json.dumps([{"query": "red mug", "relevant": {"colour": "red", "category": "mug"}},
+                                {"query": "gift", "relevant": {"category": "mug"}, "kind": "gifts"}]))
+    first, second = retrieval_eval.load_queries(path)
+    assert (first.text, first.relevant, first.kind) == ("red mug", {"colour": "red", "category": "mug"},
+                                                        "colour_category")
+    assert second.kind == "gifts"

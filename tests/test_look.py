@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from PIL import Image
 
+from demo_project.training.synthetic import generate_flat_lays
 from shop_clip import regions
 from shop_clip.models import ProductVector
-from shop_clip.training.synthetic import generate_flat_lays
 
 from .conftest import committed_demo_catalog
 

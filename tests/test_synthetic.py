@@ -1,13 +1,14 @@
-"""The deterministic demo catalog generator (no database, no model)."""
+"""The deterministic demo catalog generator and the demo's evaluation set (no database, no model)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 import pytest
 
-from shop_clip.training.synthetic import (
+from demo_project.training.synthetic import (
     CATEGORIES,
     COLOURS,
     HELD_OUT_PAIRS,
@@ -20,7 +21,7 @@ from shop_clip.training.synthetic import (
     query_for,
     render_product_image,
 )
-from shop_clip.training.vocabulary import DEPARTMENTS
+from demo_project.training.vocabulary import DEPARTMENTS
 
 SMALL = 48  # pixels: enough to test behaviour, cheap to render
 
@@ -128,3 +129,26 @@ def test_generation_is_fast():
     elapsed = time.perf_counter() - started
     assert len(products) == 50
     assert elapsed < 5.0, f"50 products at 256 px took {elapsed:.1f}s"  # about 0.2s unloaded
+
+
+def test_the_committed_eval_queries_are_what_the_demo_generates_and_hold_every_held_out_pair():
+    from demo_project.training.eval_set import QUERIES_FILE, eval_queries
+
+    committed = json.loads(QUERIES_FILE.read_text())
+    assert committed == eval_queries()  # rewrite with `python -m demo_project.training.eval_set`
+    held_out = {(q["relevant"]["colour"], q["relevant"]["category"]) for q in committed if "colour" in q["relevant"]}
+    assert held_out == HELD_OUT_PAIRS
+    assert {q["relevant"]["category"] for q in committed if len(q["relevant"]) == 1} == {c.slug for c in CATEGORIES}
+
+
+def test_look_scenes_are_written_with_their_labels_and_the_same_bytes_each_time(tmp_path):
+    from demo_project.training.eval_set import SCENES_FILE, write_look_scenes
+
+    first = write_look_scenes(tmp_path / "a", count=3, seed=1)
+    again = write_look_scenes(tmp_path / "b", count=3, seed=1)
+    scenes = json.loads((first / SCENES_FILE).read_text())
+    assert len(scenes) == 3 and all(1 <= len(scene["products"]) <= 5 for scene in scenes)
+    for scene in scenes:
+        categories = [product["category"] for product in scene["products"]]
+        assert len(set(categories)) == len(categories)  # distinct categories, as shop the look answers
+        assert (first / scene["image"]).read_bytes() == (again / scene["image"]).read_bytes()

@@ -12,10 +12,17 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from demo_project.training.synthetic import HELD_OUT_PAIRS, generate_catalog, make_product, query_for  # noqa: E402
 from shop_clip.training.augmentation import augment_pixels  # noqa: E402
 from shop_clip.training.contrastive import UNNAMED, clip_loss, label_matches, same_text_matches  # noqa: E402
-from shop_clip.training.evaluation import graded_relevance, ndcg_at_k, precision_at_k, recall_at_k  # noqa: E402
-from shop_clip.training.synthetic import HELD_OUT_PAIRS, generate_catalog, make_product, query_for  # noqa: E402
+from shop_clip.training.evaluation import (  # noqa: E402
+    attribute_grades,
+    attribute_ranking_quality,
+    graded_relevance,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+)
 
 MINI = Path(__file__).resolve().parent.parent / "shop_clip" / "pretrained" / "shop-clip-mini"
 
@@ -54,6 +61,22 @@ def test_graded_relevance_gives_partial_credit_within_the_category():
     assert graded_relevance(query, {"category": "mug", "colour": "red", "pattern": "striped"}) == 0
     assert graded_relevance({"category": "mug"}, {"category": "mug", "colour": "red"}) == 1
     assert graded_relevance({"colour": "red"}, {"category": "mug", "colour": "red"}) == 1
+
+
+def test_a_ranking_is_scored_by_the_attributes_its_query_names():
+    """P@k counts results with every named attribute; nDCG grades the rest against the whole catalog."""
+    query = {"colour": "red", "category": "mug"}
+    red_mug, blue_mug, red_lamp = ({"category": "mug", "colour": "red"}, {"category": "mug", "colour": "blue"},
+                                   {"category": "lamp", "colour": "red"})
+    catalog = [red_mug, red_mug, blue_mug, red_lamp]
+    ideal = attribute_grades(query, catalog)
+    assert ideal == [2, 2, 1, 0]
+    assert attribute_ranking_quality(query, [red_mug, red_mug], ideal, 2) == (1.0, pytest.approx(1.0))
+    precision, ndcg = attribute_ranking_quality(query, [blue_mug, red_lamp], ideal, 2)
+    assert precision == 0.0 and 0 < ndcg < 1  # a mug of another colour still earns some gain
+    # Missing ranks are misses; a material query is judged by material and category alone.
+    assert attribute_ranking_quality({"material": "linen", "category": "dress"},
+                                     [{"category": "dress", "material": "linen", "colour": "red"}], [2], 4)[0] == 0.25
 
 
 # -- loss and augmentation ----------------------------------------------------------------------
@@ -104,12 +127,12 @@ def test_augmentation_keeps_shape_and_is_reproducible():
 # -- a short training run -----------------------------------------------------------------------
 
 def test_short_training_lowers_the_loss_and_beats_an_untrained_model(tmp_path):
-    from shop_clip.training.batching import LookAlikeBatches
-    from shop_clip.training.mini_data import build_training_pairs, tokenizer_corpus
-    from shop_clip.training.mini_model import MiniClipSize, build_mini_clip
+    from demo_project.training.look_alike_batches import LookAlikeBatches
+    from demo_project.training.mini_data import build_training_pairs, tokenizer_corpus
+    from demo_project.training.mini_model import MiniClipSize, build_mini_clip
+    from demo_project.training.st_format import save_sentence_transformer
+    from demo_project.training.tokenizer import build_word_tokenizer
     from shop_clip.training.retrieval import retrieval_metrics
-    from shop_clip.training.st_format import save_sentence_transformer
-    from shop_clip.training.tokenizer import build_word_tokenizer
     from shop_clip.training.training_loop import Schedule, train_contrastive
 
     torch.manual_seed(0)
@@ -137,7 +160,7 @@ def test_short_training_lowers_the_loss_and_beats_an_untrained_model(tmp_path):
 def test_train_mini_command_writes_a_loadable_model_and_is_reproducible(tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from shop_clip.training.train_mini import main
+    from demo_project.training.train_mini import main
 
     def weights(name: str, *extra: str) -> bytes:
         main(["--output", str(tmp_path / name), "--products", "48", "--epochs", "2", "--skip-eval", *extra])
@@ -160,7 +183,7 @@ def mini():
 
     if not (MINI / "modules.json").exists():
         pytest.fail(f"the bundled model is missing: train it with "
-                    f"python -m shop_clip.training.train_mini --output {MINI}")
+                    f"python -m demo_project.training.train_mini --output {MINI}")
     return SentenceTransformer(str(MINI), device="cpu")
 
 

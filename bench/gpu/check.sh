@@ -72,7 +72,7 @@ fi
 left=$((BUDGET - SECONDS))
 if [ "$left" -gt 100 ] && [ -z "${SKIP_TRAINING:-}" ]; then
 step 60 "3. training on $DEVICE" \
-  $PY -m shop_clip.training.train_mini --output /tmp/mini-"$DEVICE" --device "$DEVICE" \
+  $PY -m demo_project.training.train_mini --output /tmp/mini-"$DEVICE" --device "$DEVICE" \
   --products "$products" --epochs "$epochs" --skip-eval
 fi
 left=$((BUDGET - SECONDS))
@@ -82,7 +82,7 @@ step "$left" "3b. fine-tuning the bundled model on $DEVICE (the shop_clip_finetu
 import json, sys
 from shop_clip.encoders.sentence_transformers import resolve_model_path
 from shop_clip.training.finetune import finetune
-from shop_clip.training.synthetic import generate_catalog
+from demo_project.training.synthetic import generate_catalog
 device, count = sys.argv[1], min(int(sys.argv[2]), 1000)
 items = generate_catalog(count, seed=42, image_size=128)
 pairs = [(p.image, f"{p.title}. {p.description}") for p in items]

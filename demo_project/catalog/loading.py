@@ -10,9 +10,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from tqdm import tqdm
 
+from demo_project.training.synthetic import generate_catalog
+from demo_project.training.vocabulary import CATEGORIES
 from shop_clip.indexing import mark_pending
-from shop_clip.training.synthetic import generate_catalog
-from shop_clip.training.vocabulary import CATEGORIES
 
 from .models import Category, Product
 
@@ -58,7 +58,7 @@ def demo_products(count: int, seed: int):
     """The demo's products: with room for it, the evaluation layout (every held-out colour/category
     pair with a dozen products of one pattern, so `shop_clip_eval` has enough relevant products per
     query), shuffled, the rest drawn freely; smaller catalogs are drawn freely."""
-    from shop_clip.training.quality import CATALOG_SIZE, build_held_out_catalog
+    from demo_project.training.quality import CATALOG_SIZE, build_held_out_catalog
 
     if count < CATALOG_SIZE:
         return generate_catalog(count, seed)

@@ -1,12 +1,15 @@
-"""Synthetic demo catalog, the bundled shop-clip-mini model, and CLIP fine-tuning.
+"""Training a sentence-transformers CLIP on (image, text) pairs, and ranking metrics.
 
-Nothing here needs Django.  Names are imported lazily so that generating a demo catalog
-does not load torch.
+What ``shop_clip_finetune`` runs on a store's own catalog.  Nothing here needs Django; names are
+imported lazily so that importing the package does not load torch.  The demo's synthetic catalog
+and the recipe of the bundled shop-clip-mini are not part of the app: they live in
+``demo_project/training`` and drive the same loop.
 
-- ``synthetic``: the deterministic catalog generator (``generate_catalog``, ``HELD_OUT_PAIRS``).
-- ``train_mini``: ``python -m shop_clip.training.train_mini --output DIR`` trains the mini CLIP.
 - ``finetune``: ``finetune(model_dir, pairs, output_dir, ...)`` for any sentence-transformers CLIP.
-- ``evaluation``: ranking metrics; ``quality`` / ``check_mini``: the quality targets.
+- ``pairs``, ``augmentation``, ``contrastive``, ``batching``, ``training_loop``: preprocessing,
+  augmentation, the loss and the optimiser loop.
+- ``retrieval``: numpy cosine search and ``retrieval_metrics`` (held-out recall@1/@10).
+- ``evaluation``: ranking metrics (P@k, nDCG@k, graded relevance), also used by ``shop_clip_eval``.
 """
 
 from __future__ import annotations
@@ -14,15 +17,12 @@ from __future__ import annotations
 from importlib import import_module
 
 _EXPORTS = {
-    "SyntheticProduct": "synthetic",
-    "generate_catalog": "synthetic",
-    "HELD_OUT_PAIRS": "synthetic",
-    "query_for": "synthetic",
     "finetune": "finetune",
     "retrieval_metrics": "retrieval",
     "precision_at_k": "evaluation",
     "ndcg_at_k": "evaluation",
     "graded_relevance": "evaluation",
+    "attribute_ranking_quality": "evaluation",
 }
 
 __all__ = sorted(_EXPORTS)

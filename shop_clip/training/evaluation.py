@@ -1,5 +1,7 @@
 """Ranking metrics and attribute-based relevance.  Pure functions, no model, no Django.
 
+``attribute_ranking_quality`` is the one place a ranked list is scored against the attributes a
+query names (P@k and nDCG@k): ``shop_clip_eval`` and the demo's model checks both use it.
 ``graded_relevance`` grades a product against a query by the attributes the query names:
 
 ====  ===========================================================================
@@ -14,12 +16,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 GRADED_KEYS = ("category", "colour", "pattern")
 
 
-def graded_relevance(query_attributes: dict, product_attributes: dict, keys: Sequence[str] = GRADED_KEYS) -> int:
+def graded_relevance(query_attributes: Mapping, product_attributes: Mapping, keys: Sequence[str] = GRADED_KEYS) -> int:
     """0-3: how many of the query's category/colour/pattern (or ``keys``) the product matches
     (0 on a wrong category)."""
     named = [key for key in keys if query_attributes.get(key) is not None]
@@ -57,3 +60,23 @@ def ndcg_at_k(graded_relevances: Sequence[float], k: int, ideal: Sequence[float]
     """
     best = dcg_at_k(sorted(ideal if ideal is not None else graded_relevances, reverse=True), k)
     return dcg_at_k(graded_relevances, k) / best if best > 0 else 0.0
+
+
+def attribute_grades(relevant: Mapping[str, Any], items: Iterable[Mapping]) -> list[int]:
+    """:func:`graded_relevance` of each of ``items`` (attribute dicts) for a query naming ``relevant``."""
+    keys = tuple(relevant)
+    return [graded_relevance(relevant, item, keys) for item in items]
+
+
+def attribute_ranking_quality(relevant: Mapping[str, Any], ranked: Sequence[Mapping], ideal: Sequence[int],
+                              k: int) -> tuple[float, float]:
+    """``(P@k, nDCG@k)`` of one ranked list for a query naming the attributes ``relevant``.
+
+    ``ranked``: the attributes of the results, best first.  A result counts for P@k when it has
+    every named attribute; nDCG@k grades it with :func:`graded_relevance` against ``ideal``, the
+    grades of every product that could have been returned (``attribute_grades(relevant, catalog)``,
+    computed once per query).
+    """
+    grades = attribute_grades(relevant, ranked)
+    named = sum(value is not None for value in relevant.values())
+    return precision_at_k([grade == named for grade in grades], k), ndcg_at_k(grades, k, ideal=ideal)

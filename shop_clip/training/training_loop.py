@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from transformers import CLIPModel
 
 from .augmentation import CLIP_MEAN, CLIP_STD, augment_pixels
-from .batching import LookAlikeBatches, RandomBatches
+from .batching import Batches, RandomBatches
 from .contrastive import MAX_LOGIT_SCALE, clip_loss, label_matches, same_text_matches
 from .pairs import EncodedPairs
 
@@ -74,14 +74,14 @@ def _pick_texts(pairs: EncodedPairs, batch: torch.Tensor, generator: torch.Gener
 def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule, *, seed: int = 0,
                       device: str | torch.device = "cpu", progress: bool = True,
                       image_mean=CLIP_MEAN, image_std=CLIP_STD,
-                      batches: RandomBatches | LookAlikeBatches | None = None) -> TrainingLog:
-    """Fine-tune ``model`` in place with the symmetric InfoNCE loss; returns the loss log.
+                      batches: Batches | None = None) -> TrainingLog:
+    """Train ``model`` in place with the symmetric InfoNCE loss (from scratch or fine-tuning); returns the log.
 
-    Each epoch is cut into ``batches`` (default: random, ``schedule.batch_size``); every image
-    gets a randomly chosen text of its own and (if ``schedule.augment``) a random
-    flip/shift/zoom/exposure.  Identical texts, and texts whose labels fit another image
-    (see ``contrastive``), count as extra positives.  ``image_mean`` / ``image_std`` must be the processor's
-    normalisation (for exposure augmentation).
+    Each epoch is cut into ``batches`` (any :class:`~.batching.Batches`; default: random,
+    ``schedule.batch_size``); every image gets a randomly chosen text of its own and (if
+    ``schedule.augment``) a random flip/shift/zoom/exposure.  Identical texts, and texts whose
+    labels fit another image (see ``contrastive``), count as extra positives.  ``image_mean`` /
+    ``image_std`` must be the processor's normalisation (for exposure augmentation).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

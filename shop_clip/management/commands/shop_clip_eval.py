@@ -9,7 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from shop_clip.catalog import get_catalog
 from shop_clip.keywords import keyword_search_enabled
-from shop_clip.retrieval_eval import evaluate, evaluate_search_modes, evaluate_shop_the_look
+from shop_clip.retrieval_eval import (
+    evaluate,
+    evaluate_search_modes,
+    evaluate_shop_the_look,
+    load_queries,
+    load_scenes,
+)
 from shop_clip.spaces import NoActiveSpace, active_space
 
 
@@ -18,29 +24,36 @@ def catalog_has_categories() -> bool:
 
 
 class Command(BaseCommand):
-    help = ("Print text->product precision@10 and nDCG@10 (queries built from held-out attribute "
-            "combinations), look-alike precision@10 and the index's recall, for HNSW and exact search; "
-            "with keyword search on, the same text queries (and material ones) in each search mode.")
+    help = ("Print text->product precision@10 and nDCG@10 (queries from --queries, else built from the products' "
+            "attributes), look-alike precision@10 and the index's recall, for HNSW and exact search; with keyword "
+            "search on, the same queries in each search mode; with --scenes, shop the look on labelled photos.")
 
     def add_arguments(self, parser):
         parser.add_argument("--json", type=Path, help="also write the numbers here")
+        parser.add_argument("--queries", type=Path,
+                            help='a JSON list of {"query": text, "relevant": {attribute: value, ...}} '
+                                 "(default: every attribute combination enough products have)")
         parser.add_argument("--min-relevant", type=int, default=10,
-                            help="only queries with at least this many matching products")
-        parser.add_argument("--all-pairs", action="store_true",
-                            help="use every colour/category pair, not only those held out of training")
+                            help="only queries with at least this many relevant products")
         parser.add_argument("--look-alike-sample", type=int, default=200)
-        parser.add_argument("--look-scenes", type=int, default=60,
-                            help="flat-lay photos of new products for shop the look (0: skip)")
+        parser.add_argument("--scenes", type=Path,
+                            help="a directory of scene photos and scenes.json, the products each shows, "
+                                 "for shop the look (default: not measured)")
 
     def handle(self, *args, **options):
         try:
+            queries = load_queries(options["queries"]) if options["queries"] else None
+            scenes = load_scenes(options["scenes"]) if options["scenes"] else None
             space = active_space()
-            report = evaluate(space, min_relevant=options["min_relevant"], held_out_only=not options["all_pairs"],
+            report = evaluate(space, queries, min_relevant=options["min_relevant"],
                               look_alike_sample=options["look_alike_sample"])
         except (NoActiveSpace, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"model {report.model_id}, {report.products} embedded products, queries: "
                           + ", ".join(f"{k} {v}" for k, v in report.queries.items()))
+        if report.skipped_queries:
+            self.stdout.write(f"({report.skipped_queries} queries skipped: fewer than {options['min_relevant']} "
+                              "relevant products)")
         width = max(len(name) for name in report.metrics)
         self.stdout.write(f"{'metric':<{width}}  {'HNSW':>7}  {'exact':>7}  {'ratio':>6}")
         for name, values in report.metrics.items():
@@ -48,13 +61,12 @@ class Command(BaseCommand):
             self.stdout.write(f"{name:<{width}}  {values['hnsw']:>7.3f}  {values['exact']:>7.3f}  {ratio:>6.3f}")
         result = report.as_dict()
         if keyword_search_enabled():
-            result["search_modes"] = modes = evaluate_search_modes(
-                min_relevant=options["min_relevant"], held_out_only=not options["all_pairs"])
+            result["search_modes"] = modes = evaluate_search_modes(queries, min_relevant=options["min_relevant"])
             self._print_modes(modes)
-        if options["look_scenes"] and catalog_has_categories():
-            look = evaluate_shop_the_look(options["look_scenes"])
+        if scenes and catalog_has_categories():
+            look = evaluate_shop_the_look(scenes)
             result["shop_the_look"] = look
-            self.stdout.write(f"shop the look, {look['scenes']} flat-lays of {look['products']} new products: "
+            self.stdout.write(f"shop the look, {look['scenes']} photos of {look['products']} products: "
                               f"categories found {look['category_recall']:.3f}, groups right "
                               f"{look['category_precision']:.3f}, top product of the photographed colour "
                               f"{look['top_same_colour']:.3f}, median {look['median_ms']:.0f} ms a photo")

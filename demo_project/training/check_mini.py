@@ -1,6 +1,6 @@
 """Print the bundled model's quality against the targets.
 
-    python -m shop_clip.training.check_mini [--model DIR]
+    python -m demo_project.training.check_mini [--model DIR]
 
 Exits with status 1 when a target is missed.
 """
@@ -13,7 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "shop-clip-mini"
+import shop_clip
+
+# The bundled model ships inside the installed app; only its training recipe lives with the demo.
+DEFAULT_MODEL = Path(shop_clip.__file__).resolve().parent / "pretrained" / "shop-clip-mini"
 
 
 def main(argv: list[str] | None = None) -> int:

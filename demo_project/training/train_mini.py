@@ -1,6 +1,6 @@
 """Train the bundled shop-clip-mini from scratch on the synthetic catalog.
 
-    python -m shop_clip.training.train_mini --output shop_clip/pretrained/shop-clip-mini
+    python -m demo_project.training.train_mini --output shop_clip/pretrained/shop-clip-mini
 
 Fixed seeds; HELD_OUT_PAIRS never reach training.  Ends with the held-out evaluation.
 """
@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 
-from .batching import LookAlikeBatches
+from shop_clip.training.training_loop import Schedule, TrainingLog, train_contrastive
+
+from .look_alike_batches import LookAlikeBatches
 from .mini_data import build_training_pairs, tokenizer_corpus
 from .mini_model import MiniClipSize, build_mini_clip, describe_size
 from .st_format import save_sentence_transformer
 from .tokenizer import build_word_tokenizer
-from .training_loop import Schedule, TrainingLog, train_contrastive
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class MiniRecipe:
     products: int = 10000
     render_size: int = 128  # the processor shrinks to 32 px anyway; 128 renders 2x faster than 256
     schedule: Schedule = Schedule(epochs=24, batch_size=128, lr=1e-3)
-    group_size: int = 4  # look-alike groups per batch: see ``batching``
+    group_size: int = 4  # look-alike groups per batch: see ``look_alike_batches``
     size: MiniClipSize = MiniClipSize()
     seed: int = 0
 

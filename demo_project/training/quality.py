@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .evaluation import graded_relevance, ndcg_at_k, precision_at_k
-from .retrieval import as_sentence_transformer, encode_normalised, top_k
+from shop_clip.training.evaluation import attribute_grades, attribute_ranking_quality, precision_at_k
+from shop_clip.training.retrieval import as_sentence_transformer, encode_normalised, top_k
+
 from .synthetic import (
     HELD_OUT_PAIRS,
     PATTERNS,
@@ -83,14 +84,10 @@ def _text_precision(encoder, products: list[SyntheticProduct], image_vectors: np
     """Mean precision@K and nDCG@K of ``kind`` queries; relevant = every attribute the query names."""
     texts = [query_for(query, kind) for query in queries]
     ranked = top_k(encode_normalised(encoder, texts), image_vectors, K)
-    precisions, ndcgs = [], []
-    for query, row in zip(queries, ranked, strict=True):
-        grades = [graded_relevance(query, products[index].attributes) for index in row]
-        full = len([key for key in ("category", "colour", "pattern") if key in query])
-        precisions.append(precision_at_k([grade == full for grade in grades], K))
-        ideal = [graded_relevance(query, product.attributes) for product in products]
-        ndcgs.append(ndcg_at_k(grades, K, ideal=ideal))
-    return float(np.mean(precisions)), float(np.mean(ndcgs))
+    catalog = [product.attributes for product in products]
+    scores = [attribute_ranking_quality(query, [catalog[index] for index in row], attribute_grades(query, catalog), K)
+              for query, row in zip(queries, ranked, strict=True)]
+    return float(np.mean([precision for precision, _ in scores])), float(np.mean([ndcg for _, ndcg in scores]))
 
 
 def measure_quality(model: SentenceTransformer | str | Path) -> list[Metric]:
@@ -110,7 +107,8 @@ def measure_quality(model: SentenceTransformer | str | Path) -> list[Metric]:
     category_precision, _ = _text_precision(encoder, plain, plain_vectors, categories, "category")
     look_alikes = top_k(plain_vectors, plain_vectors, K, exclude_self=True)
     labels = np.array([product.attributes["category"] for product in plain])
-    image_precision = float(np.mean(labels[look_alikes] == labels[:, None]))
+    image_precision = float(np.mean([precision_at_k(labels[row] == label, K)
+                                     for label, row in zip(labels, look_alikes, strict=True)]))
     return [
         Metric("text->product P@10, colour+pattern+category (held-out pairs)", cpc_precision, 0.8),
         Metric("text->product nDCG@10, colour+pattern+category (held-out pairs)", cpc_ndcg),

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from transformers import CLIPProcessor
 
-from .contrastive import UNNAMED
-from .pairs import EncodedPairs, encode_pairs
+from shop_clip.training.contrastive import UNNAMED
+from shop_clip.training.pairs import EncodedPairs, encode_pairs
+
 from .synthetic import HELD_OUT_PAIRS, SyntheticProduct, generate_catalog
 from .vocabulary import CATEGORIES, COLOURS, PATTERNS
 from .wording import QUERY_KINDS, describe, query_for
