@@ -61,9 +61,9 @@ def build_vit_b32(directory: Path) -> Path:
         return directory
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from shop_clip.training.st_format import save_sentence_transformer
-    from shop_clip.training.synthetic import generate_catalog
-    from shop_clip.training.tokenizer import build_word_tokenizer
+    from demo_project.training.st_format import save_sentence_transformer
+    from demo_project.training.synthetic import generate_catalog
+    from demo_project.training.tokenizer import build_word_tokenizer
 
     texts = [p.title + " " + p.description for p in generate_catalog(300, seed=1, image_size=32)]
     tokenizer = build_word_tokenizer(texts, max_length=77)
@@ -90,7 +90,7 @@ def make_catalog(count: int, image_size: int = 256) -> list[int]:
 
     from demo_project.catalog.loading import load_demo_catalog
     from demo_project.catalog.models import Product
-    from shop_clip.indexing import mark_pending
+    from shop_clip.marking import mark_pending
 
     products = list(Product.objects.order_by("pk"))
     if len(products) == count and all(p.image.storage.exists(p.image.name) for p in products):
@@ -158,7 +158,7 @@ def reset_rows() -> None:
 
 def pipeline_rate(phases: dict[str, float] | None = None) -> float:
     """Images per second of ``process_pending`` over every row; adds its phase seconds to ``phases``."""
-    from shop_clip.indexing import process_pending
+    from shop_clip.claim_lanes import process_pending
     from shop_clip.models import ProductVector
 
     reset_rows()
@@ -240,7 +240,7 @@ def worker_rate(timeout: float = 1800) -> float:
     return total / elapsed
 
 
-PHASE_LABELS = {  # shop_clip.indexing.PHASES, as the report names them
+PHASE_LABELS = {  # shop_clip.claim_results.PHASES, as the report names them
     "wall": "whole pipeline (wall time)",
     "claim": "claim rows, look up images",
     "readers": "wait for the reader threads",

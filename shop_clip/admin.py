@@ -6,12 +6,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from .marking import enqueue_indexing, mark_pending
 from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
 
 
 @admin.register(EmbeddingSpace)
 class EmbeddingSpaceAdmin(admin.ModelAdmin):
-    list_display = ["model_id", "dim", "created_at", "activated_at"]
+    list_display = ["model_id", "backend", "dim", "created_at", "activated_at"]
 
 
 @admin.register(ProductVector)
@@ -26,8 +27,6 @@ class ProductVectorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Embed again")
     def retry(self, request, queryset):
-        from .indexing import enqueue_indexing
-
         queryset.update(status=ProductVector.Status.PENDING, attempts=0, error="")
         enqueue_indexing()
 
@@ -142,8 +141,6 @@ class ShopClipProductAdminMixin:
 
     @admin.action(description="Embed again with shop-clip")
     def shop_clip_embed_again(self, request, queryset):
-        from .indexing import mark_pending
-
         ids = list(queryset.values_list("pk", flat=True))
         ProductVector.objects.filter(product_id__in=ids).update(content_hash="", attempts=0, error="")
         rows = mark_pending(ids)

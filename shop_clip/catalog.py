@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db import models
 
-from .conf import ShopClipConfigurationError, get_product_model, import_setting, shop_clip_settings
+from .conf import ShopClipConfigurationError, get_product_model, import_setting, on_settings_change, shop_clip_settings
 
 PRODUCT_IMAGE_KEY = "main"
 
@@ -365,3 +365,6 @@ def has_control_characters(text: str) -> bool:
 def get_catalog() -> CatalogBase:
     """The configured catalog adapter (one instance per process)."""
     return shop_clip_settings.CATALOG()
+
+
+on_settings_change(get_catalog.cache_clear)  # a changed SHOP_CLIP builds a new catalog

@@ -6,11 +6,13 @@ A store configures shop-clip with two settings::
     SHOP_CLIP = {"IMAGE_FIELD": "image", "TEXT_FIELDS": ["title", "description"], ...}
 
 ``shop_clip_settings.X`` returns the store's value or the default below; the cache is dropped on
-``setting_changed`` so ``override_settings`` works in tests.
+``setting_changed`` so ``override_settings`` works in tests, and every other cache built from these
+settings registers its own reset with ``on_settings_change``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -206,14 +208,26 @@ def get_product_model():
 
 shop_clip_settings = ShopClipSettings()
 
-
-def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("SHOP_CLIP", "SHOP_CLIP_PRODUCT_MODEL"):
-        shop_clip_settings.reload()
-        from shop_clip import catalog, encoders
-
-        catalog.get_catalog.cache_clear()
-        encoders.clear_cache()
+# The Django settings shop-clip reads: a change to either drops every cache built from them.
+WATCHED_SETTINGS = ("SHOP_CLIP", "SHOP_CLIP_PRODUCT_MODEL")
 
 
-setting_changed.connect(_reload)
+def on_settings_change(reset: Callable[[], None]) -> Callable[[], None]:
+    """Call ``reset`` whenever ``SHOP_CLIP`` or ``SHOP_CLIP_PRODUCT_MODEL`` changes (``override_settings``
+    in tests), so a module's cache resets itself; returns ``reset``, so it also decorates."""
+
+    def receiver(*, setting: str, **kwargs: Any) -> None:
+        if setting in WATCHED_SETTINGS:
+            reset()
+
+    setting_changed.connect(receiver, weak=False)
+    return reset
+
+
+def positive_setting(name: str) -> int:
+    """A setting that counts threads, claims, tasks or rows, as a whole number of at least 1."""
+    return max(1, int(getattr(shop_clip_settings, name)))
+
+
+on_settings_change(shop_clip_settings.reload)
+

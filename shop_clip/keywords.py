@@ -17,7 +17,7 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import DatabaseError, connection, transaction
 
 from .catalog import get_catalog
-from .conf import ShopClipConfigurationError, shop_clip_settings
+from .conf import ShopClipConfigurationError, on_settings_change, shop_clip_settings
 from .models import ProductDocument
 from .planner import estimated_rows
 
@@ -125,6 +125,13 @@ def rarest_word_matches(text: str) -> float:
 
 _STATS_SECONDS = 300
 _word_stats: dict[str, Any] = {"read_at": -_STATS_SECONDS}
+
+
+@on_settings_change
+def forget_word_stats() -> None:
+    """Read the statistics again at the next query (KEYWORD_CONFIG stems words differently);
+    runs when the settings change."""
+    _word_stats.update(read_at=-_STATS_SECONDS)
 
 
 def _rarest(words: list[str]) -> float:

@@ -12,7 +12,8 @@ from pgvector.django import HalfVectorField
 
 
 class EmbeddingSpace(models.Model):
-    """One model's vector space.  Search reads the most recently activated space.
+    """One model's vector space: its backend, what it loads and its dimension.  Search reads the
+    most recently activated space.
 
     A new model is indexed beside the active one and activated when it has no pending rows left,
     so shoppers never see a half-built index or vectors of two models mixed.
@@ -20,6 +21,8 @@ class EmbeddingSpace(models.Model):
 
     model_id = models.CharField(max_length=200, primary_key=True)
     model_ref = models.CharField(max_length=500, help_text="What the encoder loads: hub name or directory.")
+    backend = models.CharField(max_length=500, blank=True, default="",
+                               help_text="The encoder's dotted class path (empty: created before it was recorded).")
     dim = models.PositiveSmallIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(null=True, blank=True)

@@ -8,6 +8,7 @@ from django.db.models.signals import post_delete, post_save
 
 from .catalog import get_catalog
 from .encoders import EncoderUnavailable
+from .marking import mark_pending, remove_image
 
 logger = logging.getLogger("shop_clip.signals")
 
@@ -21,15 +22,11 @@ def image_saved(sender, instance, **kwargs) -> None:
 
 
 def image_deleted(sender, instance, **kwargs) -> None:
-    from .indexing import remove_image
-
     catalog = get_catalog()
     remove_image(catalog.product_id_of_image(instance), catalog.image_key(instance))
 
 
 def _mark(product_id, *, keywords: bool = True) -> None:
-    from .indexing import mark_pending
-
     try:
         mark_pending([product_id], keywords=keywords)
     except EncoderUnavailable as exc:

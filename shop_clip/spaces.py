@@ -7,7 +7,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from .conf import shop_clip_settings
-from .encoders import BaseEncoder, get_encoder
+from .encoders import BaseEncoder, configured_identity, get_encoder
 from .models import EmbeddingSpace, ProductVector
 
 
@@ -16,22 +16,50 @@ class NoActiveSpace(LookupError):
 
 
 def configured_space(encoder: BaseEncoder | None = None) -> EmbeddingSpace:
-    """The space of the configured encoder, created (and activated if it is the first) on demand."""
-    encoder = encoder or get_encoder()
+    """The space of the configured encoder (or of ``encoder``), created (and activated if it is the
+    first) on demand, recording the encoder's backend.  Without ``encoder`` nothing is loaded where
+    the model's files or an earlier space tell its id and dimension (a product save in a web process)."""
+    model_ref = str(shop_clip_settings.ENCODER["MODEL"])
+    identity = (encoder.model_id, encoder.dim) if encoder is not None else configured_identity()
+    if identity is None:  # a hub model: the space recorded when it was last loaded
+        recorded = (EmbeddingSpace.objects.filter(model_ref=model_ref, backend=configured_backend())
+                    .order_by("-pk").first())
+        identity = None if recorded is None else (recorded.model_id, recorded.dim)
+    if identity is None:
+        encoder = get_encoder()
+        identity = (encoder.model_id, encoder.dim)
+    backend = backend_path(encoder) if encoder is not None else configured_backend()
     space, created = EmbeddingSpace.objects.get_or_create(
-        model_id=encoder.model_id,
-        defaults={"model_ref": str(shop_clip_settings.ENCODER["MODEL"]), "dim": encoder.dim},
-    )
-    if created and not EmbeddingSpace.objects.filter(activated_at__isnull=False).exists():
+        model_id=identity[0], defaults={"model_ref": model_ref, "dim": identity[1], "backend": backend})
+    if not space.backend:  # a space created before spaces recorded their backend
+        space.backend = backend
+        space.save(update_fields=["backend"])
+    if created and latest_active_space() is None:
         # The very first model: nothing to protect, so shoppers see results as they arrive.
         space.activated_at = timezone.now()
         space.save(update_fields=["activated_at"])
     return space
 
 
+def backend_path(encoder: BaseEncoder) -> str:
+    """The dotted path of ``encoder``'s class, as ``SHOP_CLIP["ENCODER"]["BACKEND"]`` names one."""
+    cls = type(encoder)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def configured_backend() -> str:
+    """``SHOP_CLIP["ENCODER"]["BACKEND"]``, the dotted path ``backend_path`` gives for its class."""
+    return str(shop_clip_settings.ENCODER["BACKEND"])
+
+
+def latest_active_space() -> EmbeddingSpace | None:
+    """The most recently activated space, the one search reads; None before any is activated."""
+    return EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+
+
 def active_space() -> EmbeddingSpace:
-    """The space search reads: the most recently activated one."""
-    space = EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+    """The space search reads: the most recently activated one (``NoActiveSpace`` before any)."""
+    space = latest_active_space()
     if space is None:
         raise NoActiveSpace("nothing is indexed yet: run `python manage.py shop_clip_index --all`")
     return space
@@ -53,7 +81,7 @@ def activate_if_complete(space: EmbeddingSpace) -> bool:
     """Switch search to ``space`` once it has no pending rows and covers the active catalog."""
     with transaction.atomic():
         space = EmbeddingSpace.objects.select_for_update().get(pk=space.pk)
-        current = EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+        current = latest_active_space()
         if current is not None and current.pk == space.pk:
             return False
         if ProductVector.objects.filter(space=space, status=ProductVector.Status.PENDING).exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q
 
 from .models import EmbeddingSpace, ProductVector
+from .spaces import configured_space, latest_active_space
 
 Status = ProductVector.Status
 
@@ -20,10 +21,9 @@ def _counts(queryset) -> dict[str, int]:
 
 
 def index_status() -> dict:
-    """``total/embedded/pending/failed`` for the configured model, plus every model's counts."""
-    from .spaces import configured_space
-
-    active = EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+    """``total/embedded/pending/failed`` for the configured model, plus every model's counts,
+    backend and dimension."""
+    active = latest_active_space()
     try:
         configured = configured_space().model_id
     except Exception:  # the model cannot load: still report what the database knows
@@ -31,8 +31,8 @@ def index_status() -> dict:
     focus = configured or (active.model_id if active else None)
     data = _counts(ProductVector.objects.filter(space_id=focus))
     data.update(model=focus, active_model=active.model_id if active else None, models=[
-        {"model": space.model_id, "dim": space.dim, "active": bool(active and space.pk == active.pk),
-         **_counts(ProductVector.objects.filter(space=space))}
+        {"model": space.model_id, "backend": space.backend, "dim": space.dim,
+         "active": bool(active and space.pk == active.pk), **_counts(ProductVector.objects.filter(space=space))}
         for space in EmbeddingSpace.objects.order_by("created_at")
     ])
     return data

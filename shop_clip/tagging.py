@@ -5,14 +5,13 @@ label whose prompt its images match best, when that label's probability reaches 
 ``min_score``.  ``SHOP_CLIP["MODERATION"]`` raises flags: unwanted content (``FLAGS`` against
 ``SAFE`` prompts) and photos that show another category than the product is listed under.
 
-The worker tags products after embedding them (``enqueue_tagging``, from the indexing pipeline);
+The worker tags products after embedding them (``enqueue_tagging``, from ``claims.index_batch``);
 ``shop_clip_tag`` tags the catalog.  Results replace the product's previous ones in that space,
 except that a flag staff reviewed is not raised again while the product's images stay the same.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,15 +21,13 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
+from .broker import TAG_PRODUCTS, publish
 from .catalog import get_catalog
-from .conf import shop_clip_settings
 from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
 from .search import product_vectors
 from .spaces import active_space
 from .tag_rules import moderation, tag_groups, tagging_enabled
 from .zero_shot import ProductImages, logit_scale, probabilities, product_images, prompt_vectors
-
-logger = logging.getLogger("shop_clip.tagging")
 
 CHUNK = 500
 Kind = ProductFlag.Kind
@@ -229,14 +226,10 @@ def enqueue_tagging(product_ids: Iterable[Any], space: EmbeddingSpace) -> None:
         return
     ids = sorted({pid if isinstance(pid, int) else str(pid) for pid in product_ids}, key=str)
     if ids:
-        transaction.on_commit(lambda: _send_tag_task(ids, space.model_id))
+        transaction.on_commit(lambda: send_tag_task(ids, space.model_id))
 
 
-def _send_tag_task(ids: list, model_id: str) -> None:
-    from .tasks import tag_products as task
-
-    try:
-        task.apply_async(args=[ids, model_id], queue=shop_clip_settings.QUEUE, retry=False)
-    except Exception as exc:  # kombu raises many types; `shop_clip_tag --missing` catches up
-        logger.warning("could not enqueue tagging of %d products (%s); run `python manage.py shop_clip_tag "
-                       "--missing`", len(ids), exc)
+def send_tag_task(ids: list, model_id: str) -> bool:
+    """Send one ``tag_products`` task now; returns whether the broker took it."""
+    return publish(TAG_PRODUCTS, args=[ids, model_id], what=f"the tagging of {len(ids)} products",
+                   instead="run `python manage.py shop_clip_tag --missing`")

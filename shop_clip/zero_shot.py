@@ -16,11 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from .conf import on_settings_change
 from .encoders import get_encoder
 from .models import EmbeddingSpace, ProductVector
 
 _prompt_vectors: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 _prompt_lock = threading.Lock()
+
+
+@on_settings_change
+def forget_prompt_vectors() -> None:
+    """Drop the encoded prompts along with the encoders that made them; runs when the settings change."""
+    with _prompt_lock:
+        _prompt_vectors.clear()
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ def committed_demo_catalog(django_db_blocker, size: int, seed: int, then=None):
 
     from demo_project.catalog.loading import load_demo_catalog
     from demo_project.catalog.models import Category, Product
-    from shop_clip.indexing import process_pending
+    from shop_clip.claim_lanes import process_pending
     from shop_clip.models import EmbeddingSpace, ProductVector
 
     with django_db_blocker.unblock():

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from shop_clip import tagging
-from shop_clip.indexing import process_pending
+from shop_clip.claim_lanes import process_pending
 from shop_clip.models import ProductFlag, ProductVector
 
 

@@ -48,6 +48,30 @@ def test_catalog_is_rebuilt_when_settings_change(settings):
     assert get_catalog().text_fields == ["title"]
 
 
+def test_every_cache_built_from_the_settings_resets_itself(settings, db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from shop_clip.encoders import get_encoder
+    from shop_clip.keywords import rarest_word_matches
+    from shop_clip.models import EmbeddingSpace
+    from shop_clip.zero_shot import prompt_vectors
+
+    space = EmbeddingSpace(model_id="probe", model_ref=str(settings.SHOP_CLIP["ENCODER"]["MODEL"]), dim=0)
+    encoder, prompts = get_encoder(), prompt_vectors(space, ["a photo of a shirt"])
+    rarest_word_matches("shirt")  # reads the keyword statistics: kept for minutes
+    with CaptureQueriesContext(connection) as kept:
+        rarest_word_matches("shirt")
+    assert get_encoder() is encoder and prompt_vectors(space, ["a photo of a shirt"]) is prompts
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP}  # any change to SHOP_CLIP
+    assert get_encoder() is not encoder
+    assert prompt_vectors(space, ["a photo of a shirt"]) is not prompts
+    with CaptureQueriesContext(connection) as again:
+        rarest_word_matches("shirt")
+    assert len(again) > len(kept)  # the statistics were read again
+
+
 def test_tags_and_moderation_are_off_by_default_and_shorthand_takes_the_defaults(settings):
     from shop_clip.tag_rules import DEFAULT_PROMPT, moderation, tag_groups, tagging_enabled
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from shop_clip.indexing import index_batch, mark_pending, process_pending
+from shop_clip.claim_lanes import process_pending
+from shop_clip.claim_reading import reader_pool_size
+from shop_clip.claims import index_batch
+from shop_clip.marking import mark_pending
 from shop_clip.models import ProductVector
 from shop_clip.spaces import configured_space
 
@@ -96,9 +98,7 @@ def test_two_claims_in_flight_index_every_row_once_with_the_same_vectors(make_pr
     ProductVector.objects.update(status="pending", content_hash="", embedding=None, attempts=0, error="")
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CLAIMS_IN_FLIGHT": 2, "READER_THREADS": 2}
     assert process_pending(max_batches=2)[0].claimed <= 8  # the batch budget holds across lanes
-    from shop_clip import indexing
-
-    assert indexing._readers[0] == 2  # the reader pool follows the setting
+    assert reader_pool_size() == 2  # the reader pool follows the setting
     seen = []
     result, more = process_pending(on_batch=lambda batch: seen.append(batch.claimed))
     assert not more and max(seen) <= 4
@@ -186,7 +186,7 @@ def test_broker_down_loses_nothing(celery_worker, make_product, caplog):
     app.conf.broker_write_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     app._after_fork()  # Celery's own reset of its connection and producer pools
     try:
-        with caplog.at_level(logging.WARNING, logger="shop_clip.indexing"):
+        with caplog.at_level(logging.WARNING, logger="shop_clip.broker"):
             product = make_product("Offline T-shirt")
         assert "could not reach the Celery broker" in caplog.text
     finally:
@@ -266,11 +266,14 @@ def test_a_store_worker_on_other_queues_loads_no_model(tmp_path):
     log_path = tmp_path / "worker.log"
     worker = Worker("store_emails", log_path, SHOP_CLIP_QUEUE="shop_clip_elsewhere").start()
     try:
-        time.sleep(1)  # the child's start is logged as it starts (before "ready." in practice)
+        # The child's start-up decision itself, logged as it starts.
+        wait_until(lambda: "does not consume shop-clip's queue 'shop_clip_elsewhere': no model is loaded"
+                   in log_path.read_text(), 60, "the worker child's start")
     finally:
         worker.stop()
-    assert "ready." in log_path.read_text()
-    assert "loading the model" not in log_path.read_text()
+    log = log_path.read_text()
+    assert "ready." in log
+    assert "loading the model" not in log and "] loaded " not in log
 
 
 @pytest.mark.parametrize(("pending", "tasks", "helpers"), [(5, 3, 2), (9, 3, 2), (4, 3, 1), (2, 3, 0), (9, 1, 0)])

@@ -6,8 +6,9 @@ import json
 
 from django.core.management import call_command
 
-from shop_clip.indexing import process_pending
-from shop_clip.models import ProductFlag, ProductVector
+from shop_clip.claim_lanes import process_pending
+from shop_clip.models import EmbeddingSpace, ProductFlag, ProductVector
+from shop_clip.spaces import configured_space
 
 
 def test_status_counts_reasons_and_open_flags(make_product, settings, capsys):
@@ -32,3 +33,22 @@ def test_status_counts_reasons_and_open_flags(make_product, settings, capsys):
     data = json.loads(capsys.readouterr().out)
     assert (data["total"], data["embedded"], data["pending"], data["failed"]) == (3, 1, 1, 1)
     assert data["models"][0]["active"] is True
+    assert data["models"][0]["backend"] == BACKEND
+
+
+BACKEND = "shop_clip.encoders.sentence_transformers.SentenceTransformerEncoder"
+
+
+def test_each_model_shows_its_backend_and_an_older_space_gets_it_recorded(make_product, settings, capsys):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
+    make_product("Red T-shirt")
+    space = configured_space()
+    assert space.backend == BACKEND
+    EmbeddingSpace.objects.filter(pk=space.pk).update(backend="")  # as migration 0005 leaves a space
+    EmbeddingSpace.objects.create(model_id="retired@0", model_ref="retired", dim=8)
+
+    call_command("shop_clip_status")
+    out = capsys.readouterr().out
+    assert f"{space.model_id}: {space.dim}-d vectors from {BACKEND}" in out  # recorded as the status met it
+    assert "retired@0: 8-d vectors from a backend not recorded" in out
+    assert EmbeddingSpace.objects.get(pk=space.pk).backend == BACKEND

@@ -20,9 +20,9 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 
 from shop_clip import tagging
+from shop_clip.claim_lanes import process_pending
 from shop_clip.conf import ShopClipConfigurationError
 from shop_clip.encoders import get_encoder
-from shop_clip.indexing import process_pending
 from shop_clip.models import ProductFlag, ProductTag, ProductVector
 from shop_clip.spaces import active_space
 
@@ -226,26 +226,28 @@ def test_tag_filters_alone_are_counted_without_the_product_table(catalog, db, se
     from django.test.utils import CaptureQueriesContext
 
     from demo_project.catalog.models import Product
-    from shop_clip.search import search_exactly, shopper_filters
+    from shop_clip.knn import Restriction
+    from shop_clip.scan_plan import ScanPlan, plan_for
     from shop_clip.spaces import active_space
+    from shop_clip.tag_rules import tag_filter_kwargs
 
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAG_FILTERS": ["colour", "pattern"]}
     colours, patterns = tags_of("colour"), tags_of("pattern")
     for params, matching in (({"colour": "red"}, sum(label == "red" for label in colours.values())),
                              ({"colour": "red", "pattern": "striped"},
                               sum(colours[pk] == "red" and patterns[pk] == "striped" for pk in colours))):
-        filters = shopper_filters(params, active_space())
+        filters = tag_filter_kwargs(params, active_space())
         assert Product.objects.filter(**filters).count() == matching > 0
         for most, exact in ((matching, True), (matching - 1, False)):  # the threshold either side
             settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MAX_ROWS": most, "EXACT_SEARCH_SELECTIVITY": 1}
             with CaptureQueriesContext(connection) as queries:
-                assert search_exactly(filters) is exact, (params, most)
+                assert (plan_for(Restriction(filters)) is ScanPlan.EXACT) is exact, (params, most)
             counts = [query["sql"] for query in queries.captured_queries if "COUNT(" in query["sql"]]
             assert counts and all("catalog_product" not in sql for sql in counts)
     # With a filter on the product itself, the products are counted.
-    filters = {**shopper_filters({"colour": "red"}, active_space()), "in_stock": True}
+    filters = {**tag_filter_kwargs({"colour": "red"}, active_space()), "in_stock": True}
     with CaptureQueriesContext(connection) as queries:
-        search_exactly(filters)
+        plan_for(Restriction(filters))
     assert any("catalog_product" in query["sql"] for query in queries.captured_queries if "COUNT(" in query["sql"])
 
 
@@ -300,7 +302,7 @@ def test_logit_scale_is_the_models_own(catalog, db):
 @pytest.mark.django_db(transaction=True)
 def test_a_saved_product_ends_up_tagged_by_the_worker(make_product, settings, tmp_path):
     """A worker of the demo store, tagging on: the save is embedded, then tagged, by the worker alone."""
-    from shop_clip.training.synthetic import make_product as render
+    from demo_project.training.synthetic import make_product as render
 
     attributes = {"category": "t-shirt", "department": "clothing", "colour": "red", "pattern": "striped",
                   "material": "cotton"}
@@ -329,7 +331,7 @@ def test_two_runs_at_once_leave_one_open_flag(make_product, settings):
 
     from django.db import connections, transaction
 
-    from shop_clip.training.synthetic import make_product as render
+    from demo_project.training.synthetic import make_product as render
 
     boot = render({"category": "boot", "department": "footwear", "colour": "black", "pattern": "solid",
                    "material": "leather"}, np.random.default_rng(3))

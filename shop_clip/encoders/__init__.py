@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..conf import ShopClipConfigurationError, import_setting, shop_clip_settings
+from ..conf import ShopClipConfigurationError, import_setting, on_settings_change, shop_clip_settings
 from .base import BaseEncoder, EncoderUnavailable
+from .devices import choose_device, configured_device
 
-__all__ = ["BaseEncoder", "EncoderUnavailable", "get_encoder", "clear_cache"]
+__all__ = ["BaseEncoder", "EncoderUnavailable", "choose_device", "clear_cache", "configured_device",
+           "configured_identity", "get_encoder"]
 
 _lock = threading.Lock()
 _loaded: dict[tuple, BaseEncoder] = {}
@@ -41,6 +43,19 @@ def get_encoder(model: str | None = None, **overrides: Any) -> BaseEncoder:
         return _loaded[key]
 
 
+def configured_identity() -> tuple[str, int] | None:
+    """``(model_id, dim)`` of the configured encoder from its backend's ``describe``, loading
+    nothing; None where the backend can only tell once loaded."""
+    options = _options(None)
+    backend = options.pop("BACKEND")
+    cls = import_setting(backend, "ENCODER.BACKEND") if isinstance(backend, str) else None
+    if cls is None or not hasattr(cls, "describe"):
+        return None
+    return cls.describe(**{k.lower(): v for k, v in options.items() if k != "DIM"})
+
+
+@on_settings_change
 def clear_cache() -> None:
+    """Forget the loaded encoders (the next ``get_encoder`` loads again); runs when the settings change."""
     with _lock:
         _loaded.clear()

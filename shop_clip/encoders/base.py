@@ -14,22 +14,34 @@ class EncoderUnavailable(RuntimeError):
 
 
 class BaseEncoder(ABC):
-    """Abstract CLIP-style encoder.
+    """Abstract CLIP-style encoder: the contract every backend keeps, and every attribute the
+    pipeline, the spaces and the system checks read.
 
     ``encode_images`` and ``encode_texts`` return float32 arrays of shape ``(n, dim)`` whose rows
-    are L2-normalised, so cosine similarity is a dot product.  ``model_id`` names the weights:
-    vectors of different ``model_id`` are never compared.
+    are L2-normalised, so cosine similarity is a dot product.  A backend sets ``model_id`` and
+    ``dim`` (without loading weights where it can); the other attributes have working defaults.
     """
 
+    # Names the weights; the embedding space's key: vectors of different ``model_id`` are never compared.
     model_id: str
+    # The length of every vector; the system checks compare it with the stored vectors (E002).
     dim: int
-    device: str
+    # Where the model runs: "cpu", "cuda", "cuda:1" (``devices.choose_device`` resolves "auto").
+    device: str = "cpu"
+    # Images per forward pass: the pipeline splits each claim into batches of this many.
+    batch_size: int = 32
     # The square side, in pixels, the image tower sees (224 for ViT-B/32); None where unknown.
     # Image loading decodes no more than twice this (``images.decode_size``).
     image_size: int | None = None
     # The shortest side the preprocessing resizes an image to (CLIP's ``shortest_edge``), if it
     # does: the pipeline resizes decoded images to it once, leaving the preprocessing nothing to do.
     resize_side: int | None = None
+
+    @classmethod
+    def describe(cls, **options) -> tuple[str, int] | None:
+        """``(model_id, dim)`` for these options without loading the model (a save in a web process
+        asks for them); None where only loading tells, and the space recorded for the model is used."""
+        return None
 
     @property
     def logit_scale(self) -> float:

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from .base import BaseEncoder, EncoderUnavailable
-from .clip_preprocess import ClipImagePreprocessor
+from .devices import choose_device
+
+if TYPE_CHECKING:
+    from .clip_preprocess import ClipImagePreprocessor
 
 logger = logging.getLogger("shop_clip.encoders")
 
@@ -30,20 +35,30 @@ def resolve_model_path(model: str) -> str:
 
 def local_model_id(path: Path) -> str:
     """``<dir name>@<hash of weights>``: a retrained model in the same folder gets a new id."""
+    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*/*.safetensors"))
+    return _hashed_id(path.name, tuple((str(file), file.stat().st_mtime_ns, file.stat().st_size) for file in weights))
+
+
+@functools.lru_cache(maxsize=8)
+def _hashed_id(name: str, weights: tuple[tuple[str, int, int], ...]) -> str:
+    """The hash of the weight files, once per process while they are unchanged (a save asks for it)."""
     digest = hashlib.sha256()
-    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*/*.safetensors")):
-        with weights.open("rb") as handle:
+    for file, _, _ in weights:
+        with open(file, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-    return f"{path.name}@{digest.hexdigest()[:10]}"
+    return f"{name}@{digest.hexdigest()[:10]}"
 
 
-def choose_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def files_dim(path: Path) -> int | None:
+    """The embedding length a sentence-transformers CLIP directory declares in its files (the
+    CLIP config's ``projection_dim``), without loading its weights; None where it declares none."""
+    for config in (path / "config.json", path / "0_CLIPModel" / "config.json"):
+        if config.is_file():
+            declared = json.loads(config.read_text())
+            if declared.get("model_type") == "clip" and declared.get("projection_dim"):
+                return int(declared["projection_dim"])
+    return None
 
 
 def _image_processor(model):
@@ -69,6 +84,14 @@ def _image_size(model) -> int | None:
 
 
 class SentenceTransformerEncoder(BaseEncoder):
+    @classmethod
+    def describe(cls, model: str, model_id: str | None = None, **options) -> tuple[str, int] | None:
+        """``(model_id, dim)`` of a local model from its files (no torch, no weights loaded); None
+        for a hub name, whose files are only known once loaded."""
+        local = Path(resolve_model_path(model))
+        dim = files_dim(local) if local.is_dir() else None
+        return None if dim is None else (model_id or local_model_id(local), dim)
+
     def __init__(self, model: str, device: str = "auto", batch_size: int = 32, model_id: str | None = None,
                  fp16: bool | None = None, **options) -> None:
         from sentence_transformers import SentenceTransformer
@@ -113,6 +136,8 @@ class SentenceTransformerEncoder(BaseEncoder):
     def _fast_image_preprocessing(self) -> tuple[ClipImagePreprocessor, dict] | None:
         """The fast CLIP preprocessor and the other keys the model's own ``preprocess`` returns
         for images, where the model's image processor is a plain CLIP one; else None."""
+        from .clip_preprocess import ClipImagePreprocessor  # imports torch: only where a model is loaded
+
         processor = _image_processor(self.model)
         fast = ClipImagePreprocessor.from_processor(processor) if processor is not None else None
         if fast is None:

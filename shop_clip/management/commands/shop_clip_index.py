@@ -7,11 +7,13 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from shop_clip.claim_lanes import process_pending
+from shop_clip.claim_results import time_summary
 from shop_clip.conf import get_product_model
 from shop_clip.encoders import EncoderUnavailable
 from shop_clip.hnsw import ensure_index
-from shop_clip.indexing import _send_index_task, mark_pending, missing_product_ids, process_pending, time_summary
 from shop_clip.keywords import keyword_search_enabled, missing_document_ids, refresh_documents
+from shop_clip.marking import mark_pending, missing_product_ids, send_index_task
 from shop_clip.models import ProductVector
 from shop_clip.spaces import configured_space
 
@@ -56,8 +58,8 @@ class Command(BaseCommand):
         if options["inline"]:
             self._run_inline(pending)
         else:
-            _send_index_task()
-            self.stdout.write("enqueued on the workers' queue")
+            if send_index_task():
+                self.stdout.write("enqueued on the workers' queue")
             if options["wait"]:
                 self._wait(pending, options["timeout"])
 

@@ -14,7 +14,7 @@ from shop_clip.status import index_status
 
 
 class Command(BaseCommand):
-    help = "Show how many product images are embedded, pending or failed, per model."
+    help = "Show how many product images are embedded, pending or failed, per model, and each model's backend."
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -32,6 +32,9 @@ class Command(BaseCommand):
                               f"{row['failed']:>7}")
         if not data["models"]:
             self.stdout.write("nothing indexed yet: run `python manage.py shop_clip_index`")
+        for row in data["models"]:
+            backend = row["backend"] or "a backend not recorded (indexed before spaces recorded one)"
+            self.stdout.write(f"{row['model']}: {row['dim']}-d vectors from {backend}")
         if keyword_search_enabled():
             products = get_catalog().product_model._default_manager.count()
             documents = ProductDocument.objects.count()
