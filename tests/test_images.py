@@ -190,7 +190,7 @@ def test_peak_memory_of_the_worst_accepted_shapes_stays_under_the_stated_bound(t
         "CMYK JPEG": encode(Image.new("CMYK", (square, square)), "JPEG"),
     }
     paths = []
-    for name, data in shapes.items():
+    for data in shapes.values():
         load_image(data)  # accepted, not refused
         paths.append(tmp_path / f"{len(paths)}.img")
         paths[-1].write_bytes(data)
