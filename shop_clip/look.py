@@ -171,13 +171,10 @@ def _cached_groups(cached: list) -> list[LookGroup]:
     return groups
 
 
-def shop_the_look(image: Image.Image | bytes, _legacy: Mapping | None = None, *,
-                  queryset: QuerySet | None = None, filters: Filters | None = None,
+def shop_the_look(image: Image.Image | bytes, *, queryset: QuerySet | None = None, filters: Filters | None = None,
                   categories: int | None = None, per_category: int | None = None) -> Look:
     """For a scene photo (decoded, or its bytes): the products it shows, one group per category
     found, best first."""
-    if _legacy is not None:  # TEMPORARY: retrieval_eval's old call, until it moves to the typed API
-        categories, per_category = int(_legacy["categories"]), int(_legacy["per_category"])
     groups_wanted, per_category, restriction, only, space = _look_request(
         "shop the look", queryset, filters, categories, per_category)
     target = decode_size(get_encoder(model=space.model_ref).image_size) * shop_clip_settings.LOOK_DECODE_SCALE

@@ -178,13 +178,3 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
                           "run `python manage.py shop_clip_index --missing`")
     return np.asarray(rows, dtype=np.float32)
 
-
-# TEMPORARY: the old names retrieval_eval still calls, until it moves to the typed API.
-def nearest_products(vectors, space, *, limit, offset=0, filters=None, exclude=()):
-    rows = nearest(vectors, space, wanted=offset + limit, restriction=Restriction(filters or {}, None, tuple(exclude)))
-    return hits_for(rows[offset:])
-
-
-def search_text(query, params=None):
-    params = params or {}
-    return search(query, filters=params, mode=params.get("mode"), limit=int(params.get("limit") or 20))

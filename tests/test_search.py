@@ -230,7 +230,7 @@ def test_hybrid_finds_materials_the_pictures_do_not_show_and_keeps_what_they_do(
     from shop_clip.retrieval_eval import evaluate_search_modes
 
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "KEYWORD_EXACT_MAX_ROWS": exact_max_rows}
-    report = evaluate_search_modes(min_relevant=3, held_out_only=False, modes=("vector", "hybrid"))
+    report = evaluate_search_modes(min_relevant=3, modes=("vector", "hybrid"))
     metrics = report["metrics"]
     assert report["queries"]["material_category"] >= 20 and report["queries"]["category"] >= 10
     material = metrics["material_category"]
