@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-core test-alt-store bench lint services stop clean
+.PHONY: demo test test-core test-alt-store test-oscar-store bench lint services stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) manage.py demo
 
-# Two stores, two runs: the demo store, then a differently shaped store (UUID keys, related photos,
-# many-to-many categories), each with its own test database and its own Celery worker.
+# Three stores, three runs: the demo store, a differently shaped store (UUID keys, related photos,
+# many-to-many categories) and a django-oscar shop, each with its own test database and Celery worker.
 test: $(STAMP)
 	$(PY) -m pytest tests
 	$(PY) -m pytest -o addopts="-ra" --ds=tests.alt_store.settings tests/alt_store
+	$(PY) -m pytest -o addopts="-ra" --ds=tests.oscar_store.settings tests/oscar_store
+
+test-oscar-store: $(STAMP)
+	$(PY) -m pytest -o addopts="-ra" --ds=tests.oscar_store.settings tests/oscar_store
 
 bench: $(STAMP)
 	$(PY) bench/indexing.py

@@ -68,8 +68,10 @@ class Restriction:
             return rows.exclude(**{f"{key}__in": list(self.exclude)}) if self.exclude else rows
         # Families: a filter matches when any member matches; the family's parent must be visible too.
         rows = rows.annotate(**{GROUP: group_key(catalog.group_field, prefix)})
-        members = [catalog.products().filter(**{name: value}) for name, value in self.lookups.items()]
-        members += [catalog.products().filter(condition) for condition in self.conditions]
+        # Only visible members count: a hidden variant's words or price never bring its family in.
+        shown = catalog.visible(catalog.products()) if catalog.hides_products else catalog.products()
+        members = [shown.filter(**{name: value}) for name, value in self.lookups.items()]
+        members += [shown.filter(condition) for condition in self.conditions]
         if catalog.hides_products:
             members.append(catalog.visible(catalog.products()).filter(**{f"{catalog.group_field}__isnull": True}))
         for matching in members:

@@ -7,7 +7,8 @@ from rest_framework import serializers
 from ..catalog import get_catalog
 from ..conf import shop_clip_settings
 
-IMAGE_REFS = "shop_clip_image_refs"  # context key: product pk -> its first ImageRef
+IMAGE_REFS = "shop_clip_image_refs"  # context key: product pk -> the ImageRef to show
+MATCHED_IMAGES = "shop_clip_matched_images"  # context key: product pk -> (variant pk, image key) a hit matched
 
 
 class ProductListSerializer(serializers.ListSerializer):
@@ -15,8 +16,11 @@ class ProductListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data) -> list[dict]:
         products = list(data.all() if hasattr(data, "all") else data)
-        refs: dict = {}
-        for ref in get_catalog().image_refs([product.pk for product in products]):
+        matched = self._context.get(MATCHED_IMAGES, {})  # family pk -> (variant pk, image key) that matched
+        found = get_catalog().image_refs({product.pk for product in products} | {pk for pk, _ in matched.values()})
+        by_key = {(ref.product_id, ref.key): ref for ref in found}
+        refs = {pk: by_key[image] for pk, image in matched.items() if image in by_key}
+        for ref in found:  # else the product's first image
             refs.setdefault(ref.product_id, ref)
         self._context = {**self._context, IMAGE_REFS: refs}  # the child reads the root's context
         return super().to_representation(products)
@@ -64,6 +68,10 @@ class HitSerializer(serializers.Serializer):
 def serialize_hits(hits, context: dict) -> list[dict]:
     """``[{"product": ..., "score": ...}]`` with one ``many=True`` product serializer for the page
     (building a serializer per hit cost about half of a cached search request)."""
+    # A family's hit shows the image of the variant that matched.
+    matched = {hit.product.pk: (hit.variant.pk, hit.image_key) for hit in hits
+               if hit.variant is not None and hit.variant.pk != hit.product.pk}
+    context = {**context, MATCHED_IMAGES: matched}
     products = shop_clip_settings.PRODUCT_SERIALIZER([hit.product for hit in hits], many=True, context=context).data
     return [{"product": product, "score": round(float(hit.score), 6)}
             for product, hit in zip(products, hits, strict=True)]

@@ -70,6 +70,15 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
 
 
+def documented(**details):
+    """``extend_schema`` built on drf-spectacular's schema class whatever the store's
+    ``DEFAULT_SCHEMA_CLASS`` (which the decorator otherwise extends, at import)."""
+    def decorate(method):
+        method.kwargs = {"schema": AutoSchema}
+        return extend_schema(**details)(method)
+    return decorate
+
+
 def _error(message: str, code: int) -> Response:
     return Response({"detail": message}, status=code)
 
@@ -148,7 +157,7 @@ class SearchServiceView(APIView):
 
 
 class SearchView(SearchServiceView):
-    @extend_schema(summary="Natural-language product search",
+    @documented(summary="Natural-language product search",
                    parameters=[OpenApiParameter("q", {"type": "string", "minLength": 1,
                                                       "maxLength": shop_clip_settings.MAX_QUERY_LENGTH},
                                                 required=True), SEARCH_MODE, *PAGING, *FILTER_PARAMS],
@@ -162,7 +171,7 @@ class ImageSearchView(SearchServiceView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_scope = IMAGE_SCOPE
 
-    @extend_schema(summary="Visual search: upload a photo (multipart field 'image')",
+    @documented(summary="Visual search: upload a photo (multipart field 'image')",
                    parameters=[*PAGING, *FILTER_PARAMS], responses={200: PageSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
@@ -190,14 +199,14 @@ def _uploaded_photo(request) -> bytes:
 
 
 class SimilarView(SearchServiceView):
-    @extend_schema(summary="Look-alike products", parameters=[*PAGING, *FILTER_PARAMS],
+    @documented(summary="Look-alike products", parameters=[*PAGING, *FILTER_PARAMS],
                    responses={200: PageSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         return self.page_response(request, search.similar(_product_pk(pk), filters=request.GET, **paging(request.GET)))
 
 
 class CompleteTheLookView(SearchServiceView):
-    @extend_schema(summary="Complete the look: matching products from other categories",
+    @documented(summary="Complete the look: matching products from other categories",
                    parameters=[*LOOK_PARAMS, *FILTER_PARAMS],
                    responses={200: LookSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
@@ -209,7 +218,7 @@ class ShopTheLookView(SearchServiceView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_scope = IMAGE_SCOPE
 
-    @extend_schema(summary="Shop the look: the products a scene photo shows (multipart field 'image')",
+    @documented(summary="Shop the look: the products a scene photo shows (multipart field 'image')",
                    parameters=[*LOOK_PARAMS, *FILTER_PARAMS],
                    responses={200: LookSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
@@ -219,7 +228,7 @@ class ShopTheLookView(SearchServiceView):
 
 
 class ProductTagsView(SearchServiceView):
-    @extend_schema(summary="Zero-shot tags of a product (colour, pattern, ... as SHOP_CLIP['TAGS'] names them)",
+    @documented(summary="Zero-shot tags of a product (colour, pattern, ... as SHOP_CLIP['TAGS'] names them)",
                    responses={200: ProductTagsSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         product_id = _product_pk(pk)
@@ -227,7 +236,7 @@ class ProductTagsView(SearchServiceView):
 
 
 class StatusView(SearchServiceView):
-    @extend_schema(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
+    @documented(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
     def get(self, request):
         return Response(index_status())
 
@@ -239,7 +248,7 @@ class ShopClipSchemaView(SpectacularAPIView):
     urlconf = "shop_clip.api.urls"
     schema = AutoSchema()
 
-    @extend_schema(exclude=True)
+    @documented(exclude=True)
     def get(self, request, *args, **kwargs):
         mounted_at = request.path[: -len("schema/")].rstrip("/")  # where the store included these URLs
         self.custom_settings = {"SCHEMA_PATH_PREFIX_INSERT": mounted_at, "SCHEMA_PATH_PREFIX": ""}

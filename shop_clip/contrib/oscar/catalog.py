@@ -1,0 +1,86 @@
+"""django-oscar 4.2's catalogue as shop-clip sees it: public products, parent/child variants,
+categories through ``ProductCategory`` and images from ``ProductImage`` in display order.
+
+Named by ``SHOP_CLIP["CATALOG"] = "shop_clip.contrib.oscar.OscarCatalog"``, with the rest of
+``shop_clip.contrib.oscar.settings.SHOP_CLIP`` (image model, filters, variants, serializer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.apps import apps
+from django.db import models
+from django.db.models import Prefetch, Q
+
+from shop_clip.catalog import ImageRef, SettingsCatalog
+
+__all__ = ["OscarCatalog"]
+
+PRESET = "merge shop_clip.contrib.oscar.settings.SHOP_CLIP into settings.SHOP_CLIP"
+
+
+class OscarCatalog(SettingsCatalog):
+    """Oscar's products: a shopper sees a product when it is public and, for a child, when its
+    parent is public too (``SHOP_CLIP["VISIBLE"]``, when set, narrows further).  A family (a
+    parent and its children) is one answer; a child without a title, description or categories
+    has its parent's, as Oscar shows it."""
+
+    def visible(self, queryset: models.QuerySet) -> models.QuerySet:
+        public = queryset.filter(Q(parent__isnull=True) | Q(parent__is_public=True), is_public=True)
+        return super().visible(public)
+
+    @property
+    def hides_products(self) -> bool:
+        return True
+
+    # -- images ---------------------------------------------------------------------------------
+    def image_refs(self, product_ids: Iterable[Any]) -> list[ImageRef]:
+        """The products' own images, each product's primary image (display order 0) first."""
+        field = self.image_product_field
+        images = (self.image_model._default_manager.filter(**{f"{field}__in": list(product_ids)})
+                  .order_by(field, "display_order", "pk"))
+        return [ImageRef(self.product_id_of_image(image), self.image_key(image), getattr(image, self.image_file_field))
+                for image in images if getattr(image, self.image_file_field)]
+
+    # -- text and categories ----------------------------------------------------------------------
+    def text(self, product: models.Model) -> str:
+        """``get_title()`` and the description (a child's own, else its parent's)."""
+        description = product.description or (product.parent.description if product.parent_id else "")
+        return " ".join(part for part in (product.get_title(), description) if part).strip()
+
+    def category_values(self, product: models.Model) -> list[str]:
+        """Slugs of the product's browsable categories (a child's are its parent's: Oscar's
+        ``get_categories``, which reads ``product_queryset``'s prefetch)."""
+        return [category.slug for category in product.get_categories()]
+
+    def category_choices(self) -> list[str]:
+        """Every browsable category's slug."""
+        return sorted(set(self._categories().values_list("slug", flat=True)))
+
+    def category_names(self, values: Iterable[str]) -> dict[str, str]:
+        """Slug -> Oscar's category name, for browsable categories."""
+        return dict(self._categories().filter(slug__in=list(values)).values_list("slug", "name"))
+
+    def _categories(self) -> models.QuerySet:
+        return apps.get_model("catalogue", "Category")._default_manager.browsable().order_by()
+
+    # -- answers ----------------------------------------------------------------------------------
+    def product_queryset(self) -> models.QuerySet:
+        """Products with what the JSON and Oscar's default strategy read (parent, product class,
+        stock records, images, browsable categories, public children): a constant number of
+        queries a page."""
+        children = self.products().filter(is_public=True).prefetch_related("stockrecords", "images")
+        return (self.products().select_related("parent", "product_class", "parent__product_class")
+                .prefetch_related("stockrecords", "images")
+                .prefetch_browsable_categories()
+                .prefetch_related(Prefetch("children", queryset=children, to_attr="_prefetched_public_children")))
+
+    def check(self) -> list[str]:
+        problems = super().check()
+        if self.group_field != "parent":
+            problems.append(f"Oscar's variants need SHOP_CLIP['VARIANT_PARENT_FIELD'] = 'parent': {PRESET}")
+        if self.image_model is None:
+            problems.append(f"Oscar's images need SHOP_CLIP['IMAGES'] to name catalogue.ProductImage: {PRESET}")
+        return problems

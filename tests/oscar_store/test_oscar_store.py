@@ -1,0 +1,390 @@
+"""shop-clip in a django-oscar 4.2 shop through the preset (``shop_clip.contrib.oscar``): hidden
+products, parent/child variants, Oscar's categories, stock records, images and strategy."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+from oscar.core.loading import get_class, get_model
+from PIL import Image
+
+from shop_clip.catalog import get_catalog
+from shop_clip.contrib.oscar import filters
+from shop_clip.contrib.oscar.serializers import OscarProductSerializer
+from shop_clip.models import ProductVector
+
+from ..conftest import png_bytes, wait_for_indexing
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+API = "/api/shop-clip"
+RED, BLUE, GREEN, YELLOW = (220, 20, 20), (20, 20, 220), (20, 180, 20), (230, 230, 0)
+PURPLE, ORANGE, CYAN, MAGENTA = (130, 0, 160), (250, 140, 0), (0, 200, 200), (230, 0, 160)
+BROWN, GREY, BLACK, NAVY = (120, 70, 20), (128, 128, 128), (15, 15, 15), (0, 0, 90)
+OLIVE, PINK, TEAL = (110, 110, 0), (255, 170, 200), (0, 110, 110)
+
+Product = get_model("catalogue", "Product")
+ProductClass = get_model("catalogue", "ProductClass")
+ProductImage = get_model("catalogue", "ProductImage")
+ProductCategory = get_model("catalogue", "ProductCategory")
+Category = get_model("catalogue", "Category")
+Partner = get_model("partner", "Partner")
+StockRecord = get_model("partner", "StockRecord")
+
+
+@dataclass
+class Shop:
+    """The shop's products by name, and its stock-record partner."""
+
+    partner: Partner
+    products: dict[str, Product] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Product:
+        try:
+            return self.__dict__["products"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def add(self, name: str, title: str, *, structure: str = Product.STANDALONE, parent: Product | None = None,
+            product_class: ProductClass | None = None, categories=(), colours=(), public: bool = True,
+            price: str | None = None, currency: str = "GBP", stock: int | None = 5, allocated: int | None = None,
+            description: str = "") -> Product:
+        """An Oscar product as the dashboard would make it (validated by ``Product.clean``)."""
+        product = Product(title=title, structure=structure, parent=parent, is_public=public, description=description,
+                          product_class=None if parent else product_class, slug=name.replace("_", "-"))
+        product.clean()
+        product.save()
+        for category in categories:
+            ProductCategory.objects.create(product=product, category=category)
+        for order, colour in enumerate(colours):
+            add_image(product, colour, order)
+        if price is not None:
+            StockRecord.objects.create(product=product, partner=self.partner, partner_sku=f"sku-{name}",
+                                       price=Decimal(price), price_currency=currency, num_in_stock=stock,
+                                       num_allocated=allocated)
+        self.products[name] = product
+        return product
+
+    def ids(self, *names: str) -> set[int]:
+        return {self.products[name].pk for name in names}
+
+
+def add_image(product: Product, colour, order: int) -> ProductImage:
+    image = ProductImage(product=product, display_order=order)
+    image.original.save(f"{product.slug}-{order}.png", ContentFile(png_bytes(colour)), save=True)
+    return image
+
+
+@pytest.fixture
+def shop() -> Shop:
+    """Families, standalone products, hidden ones and every stock situation Oscar's strategy knows."""
+    tee_class = ProductClass.objects.create(name="T-shirt", track_stock=True)
+    gift_class = ProductClass.objects.create(name="Gift card", track_stock=False)
+    clothing = Category.add_root(name="Clothing", slug="clothing")
+    tshirts = clothing.add_child(name="T-shirts", slug="t-shirts")
+    hats = clothing.add_child(name="Hats", slug="hats")
+    bags = Category.add_root(name="Bags", slug="bags")
+    gifts = Category.add_root(name="Gifts", slug="gifts")
+    archive = Category.add_root(name="Archive", slug="archive", is_public=False)
+    shop = Shop(Partner.objects.create(name="Warehouse"))
+    add, parent = shop.add, Product.PARENT
+
+    classic = add("classic", "Classic tee", structure=parent, product_class=tee_class, categories=[tshirts],
+                  colours=[RED], description="Soft cotton")
+    add("classic_red", "", structure=Product.CHILD, parent=classic, colours=[RED], price="25.00", stock=5)
+    add("classic_blue", "Classic tee, blue", structure=Product.CHILD, parent=classic, colours=[BLUE], price="40.00")
+    add("classic_hidden", "Classic tee, pink", structure=Product.CHILD, parent=classic, colours=[PINK],
+        price="10.00", public=False)
+    premium = add("premium", "Premium tee", structure=parent, product_class=tee_class, categories=[tshirts],
+                  colours=[PURPLE])
+    add("premium_a", "Premium tee, yellow", structure=Product.CHILD, parent=premium, colours=[YELLOW], price="40.00")
+    add("premium_b", "", structure=Product.CHILD, parent=premium, price="45.00")  # no image of its own
+    add("cheap_tee", "Plain tee", product_class=tee_class, categories=[tshirts], colours=[ORANGE], price="20.00",
+        currency="EUR", stock=7)
+    add("red_cap", "Red cap", product_class=tee_class, categories=[hats], colours=[RED], price="12.00", stock=1)
+    beanie = add("beanie", "Beanie", structure=parent, product_class=tee_class, categories=[hats])
+    add("beanie_black", "", structure=Product.CHILD, parent=beanie, colours=[BLACK], price="22.00", stock=0)
+    add("beanie_navy", "", structure=Product.CHILD, parent=beanie, colours=[NAVY], price="22.00", stock=0)
+    add("tote", "Canvas tote", product_class=tee_class, categories=[bags, archive], colours=[GREEN], price="30.00",
+        stock=4)
+    add("sold_out_bag", "Leather bag", product_class=tee_class, categories=[bags], colours=[CYAN], price="15.00",
+        stock=3, allocated=3)
+    add("unlisted_bag", "Straw bag", product_class=tee_class, categories=[bags], colours=[BROWN])  # no stock record
+    add("null_stock_bag", "Wool bag", product_class=tee_class, categories=[bags], colours=[GREY], price="18.00",
+        stock=None)
+    add("gift_card", "Gift card", product_class=gift_class, categories=[gifts], colours=[MAGENTA], price="50.00",
+        stock=0)
+    # Hidden: the twin of the tote (same photo), and a hidden family whose public child is the plain tee's twin.
+    add("hidden", "Canvas tote secretword", product_class=tee_class, categories=[bags], colours=[GREEN],
+        price="30.00", public=False)
+    secret = add("secret", "Secret tee secretword", structure=parent, product_class=tee_class, categories=[tshirts],
+                 colours=[OLIVE], public=False)
+    add("secret_child", "", structure=Product.CHILD, parent=secret, colours=[ORANGE], price="20.00")
+    return shop
+
+
+LISTED = ("classic", "premium", "cheap_tee", "red_cap", "beanie", "tote", "sold_out_bag", "unlisted_bag",
+          "null_stock_bag", "gift_card")
+HIDDEN = ("hidden", "secret", "secret_child", "classic_hidden")
+
+
+def ids(response) -> list[int]:
+    assert response.status_code == 200, response.content
+    return [hit["product"]["id"] for hit in response.json()["results"]]
+
+
+def found(client: Client, **params) -> set[int]:
+    """Every product a text search may show under ``params`` (the catalog is smaller than a page)."""
+    hits = ids(client.get(f"{API}/search/", {"q": "tee", "mode": "vector", "limit": 100, **params}))
+    assert len(hits) == len(set(hits)), "a product listed twice"
+    return set(hits)
+
+
+def photo(colour) -> dict:
+    return {"image": ContentFile(png_bytes(colour), name="photo.png")}
+
+
+def scene(*colours) -> bytes:
+    """A flat-lay: a block of each colour on a white backdrop."""
+    image = Image.new("RGB", (220 * len(colours) + 20, 240), (255, 255, 255))
+    for index, colour in enumerate(colours):
+        image.paste(colour, (20 + 220 * index, 20, 220 * (index + 1), 220))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def look_ids(response) -> set[int]:
+    assert response.status_code == 200, response.content
+    return {hit["product"]["id"] for group in response.json()["groups"] for hit in group["results"]}
+
+
+def sellable(product: Product) -> bool:
+    """Oscar's own answer: the shop's strategy, as its product pages and basket use it."""
+    strategy = get_class("partner.strategy", "Selector")().strategy()
+    info = strategy.fetch_for_parent(product) if product.is_parent else strategy.fetch_for_product(product)
+    return info.availability.is_available_to_buy
+
+
+# -- without vectors: the preset's view of Oscar's models --------------------------------------------------------
+
+def test_the_preset_passes_the_system_checks():
+    call_command("check", "--fail-level", "WARNING")
+
+
+def test_a_child_has_its_parents_title_description_and_categories(shop):
+    catalog = get_catalog()
+    child = Product.objects.get(pk=shop.classic_red.pk)
+    assert catalog.text(child) == "Classic tee Soft cotton"
+    assert catalog.category_values(child) == ["t-shirts"]
+    assert catalog.category_values(shop.tote) == ["bags"]  # the hidden category "archive" is no shopper's
+    assert "archive" not in catalog.category_choices()
+
+
+def test_images_in_display_order(shop):
+    add_image(shop.cheap_tee, BLUE, 1)
+    first = add_image(shop.cheap_tee, GREEN, 0)  # a second primary: Oscar orders by display_order only
+    keys = [ref.key for ref in get_catalog().image_refs([shop.cheap_tee.pk])]
+    assert keys[:2] == [f"img:{shop.cheap_tee.images.order_by('pk')[0].pk}", f"img:{first.pk}"]
+    assert len(keys) == 3
+
+
+def test_availability_filter_agrees_with_oscars_strategy(shop):
+    available = set(Product.objects.filter(filters.in_stock("true")).values_list("pk", flat=True))
+    unavailable = set(Product.objects.filter(filters.in_stock("false")).values_list("pk", flat=True))
+    for product in Product.objects.filter(is_public=True, parent__isnull=True):
+        assert (product.pk in available) is sellable(product), product.title
+        assert (product.pk in unavailable) is not sellable(product), product.title
+    for child in Product.objects.filter(is_public=True, parent__is_public=True, parent__isnull=False):
+        assert (child.pk in available) is sellable(child), child.get_title()
+    assert not unavailable & set(Product.objects.filter(parent__isnull=False).values_list("pk", flat=True))
+    assert shop.ids("gift_card", "classic") <= available  # untracked stock; a family with one size in stock
+    assert shop.ids("sold_out_bag", "null_stock_bag", "unlisted_bag", "beanie") <= unavailable
+
+
+def test_category_filter_takes_subcategories(shop):
+    in_clothing = set(Product.objects.filter(filters.in_category("clothing")).values_list("pk", flat=True))
+    assert shop.ids("classic", "classic_red", "premium", "cheap_tee", "red_cap", "beanie") <= in_clothing
+    assert not in_clothing & shop.ids("tote", "gift_card")
+    assert not Product.objects.filter(filters.in_category("archive")).exists()  # not browsable
+    assert not Product.objects.filter(filters.in_category("no-such-category")).exists()
+
+
+def test_the_json_of_a_page_costs_the_same_queries_whatever_its_length(shop):
+    from django.contrib.auth.models import AnonymousUser
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    catalog, request, counts = get_catalog(), RequestFactory().get("/"), {}
+    request.user = AnonymousUser()  # as Django's authentication middleware sets it; Oscar's strategy reads it
+    for names in (("classic", "cheap_tee", "beanie"), LISTED):  # each page has families and standalone products
+        with CaptureQueriesContext(connection) as queries:
+            products = list(catalog.product_queryset().filter(pk__in=shop.ids(*names)))
+            body = OscarProductSerializer(products, many=True, context={"request": request}).data
+        assert len(body) == len(names)
+        counts[len(names)] = len(queries)
+    assert counts[3] == counts[len(LISTED)], counts  # prices, stock, children, photos, categories: per page
+
+
+def test_schema_documents_the_oscar_filters():
+    response = Client().get(f"{API}/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200, response.content[:500]
+    documented = {param["name"] for param in response.json()["paths"][f"{API}/search/"]["get"]["parameters"]}
+    assert {"category", "min_price", "max_price", "in_stock"} <= documented
+
+
+# -- with the real worker ------------------------------------------------------------------------------------------
+
+@pytest.mark.worker
+def test_hidden_products_never_appear(celery_worker, shop):
+    wait_for_indexing()
+    client, hidden = Client(), shop.ids(*HIDDEN)
+    assert found(client) == shop.ids(*LISTED)
+    assert ids(client.get(f"{API}/search/", {"q": "secretword", "mode": "keyword"})) == []
+    assert not set(ids(client.get(f"{API}/search/", {"q": "secretword tote", "limit": 100}))) & hidden
+    # Nor do a hidden variant's words bring its family: "pink" is only the hidden child's.
+    assert ids(client.get(f"{API}/search/", {"q": "pink", "mode": "keyword"})) == []
+    # Each hidden product has a visible twin with the very same photo: a leak would tie it for first.
+    for colour, twin in ((GREEN, "tote"), (ORANGE, "cheap_tee"), (PINK, None)):
+        hits = ids(client.post(f"{API}/search/image/?limit=100", photo(colour)))
+        assert not set(hits) & hidden
+        if twin:
+            assert hits[0] == shop.products[twin].pk
+    for name in ("tote", "cheap_tee", "classic"):
+        pk = shop.products[name].pk
+        assert not set(ids(client.get(f"{API}/products/{pk}/similar/", {"limit": 100}))) & hidden
+        assert not look_ids(client.get(f"{API}/products/{pk}/complete-the-look/",
+                                       {"categories": 5, "per_category": 20})) & hidden
+    shown = look_ids(client.post(f"{API}/shop-the-look/?per_category=20&categories=5",
+                                 {"image": ContentFile(scene(GREEN, ORANGE, PINK), name="scene.png")}))
+    assert shown and not shown & hidden
+    for pk in hidden:
+        for path in ("similar", "complete-the-look", "tags"):
+            assert client.get(f"{API}/products/{pk}/{path}/").status_code == 404, (pk, path)
+
+
+@pytest.mark.worker
+def test_a_family_appears_once_and_its_filters_combine_parent_and_children(celery_worker, shop):
+    wait_for_indexing()
+    client = Client()
+    hits = ids(client.get(f"{API}/search/", {"q": "classic tee", "limit": 100}))
+    assert hits.count(shop.classic.pk) == 1
+    assert not set(hits) & shop.ids("classic_red", "classic_blue", "premium_a", "premium_b", "beanie_black")
+    # The category is the parent's, the price a child's: the family whose child costs 25, not 40 and 45.
+    assert found(client, category="t-shirts", max_price="30") == shop.ids("classic", "cheap_tee")
+    assert found(client, category="clothing") == shop.ids("classic", "premium", "cheap_tee", "red_cap", "beanie")
+    assert found(client, category="archive") == set()
+    # The family's picture is the photo that matched: its blue child's, not the parent's red one.
+    family = client.post(f"{API}/search/image/?limit=1", photo(BLUE)).json()["results"][0]["product"]
+    assert family["id"] == shop.classic.pk
+    blue = shop.classic_blue.images.get().original.url
+    assert family["image_url"] == f"http://testserver{blue}"
+
+
+@pytest.mark.worker
+def test_availability_and_price_filters(celery_worker, shop):
+    wait_for_indexing()
+    client = Client()
+    assert found(client, in_stock="true") == shop.ids("classic", "premium", "cheap_tee", "red_cap", "tote",
+                                                      "gift_card")
+    assert found(client, in_stock="false") == shop.ids("sold_out_bag", "unlisted_bag", "null_stock_bag", "beanie")
+    assert found(client, min_price="30") == shop.ids("classic", "premium", "tote", "gift_card")
+    # The hidden child's 10.00 does not bring its family in.
+    assert found(client, max_price="12") == shop.ids("red_cap")
+    assert found(client, min_price="20", max_price="25") == shop.ids("classic", "cheap_tee", "beanie")
+    assert found(client, in_stock="true", max_price="30") == shop.ids("classic", "cheap_tee", "red_cap", "tote")
+    for param, value in (("in_stock", "maybe"), ("max_price", "cheap"), ("min_price", "1e40"),
+                         ("max_price", "NaN")):
+        response = client.get(f"{API}/search/", {"q": "tee", param: value})
+        assert response.status_code == 400, (param, value, response.content)
+        assert param in response.json()["detail"]
+
+
+@pytest.mark.worker
+def test_price_currency_availability_and_url_in_the_json(celery_worker, shop):
+    wait_for_indexing()
+    body = Client().get(f"{API}/search/", {"q": "tee", "mode": "vector", "limit": 100}).json()
+    shown = {hit["product"]["id"]: hit["product"] for hit in body["results"]}
+    plain = shown[shop.cheap_tee.pk]
+    assert plain == {
+        "id": shop.cheap_tee.pk, "title": "Plain tee", "price": "20.00", "currency": "EUR", "available": True,
+        "num_available": 7, "url": f"http://testserver{shop.cheap_tee.get_absolute_url()}",
+        "image_url": f"http://testserver{shop.cheap_tee.images.get().original.url}",
+        "category": [{"slug": "t-shirts", "name": "T-shirts"}],
+    }
+    assert plain["url"].startswith("http://testserver/catalogue/")
+    family = shown[shop.classic.pk]  # the lowest public child's price; the hidden 10.00 child counts for nothing
+    assert (family["title"], family["price"], family["currency"], family["available"], family["num_available"]) == \
+        ("Classic tee", "25.00", "GBP", True, 10)
+    assert family["url"] == f"http://testserver{shop.classic.get_absolute_url()}"
+    hidden_photo = shop.classic_hidden.images.get().original.url
+    assert family["image_url"] and not family["image_url"].endswith(hidden_photo)
+    assert shown[shop.beanie.pk]["available"] is False and shown[shop.beanie.pk]["num_available"] == 0
+    unlisted = shown[shop.unlisted_bag.pk]
+    assert (unlisted["price"], unlisted["currency"], unlisted["available"]) == (None, None, False)
+    gift = shown[shop.gift_card.pk]
+    assert (gift["price"], gift["available"], gift["num_available"]) == ("50.00", True, None)
+    assert shown[shop.tote.pk]["category"] == [{"slug": "bags", "name": "Bags"}]  # never a bare string
+
+
+@pytest.mark.worker
+def test_images_added_replaced_and_deleted_through_oscar_keep_the_vectors_current(celery_worker, shop):
+    wait_for_indexing()
+    product = shop.red_cap
+    first = product.images.get()
+
+    def rows():
+        return {row.image_key: row for row in ProductVector.objects.filter(product=product)}
+
+    assert {key: row.status for key, row in rows().items()} == {f"img:{first.pk}": "embedded"}
+    with transaction.atomic():  # the worker sees nothing until the commit
+        second = add_image(product, YELLOW, 1)
+        assert rows()[f"img:{second.pk}"].status == "pending"
+    wait_for_indexing()
+    assert {row.status for row in rows().values()} == {"embedded"} and len(rows()) == 2
+
+    before = rows()[f"img:{first.pk}"].embedding
+    with transaction.atomic():
+        first.original.save("replaced.png", ContentFile(png_bytes(TEAL)), save=True)
+        assert rows()[f"img:{first.pk}"].status == "pending"
+    wait_for_indexing()
+    assert rows()[f"img:{first.pk}"].status == "embedded"
+    assert list(rows()[f"img:{first.pk}"].embedding) != list(before)
+    best = Client().post(f"{API}/search/image/?limit=1", photo(TEAL)).json()["results"][0]
+    assert best["product"]["id"] == product.pk and best["score"] > 0.99
+
+    first.delete()  # Oscar's delete renumbers the remaining images (and saves them)
+    second.refresh_from_db()
+    assert second.display_order == 0
+    assert set(rows()) == {f"img:{second.pk}"}
+    wait_for_indexing()
+    assert rows()[f"img:{second.pk}"].status == "embedded"
+    best = Client().post(f"{API}/search/image/?limit=1", photo(TEAL)).json()["results"][0]
+    assert best["product"]["id"] != product.pk or best["score"] < 0.99
+
+    product.delete()
+    assert not ProductVector.objects.filter(product_id=product.pk).exists()
+
+
+@pytest.mark.worker
+def test_a_childs_look_alikes_leave_out_its_parent_and_siblings(celery_worker, shop):
+    wait_for_indexing()
+    client = Client()
+    family = shop.ids("classic", "classic_red", "classic_blue", "classic_hidden")
+    hits = ids(client.get(f"{API}/products/{shop.classic_red.pk}/similar/", {"limit": 100}))
+    assert hits[0] == shop.red_cap.pk  # the same photo outside the family; the parent's own red photo is left out
+    assert not set(hits) & family
+    assert shop.premium.pk in hits
+    assert not set(ids(client.get(f"{API}/products/{shop.classic.pk}/similar/", {"limit": 100}))) & family
+    # A child without a photo of its own is compared by its parent's.
+    hits = ids(client.get(f"{API}/products/{shop.premium_b.pk}/similar/", {"limit": 100}))
+    assert hits and not set(hits) & shop.ids("premium", "premium_a", "premium_b")
+
