@@ -203,7 +203,8 @@ class Server:
             self.port = probe.getsockname()[1]
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="demo_project.settings", DJANGO_DEBUG="0",
                    OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
-                   SHOP_CLIP_LOG_LEVEL="WARNING")  # one torch thread per worker: workers share the cores
+                   SHOP_CLIP_LOG_LEVEL="WARNING",  # one torch thread per worker: workers share the cores
+                   SHOP_CLIP_RATE_IMAGE="off", SHOP_CLIP_RATE_SEARCH="off")  # the load measures the server
         self.log = open(log, "wb")  # closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", app, "--workers", str(workers),

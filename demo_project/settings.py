@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 from demo_project import services
-from shop_clip.training.vocabulary import CATEGORIES, COLOURS, PATTERNS
+from demo_project.training.vocabulary import CATEGORIES, COLOURS, PATTERNS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SHOP_CLIP_DATA_DIR", BASE_DIR / "var"))
@@ -149,10 +149,20 @@ TIME_ZONE = "UTC"
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10000}}}
 
+
+def _rate(name: str, default: str) -> str | None:
+    """A throttle rate from the environment ("30/min"); "off" lifts the limit (the benchmarks' load)."""
+    value = os.environ.get(name, default)
+    return None if value == "off" else value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
+    # shop-clip's scopes: photo search and shop the look run the model on each upload.
+    "DEFAULT_THROTTLE_RATES": {"shop_clip_image": _rate("SHOP_CLIP_RATE_IMAGE", "20/min"),
+                               "shop_clip_search": _rate("SHOP_CLIP_RATE_SEARCH", "120/min")},
 }
 SPECTACULAR_SETTINGS = {"TITLE": "shop-clip demo store API", "VERSION": "0.1.0"}
 
