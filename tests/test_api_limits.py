@@ -100,3 +100,29 @@ def test_database_errors_a_shoppers_values_cause_are_told_from_the_others(db, sq
     with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
     assert _caused_by_input(caught.value) is from_input
+
+
+def test_the_schema_documents_every_error_response_and_every_bound(api, settings):
+    schema = api.get("/api/shop-clip/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = {(path, method): operation for path, item in schema["paths"].items()
+                  for method, operation in item.items()}
+    assert len(operations) == 7
+    for (path, method), operation in operations.items():
+        codes = set(operation["responses"])
+        assert {"200", "400", "429"} <= codes, (path, codes)
+        if "/products/" in path:
+            assert {"404", "409"} <= codes, (path, codes)
+        if method == "post":
+            assert "413" in codes, (path, codes)
+        for code in codes - {"200"}:
+            body = operation["responses"][code]["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/Error"}, (path, code)
+        bounds = {p["name"]: p["schema"] for p in operation.get("parameters", [])}
+        for name, low, high in (("limit", 1, settings.SHOP_CLIP.get("MAX_LIMIT", 100)), ("offset", 0, 10_000),
+                                ("categories", 1, 20), ("per_category", 1, 20)):
+            if name in bounds:
+                assert (bounds[name]["minimum"], bounds[name]["maximum"]) == (low, high), (path, name)
+    assert "detail" in schema["components"]["schemas"]["Error"]["properties"]
+    search = operations[("/api/shop-clip/search/", "get")]
+    q = next(p for p in search["parameters"] if p["name"] == "q")
+    assert q["required"] and q["schema"]["maxLength"] == 200
