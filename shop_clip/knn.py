@@ -44,8 +44,8 @@ class Restriction:
         return replace(self, lookups={**self.lookups, **lookups})
 
     def __bool__(self) -> bool:
-        return bool(self.lookups or self.conditions or self.exclude) or self.within is not None \
-            or get_catalog().hides_products
+        restricted = bool(self.lookups or self.conditions or self.exclude) or self.within is not None
+        return restricted or get_catalog().hides_products
 
     def products(self) -> QuerySet:
         """The store's products this restriction leaves (each variant whose family matches)."""
@@ -57,8 +57,9 @@ class Restriction:
 
     def _narrow(self, rows: QuerySet, key: str, prefix: str) -> QuerySet:
         catalog = get_catalog()
+        shown = catalog.visible(catalog.products()) if catalog.hides_products else catalog.products()
         if catalog.hides_products:
-            rows = rows.filter(**{f"{key}__in": catalog.visible(catalog.products()).order_by().values("pk")})
+            rows = rows.filter(**{f"{key}__in": shown.order_by().values("pk")})
         if self.within is not None:
             rows = rows.filter(**{f"{key}__in": self.within.order_by().values("pk")})
         if not catalog.group_field:
@@ -69,11 +70,10 @@ class Restriction:
         # Families: a filter matches when any member matches; the family's parent must be visible too.
         rows = rows.annotate(**{GROUP: group_key(catalog.group_field, prefix)})
         # Only visible members count: a hidden variant's words or price never bring its family in.
-        shown = catalog.visible(catalog.products()) if catalog.hides_products else catalog.products()
         members = [shown.filter(**{name: value}) for name, value in self.lookups.items()]
         members += [shown.filter(condition) for condition in self.conditions]
         if catalog.hides_products:
-            members.append(catalog.visible(catalog.products()).filter(**{f"{catalog.group_field}__isnull": True}))
+            members.append(shown.filter(**{f"{catalog.group_field}__isnull": True}))
         for matching in members:
             rows = rows.filter(**{f"{GROUP}__in": _groups(matching)})
         if self.exclude:
