@@ -42,9 +42,9 @@ def call(method: str, url: str, body: bytes | None = None, headers: dict | None 
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, answer.read(300).decode(errors="replace")
+            return answer.status, answer.read().decode(errors="replace")
     except urllib.error.HTTPError as error:
-        return error.code, error.read(300).decode(errors="replace")
+        return error.code, error.read().decode(errors="replace")
 
 
 def multipart(data: bytes) -> tuple[bytes, dict]:
@@ -67,7 +67,7 @@ def main() -> int:
     if status != 200:
         print(f"the store does not answer a plain search ({status}): {text}", file=sys.stderr)
         return 2
-    pk = json.loads(text)["results"][0]["product"]["id"] if text.startswith("{") and '"id"' in text else 1
+    pk = json.loads(text)["results"][0]["product"]["id"]
     sent: list[dict] = []
 
     def record(case: str, method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> None:
