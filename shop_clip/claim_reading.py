@@ -102,8 +102,8 @@ def submit_reads(encoder: BaseEncoder, pairs: list[tuple[ProductVector, ImageRef
                  size: int) -> list[list[Future[Piece]]]:
     """The reading of one claim of ``size`` rows, handed to the reader threads: for each encoder
     batch, its pieces' futures.  A batch is split into as many pieces as there are reader threads,
-    so all of them work on it even when a claim is a single batch (docs/architecture.md, "A batch
-    is read in pieces")."""
+    so all of them work on it even when a claim is a single batch (docs/decisions/worker-children.md,
+    "Why a batch is read in pieces")."""
     step = max(1, min(encoder.batch_size, size))
     piece = max(1, -(-step // positive_setting("READER_THREADS")))
     pool = reader_pool()

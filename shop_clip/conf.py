@@ -76,34 +76,27 @@ DEFAULTS: dict[str, Any] = {
     "MAX_QUERY_LENGTH": 200,
     "MAX_LIMIT": 100,
     "DEFAULT_LIMIT": 20,
-    # 100 gave recall@10 0.947-0.960 at 1M depending on the build (HNSW graphs differ run to run);
-    # 150 gave 0.972-0.978 on the same index for 10% more time (bench/search.py).
+    # Enough candidates per index scan for the recall target at 1M products (docs/decisions/hnsw-settings.md).
     "HNSW_EF_SEARCH": 150,
     # "strict_order": pgvector's iterative scan; "relaxed_order" (pages may repeat a product); "off":
     # the plain scan, selective filters included (pages come back short: for comparison only).
     "HNSW_ITERATIVE_SCAN": "strict_order",
     "HNSW_MAX_SCAN_TUPLES": 40_000,
-    # Filters matching at most this share of the products (and at most EXACT_SEARCH_MAX_ROWS of
-    # them) are searched exactly: HNSW with a selective filter loses recall (bench/search.py). At
-    # 1M products HNSW's recall@10 was 0.76 for 2,000 matches, 0.95 for 5,000 and 0.96 for 10,000
-    # and more, where it is 2.5x faster than exact search (21 against 54 ms).
+    # Filters leaving at most this share are searched exactly, within the bounds below
+    # (docs/decisions/exact-or-index.md).
     "EXACT_SEARCH_SELECTIVITY": 0.05,
     "EXACT_SEARCH_MAX_ROWS": 10_000,
-    # ...and filters matching at most this many, whatever their share: in a 20,000-product catalog
-    # HNSW's recall@10 for a 10% filter (2,000 products) was 0.94, where exact search costs 5 ms.
+    # ...and at most this many, whatever their share (small catalogs: docs/decisions/exact-or-index.md).
     "EXACT_SEARCH_MIN_ROWS": 5_000,
     # Hybrid text search (keywords.py): products containing all the query's words, nearest first,
     # are fused with the plain nearest products (reciprocal rank fusion), so names, materials and
     # brands a picture cannot show still count.  ``?mode=vector|keyword|hybrid`` picks one per query.
     "KEYWORD_SEARCH": True,
     "KEYWORD_CONFIG": "english",     # PostgreSQL text search configuration ("simple": no stemming)
-    # The keyword ranking's weight in the fusion (the vector one's is 1).  A little above 1: a match ranked r
-    # among the keyword matches beats a picture-only one ranked 1 while r <= 13, so a name or brand
-    # that picks out a few products shows them first.  The demo's eval is the same from 1.0 to 2.0.
+    # The keyword ranking's weight in the fusion (pictures: 1), a little above 1: docs/decisions/hybrid-search.md.
     "KEYWORD_WEIGHT": 1.2,
     "KEYWORD_DEPTH": 50,             # products each ranking contributes to the fusion (at least the page)
-    # Words estimated in at most this many products are ranked among all of them (exactly);
-    # others among the KEYWORD_CANDIDATES nearest products (see search.hybrid_rankings).
+    # Words in at most this many products rank all of them, exactly; others only among KEYWORD_CANDIDATES (fusion.py).
     "KEYWORD_EXACT_MAX_ROWS": 1000,
     "KEYWORD_CANDIDATES": 100,
     "KEYWORD_RRF_K": 60,             # reciprocal rank fusion's constant: 1 / (k + rank)
@@ -112,8 +105,7 @@ DEFAULTS: dict[str, Any] = {
     "LOOK_CATEGORIES": None,         # {"t-shirt": ["trousers", "sneaker"], ...}; unnamed: every other category
     "LOOK_DEFAULT_CATEGORIES": 4,    # groups in an answer
     "LOOK_DEFAULT_PER_CATEGORY": 3,  # products in a group
-    # Complete the look is cached per product and parameters (a product page asks again and again;
-    # a cold answer walks past the product's own category in the index: 100-250 ms at 1M products).
+    # Complete the look is cached per product and parameters (docs/decisions/complete-the-look.md).
     "LOOK_CACHE_TIMEOUT": 10 * 60,
     "LOOK_FLAT_LAYS": True,          # segment products laid out on a plain backdrop (else windows only)
     "LOOK_WINDOW_SCALES": (1.0, 0.5, 0.34),  # window sides, as shares of a scene photo's shorter side

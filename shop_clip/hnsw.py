@@ -22,8 +22,7 @@ def halfvec_literals(vectors: np.ndarray) -> list[str]:
     """``'[0.1,...]'`` text for each row, as PostgreSQL reads a halfvec.
 
     Each value is rounded to half precision and written as the shortest text that reads back as
-    exactly that half (from a table of all 65,536 of them): a sixth of the cost of formatting the
-    floats (15 against 94 us a 512-d vector), which a worker pays under the GIL for every image.
+    exactly that half (from a table of all 65,536 of them; docs/decisions/vector-literals.md).
     """
     halves = np.atleast_2d(np.asarray(vectors, dtype=np.float32)).astype(np.float16)
     words = _half_texts()

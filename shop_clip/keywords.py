@@ -2,7 +2,7 @@
 ``tsvector`` with a GIN index, and the filter that keeps the products containing a query's words.
 
 CLIP sees what a picture shows; the words a shop writes (materials, names, brands, care) it
-barely knows.  Hybrid search (``search.search_text``) fuses both.  Documents are written in SQL
+barely knows.  Hybrid search (``fusion.py``) fuses both.  Documents are written in SQL
 from the store's own columns, so a product save costs one statement.
 """
 
@@ -105,7 +105,7 @@ def keyword_filter(text: str) -> dict[str, Any]:
 def look_up_words(text: str, product_ids: list[Any]) -> tuple[float, set[Any]]:
     """``(rarest_word_matches(text), which of product_ids have every word of text)`` in one
     statement.  The products are looked up by key, then their words checked: ``OFFSET 0`` keeps
-    the planner from the words' index, whose lookup of four common words alone took 17 ms at 1M."""
+    the planner off the words' index (docs/decisions/hybrid-search.md)."""
     table = connection.ops.quote_name(ProductDocument._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT ARRAY(SELECT (unnest(to_tsvector(%s::regconfig, %s))).lexeme), "

@@ -115,10 +115,7 @@ def tag_filter_kwargs(params: Mapping[str, str], space) -> dict[str, Any]:
         wanted.append((name, value))
     if not wanted:
         return {}
-    # Nested plain IN subqueries, one per group: PostgreSQL hashes each once and probes it per
-    # row (a GROUP BY ... HAVING count over the tags was joined row by row: 550 ms at 1M products).
-    # Each yields a product at most once (one tag per product, space and group): search counts
-    # the outer one as the number of matching products (search._countable).
+    # Nested IN subqueries, one per group, a product once each: scan_plan counts them (docs/decisions/tag-filters.md).
     tagged = None
     for group, label in wanted:
         rows = ProductTag.objects.filter(space=space, group=group, label=label)

@@ -51,7 +51,7 @@ def load_model_early(**kwargs) -> None:
 def share_cores(children: int) -> int:
     """Give this process's torch its share of the machine's cores: each child's torch would use
     them all, and children fighting over the cores made a CPU worker slower with two children than
-    with one (docs/architecture.md, "Helper tasks for a backlog").  Returns the threads."""
+    with one (docs/decisions/worker-children.md).  Returns the threads."""
     import torch  # only in a worker child that runs the model
 
     threads = max(1, (os.cpu_count() or 1) // children)

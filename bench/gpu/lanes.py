@@ -1,6 +1,6 @@
 """Does the pipeline scale with claims in flight?  One catalog, several pipeline settings, one run.
 
-The first GPU check (README "Performance") found the CUDA pipeline far below the bare model, with
+The first GPU check (docs/performance.md) found the CUDA pipeline far below the bare model, with
 PostgreSQL's HNSW inserts (about 1.5 ms a vector on one connection) and decoding as the limits.
 Each claim in flight writes on its own connection, so its HNSW inserts run in a PostgreSQL backend
 of their own: this measures the pipeline (``process_pending``) at several (claims in flight,

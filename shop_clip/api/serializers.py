@@ -67,7 +67,7 @@ class HitSerializer(serializers.Serializer):
 
 def serialize_hits(hits, context: dict) -> list[dict]:
     """``[{"product": ..., "score": ...}]`` with one ``many=True`` product serializer for the page
-    (building a serializer per hit cost about half of a cached search request)."""
+    (docs/performance.md)."""
     # A family's hit shows the image of the variant that matched.
     matched = {hit.product.pk: (hit.variant.pk, hit.image_key) for hit in hits
                if hit.variant is not None and hit.variant.pk != hit.product.pk}

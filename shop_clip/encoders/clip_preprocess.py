@@ -1,8 +1,7 @@
 """CLIP's image preprocessing, fast: one PIL resize per image, one tensor operation per batch.
 
-transformers' ``CLIPImageProcessor`` (its PIL backend, which it uses wherever torchvision is not
-installed) converts each image between PIL and numpy arrays step by step, and spends 3.6-4.5 ms an
-image on a 224 px model: far more than ViT-B/32's fp16 forward pass on a GPU (0.13 ms). This does
+transformers' ``CLIPImageProcessor`` (its PIL backend) converts each image between PIL and numpy
+arrays step by step (docs/decisions/clip-preprocessing.md). This does
 the same steps (shortest-edge resize with the processor's resampling, centre crop, rescale,
 normalise) on the uint8 image and normalises the whole batch at once, giving the same numbers (to
 float32 rounding; tested) in a fraction of the time. It is used only where the model's processor
