@@ -126,3 +126,16 @@ def test_the_schema_documents_every_error_response_and_every_bound(api, settings
     search = operations[("/api/shop-clip/search/", "get")]
     q = next(p for p in search["parameters"] if p["name"] == "q")
     assert q["required"] and q["schema"]["maxLength"] == 200
+
+
+def test_the_schema_follows_the_filters_configured_when_it_is_built(api, settings):
+    def filters_of(operation: str) -> set:
+        schema = api.get("/api/shop-clip/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+        return {p["name"] for p in schema["paths"][operation]["get"].get("parameters", [])}
+
+    assert {"min_price", "in_stock"} <= filters_of("/api/shop-clip/search/")
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "FILTERS": {"colourway": "attributes__colour",
+                                                           "cheap": "tests.test_catalog_contract.cheap"}}
+    assert {"colourway", "cheap"} <= filters_of("/api/shop-clip/search/")
+    assert "min_price" not in filters_of("/api/shop-clip/search/")
+    assert "cheap" not in filters_of("/api/shop-clip/status/")

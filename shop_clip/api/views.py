@@ -53,13 +53,26 @@ SEARCH_MODE = OpenApiParameter(
     "mode", str, enum=[mode.value for mode in Mode],
     description="hybrid (default where keyword search is on): nearest products fused with those whose text "
                 "contains every word; vector: nearest only; keyword: every word required, nearest first")
-# The store's own filters and tag filters, as its settings name them when the URLs load.
-FILTER_PARAMS = [
-    *(OpenApiParameter(name, str, description=f"filter: {lookup}")
-      for name, lookup in shop_clip_settings.FILTERS.items()),
-    *(OpenApiParameter(name, str, description=f"filter: zero-shot {name} tag")
-      for name in shop_clip_settings.TAG_FILTERS or ()),
-]
+
+
+def filter_parameters() -> list[OpenApiParameter]:
+    """The store's named filters and tag filters, as the settings name them when the schema is built."""
+    catalog = get_catalog()
+    return [
+        *(OpenApiParameter(name, str, description=f"filter: {lookup}") for name, lookup in catalog.filters.items()),
+        *(OpenApiParameter(name, str, description="filter: computed by the store")
+          for name in getattr(catalog, "filter_callables", {})),
+        *(OpenApiParameter(name, str, description=f"filter: zero-shot {name} tag")
+          for name in shop_clip_settings.TAG_FILTERS or ()),
+    ]
+
+
+class ShopClipSchema(AutoSchema):
+    """drf-spectacular's schema, with the store's filters on the operations that take them."""
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        return [*parameters, *filter_parameters()] if getattr(self.view, "takes_filters", False) else parameters
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -74,7 +87,7 @@ def documented(**details):
     """``extend_schema`` built on drf-spectacular's schema class whatever the store's
     ``DEFAULT_SCHEMA_CLASS`` (which the decorator otherwise extends, at import)."""
     def decorate(method):
-        method.kwargs = {"schema": AutoSchema}
+        method.kwargs = {"schema": ShopClipSchema}
         return extend_schema(**details)(method)
     return decorate
 
@@ -102,7 +115,8 @@ def _database_message(exc: DatabaseError) -> str:
 class SearchServiceView(APIView):
     """Translates the search service's exceptions into HTTP answers."""
 
-    schema = AutoSchema()  # whatever the store's DEFAULT_SCHEMA_CLASS, shop-clip's schema is OpenAPI 3
+    schema = ShopClipSchema()  # whatever the store's DEFAULT_SCHEMA_CLASS, shop-clip's schema is OpenAPI 3
+    takes_filters = True  # the store's named filters narrow the answer
     throttle_scope = SEARCH_SCOPE
 
     def get_throttles(self):
@@ -160,7 +174,7 @@ class SearchView(SearchServiceView):
     @documented(summary="Natural-language product search",
                    parameters=[OpenApiParameter("q", {"type": "string", "minLength": 1,
                                                       "maxLength": shop_clip_settings.MAX_QUERY_LENGTH},
-                                                required=True), SEARCH_MODE, *PAGING, *FILTER_PARAMS],
+                                                required=True), SEARCH_MODE, *PAGING],
                    responses={200: PageSerializer, **_errors(400, 429, 503)})
     def get(self, request):
         return self.page_response(request, search.search(
@@ -172,7 +186,7 @@ class ImageSearchView(SearchServiceView):
     throttle_scope = IMAGE_SCOPE
 
     @documented(summary="Visual search: upload a photo (multipart field 'image')",
-                   parameters=[*PAGING, *FILTER_PARAMS], responses={200: PageSerializer, **_errors(400, 413, 429, 503)},
+                   parameters=[*PAGING], responses={200: PageSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
         return self.page_response(request, search.search_by_image(
@@ -199,7 +213,7 @@ def _uploaded_photo(request) -> bytes:
 
 
 class SimilarView(SearchServiceView):
-    @documented(summary="Look-alike products", parameters=[*PAGING, *FILTER_PARAMS],
+    @documented(summary="Look-alike products", parameters=[*PAGING],
                    responses={200: PageSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         return self.page_response(request, search.similar(_product_pk(pk), filters=request.GET, **paging(request.GET)))
@@ -207,7 +221,7 @@ class SimilarView(SearchServiceView):
 
 class CompleteTheLookView(SearchServiceView):
     @documented(summary="Complete the look: matching products from other categories",
-                   parameters=[*LOOK_PARAMS, *FILTER_PARAMS],
+                   parameters=[*LOOK_PARAMS],
                    responses={200: LookSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         return self.look_response(request, look.complete_the_look(
@@ -219,7 +233,7 @@ class ShopTheLookView(SearchServiceView):
     throttle_scope = IMAGE_SCOPE
 
     @documented(summary="Shop the look: the products a scene photo shows (multipart field 'image')",
-                   parameters=[*LOOK_PARAMS, *FILTER_PARAMS],
+                   parameters=[*LOOK_PARAMS],
                    responses={200: LookSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
@@ -228,6 +242,7 @@ class ShopTheLookView(SearchServiceView):
 
 
 class ProductTagsView(SearchServiceView):
+    takes_filters = False
     @documented(summary="Zero-shot tags of a product (colour, pattern, ... as SHOP_CLIP['TAGS'] names them)",
                    responses={200: ProductTagsSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
@@ -236,6 +251,7 @@ class ProductTagsView(SearchServiceView):
 
 
 class StatusView(SearchServiceView):
+    takes_filters = False
     @documented(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
     def get(self, request):
         return Response(index_status())
@@ -246,7 +262,7 @@ class ShopClipSchemaView(SpectacularAPIView):
     class drf-spectacular cannot read, and their documentation is the store's."""
 
     urlconf = "shop_clip.api.urls"
-    schema = AutoSchema()
+    schema = ShopClipSchema()
 
     @documented(exclude=True)
     def get(self, request, *args, **kwargs):
