@@ -54,6 +54,17 @@ class QualityReport:
                 "index_recall_at_10": self.metrics.get("index recall@10 (HNSW vs exact ids)", {}).get("hnsw")}
 
 
+def _json_list(path: Path, what: str) -> list:
+    """The non-empty JSON list in ``path``; ValueError saying what is wrong with the file."""
+    try:
+        items = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {what} from {path}: {exc}") from exc
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{path}: expected a non-empty JSON list of {what}")
+    return items
+
+
 def load_queries(path: str | Path) -> list[EvalQuery]:
     """Read a queries file: a JSON list of ``{"query": text, "relevant": {attribute: value, ...}}``.
 
@@ -62,12 +73,7 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
     groups queries in the report; it defaults to the attribute names joined by ``_``
     ("colour_pattern_category").  Raises ``ValueError`` on a malformed file.
     """
-    try:
-        items = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read queries from {path}: {exc}") from exc
-    if not isinstance(items, list) or not items:
-        raise ValueError(f"{path}: expected a non-empty JSON list of queries")
+    items = _json_list(Path(path), "queries")
     queries = []
     for number, item in enumerate(items):
         where = f"{path}: query {number}"
@@ -232,12 +238,7 @@ def load_scenes(directory: str | Path) -> list[tuple[Path, list[dict]]]:
     (``category`` required, ``colour`` optional).  Returns ``(photo path, products)`` pairs; raises
     ``ValueError`` on a malformed directory."""
     root = Path(directory)
-    try:
-        items = json.loads((root / SCENES_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read scene labels from {root / SCENES_FILE}: {exc}") from exc
-    if not isinstance(items, list) or not items:
-        raise ValueError(f"{root / SCENES_FILE}: expected a non-empty JSON list of scenes")
+    items = _json_list(root / SCENES_FILE, "scenes")
     scenes = []
     for number, item in enumerate(items):
         products = item.get("products") if isinstance(item, dict) else None
