@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+from django.urls import reverse
 
 from demo_project import services
 from demo_project.training.vocabulary import CATEGORIES, COLOURS, PATTERNS
@@ -178,9 +179,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1,
 }
 
+# The storefront's cards link to the demo's product pages.
+ABSOLUTE_URL_OVERRIDES = {"catalog.product": lambda product: reverse("product", args=[product.pk])}
+
 # shop-clip
 SHOP_CLIP_PRODUCT_MODEL = "catalog.Product"
 SHOP_CLIP = {
+    "BASE_TEMPLATE": "catalog/base.html",  # the storefront pages in the demo's own layout
     "IMAGE_FIELD": "image",
     "TEXT_FIELDS": ["title", "description"],
     "CATEGORY_FIELD": "category",

@@ -40,7 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "VISIBLE": None,
     # The FK from a variant to its parent product ("parent"): answers show one entry per family.
     "VARIANT_PARENT_FIELD": None,
-    "EVAL_ATTRIBUTES_FIELD": "attributes",  # ground-truth labels used by shop_clip_eval
+    "EVAL_ATTRIBUTES_FIELD": "attributes",
+    # The template the storefront pages extend: it defines `content` (and may define `title`).
+    "BASE_TEMPLATE": "shop_clip/base.html",  # ground-truth labels used by shop_clip_eval
     "PRODUCT_SERIALIZER": "shop_clip.api.serializers.DefaultProductSerializer",
     # The encoder, configured like Django's cache framework.
     "ENCODER": {

@@ -8,8 +8,8 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
+from shop_clip.api.refusals import caused_by_input
 from shop_clip.api.throttling import DEFAULT_RATES, IMAGE_SCOPE, SEARCH_SCOPE, ShopClipRateThrottle
-from shop_clip.api.views import _caused_by_input
 from shop_clip.models import ProductVector
 
 from .conftest import committed_demo_catalog, png_bytes
@@ -99,7 +99,7 @@ def test_a_failed_products_409_keeps_the_stored_reason_from_shoppers(api, catalo
 def test_database_errors_a_shoppers_values_cause_are_told_from_the_others(db, sql, params, from_input):
     with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-    assert _caused_by_input(caught.value) is from_input
+    assert caused_by_input(caught.value) is from_input
 
 
 def test_the_schema_documents_every_error_response_and_every_bound(api, settings):

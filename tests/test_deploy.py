@@ -153,7 +153,7 @@ def test_only_the_embedded_servers_count_as_local(embedded_data_dir):
     assert not uses_embedded_services(database, broker, embedded_data_dir / "elsewhere")
 
 
-def test_responses_deny_framing_and_sniffing(client):
+def test_responses_deny_framing_and_sniffing(client, db):
     response = client.get("/")
     assert response.status_code == 200
     assert response["X-Frame-Options"] == "DENY"

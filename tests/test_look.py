@@ -229,8 +229,8 @@ def test_windows_cover_the_whole_photo():
 
 def test_demo_page_offers_photo_search_and_the_looks(client, db):
     page = client.get("/").content.decode()
-    for needle in ("/api/shop-clip/shop-the-look/", "/api/shop-clip/search/image/", "complete-the-look",
-                   "csrfmiddlewaretoken"):
+    for needle in ('href="/shop/photo/"', 'href="/shop/shop-the-look/"', 'action="/shop/photo/"',
+                   'data-shop-clip-suggest="/api/shop-clip/search/"', "csrfmiddlewaretoken"):
         assert needle in page
 
 

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.static import serve
 from rest_framework import viewsets
 
@@ -15,9 +15,10 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ProductSerializer
 
 
-def search_page(request):
-    """A minimal search page over shop-clip's API."""
-    return render(request, "catalog/search.html")
+def product_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """The store's product page; "more like this" and "complete the look" come from shop-clip's tags."""
+    product = get_object_or_404(Product.objects.select_related("category"), pk=pk)
+    return render(request, "catalog/product.html", {"product": product})
 
 
 def media(request: HttpRequest, path: str) -> HttpResponse:

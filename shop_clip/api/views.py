@@ -6,26 +6,24 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
-from django.db import DatabaseError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import look, search, tagging
-from ..catalog import FilterError, get_catalog
+from ..catalog import get_catalog
 from ..conf import shop_clip_settings
-from ..errors import NotEmbedded, QueryError
-from ..images import ImageRejected, read_limited
+from ..errors import QueryError
+from ..images import read_limited
 from ..results import Look, Mode, Page
-from ..spaces import NoActiveSpace
 from ..status import index_status
 from .params import look_sizes, paging
+from .refusals import refusal
 from .serializers import (
     ErrorSerializer,
     LookSerializer,
@@ -35,7 +33,7 @@ from .serializers import (
     serialize_hits,
 )
 from .throttling import IMAGE_SCOPE, SEARCH_SCOPE, ShopClipRateThrottle
-from .uploads import LimitedMemoryUploadHandler, UploadTooLarge, refuse_declared_length
+from .uploads import LimitedMemoryUploadHandler, refuse_declared_length
 
 logger = logging.getLogger("shop_clip.api")
 
@@ -70,6 +68,10 @@ def filter_parameters() -> list[OpenApiParameter]:
 class ShopClipSchema(AutoSchema):
     """drf-spectacular's schema, with the store's filters on the operations that take them."""
 
+    def get_description(self):
+        # An operation is described by its summary: the views' docstrings are for developers.
+        return ""
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
         return [*parameters, *filter_parameters()] if getattr(self.view, "takes_filters", False) else parameters
@@ -96,22 +98,6 @@ def _error(message: str, code: int) -> Response:
     return Response({"detail": message}, status=code)
 
 
-def _caused_by_input(exc: DatabaseError) -> bool:
-    """A database error a request's values caused: a data exception (NUL in text, a numeric
-    overflow: SQLSTATE class 22), a program limit (54), or the text search parser's (only a
-    shopper's words become a tsquery)."""
-    from django.db import DataError
-
-    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
-    return isinstance(exc, DataError) or sqlstate[:2] in ("22", "54") or "tsquery" in str(exc)
-
-
-def _database_message(exc: DatabaseError) -> str:
-    """The database's one-line reason, without the statement or its values' context."""
-    diag = getattr(exc.__cause__, "diag", None)
-    return (getattr(diag, "message_primary", None) or str(exc)).splitlines()[0]
-
-
 class SearchServiceView(APIView):
     """Translates the search service's exceptions into HTTP answers."""
 
@@ -132,20 +118,9 @@ class SearchServiceView(APIView):
         super().initial(request, *args, **kwargs)
 
     def handle_exception(self, exc):
-        if isinstance(exc, (UploadTooLarge, RequestDataTooBig)):
-            return _error(str(exc), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        if isinstance(exc, (QueryError, FilterError, ImageRejected)):
-            return _error(str(exc), status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, SuspiciousOperation):  # e.g. more query parameters than Django parses
-            return _error(f"the request was refused: {exc}", status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, DatabaseError) and _caused_by_input(exc):
-            logger.warning("a request's values were refused by the database: %s", exc)
-            return _error(f"a value in the request cannot be searched ({_database_message(exc)}); remove "
-                          "unusual characters, operators or very large numbers", status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, (NotEmbedded, tagging.NotTagged)):
-            return _error(str(exc), status.HTTP_409_CONFLICT)
-        if isinstance(exc, NoActiveSpace):
-            return _error(str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
+        refused = refusal(exc)
+        if refused is not None:
+            return _error(refused[1], refused[0])
         return super().handle_exception(exc)
 
     def page_response(self, request, page: Page) -> Response:

@@ -31,7 +31,8 @@ MIDDLEWARE = [*MIDDLEWARE,  # noqa: F405
               "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware"]
 AUTHENTICATION_BACKENDS = ["oscar.apps.customer.auth_backends.EmailBackend",
                            "django.contrib.auth.backends.ModelBackend"]
-TEMPLATES = [{**TEMPLATES[0], "OPTIONS": {"context_processors": [  # noqa: F405
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [Path(__file__).resolve().parent / "templates"],  # noqa: F405
+              "OPTIONS": {"context_processors": [  # noqa: F405
     *TEMPLATES[0]["OPTIONS"]["context_processors"],  # noqa: F405
     "django.template.context_processors.i18n",
     "oscar.apps.search.context_processors.search_form",

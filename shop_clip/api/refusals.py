@@ -1,0 +1,51 @@
+"""The one table from what the Python API refuses to an HTTP status and a message for the
+shopper: the HTTP API answers with it, and the storefront pages show it."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError, DataError
+
+from ..catalog import FilterError
+from ..errors import NotEmbedded, QueryError
+from ..images import ImageRejected
+from ..spaces import NoActiveSpace
+from ..tagging import NotTagged
+from .uploads import UploadTooLarge
+
+logger = logging.getLogger("shop_clip.api")
+
+
+def refusal(exc: Exception) -> tuple[int, str] | None:
+    """``(status, message)`` for an exception a shopper's request caused; None for any other."""
+    if isinstance(exc, (UploadTooLarge, RequestDataTooBig)):
+        return 413, str(exc)
+    if isinstance(exc, (QueryError, FilterError, ImageRejected)):
+        return 400, str(exc)
+    if isinstance(exc, SuspiciousOperation):  # e.g. more query parameters than Django parses
+        return 400, f"the request was refused: {exc}"
+    if isinstance(exc, DatabaseError) and caused_by_input(exc):
+        logger.warning("a request's values were refused by the database: %s", exc)
+        return 400, (f"a value in the request cannot be searched ({database_message(exc)}); remove unusual "
+                     "characters, operators or very large numbers")
+    if isinstance(exc, (NotEmbedded, NotTagged)):
+        return 409, str(exc)
+    if isinstance(exc, NoActiveSpace):
+        return 503, str(exc)
+    return None
+
+
+def caused_by_input(exc: DatabaseError) -> bool:
+    """A database error a request's values caused: a data exception (NUL in text, a numeric
+    overflow: SQLSTATE class 22), a program limit (54), or the text search parser's (only a
+    shopper's words become a tsquery)."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    return isinstance(exc, DataError) or sqlstate[:2] in ("22", "54") or "tsquery" in str(exc)
+
+
+def database_message(exc: DatabaseError) -> str:
+    """The database's one-line reason, without the statement or its values' context."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return (getattr(diag, "message_primary", None) or str(exc)).splitlines()[0]

@@ -1,0 +1,175 @@
+"""The storefront's pages: text search, photo search, shop the look and a product page.
+
+Each extends the store's base template (``SHOP_CLIP["BASE_TEMPLATE"]``), works without JavaScript
+and answers what the Python API refuses with the HTTP API's message and status (400, 409, 413,
+429, 503) on the page itself.  Pages that run the model count against the API's throttle scopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods
+
+from .. import look, search
+from ..api.params import look_sizes, paging
+from ..api.refusals import refusal
+from ..api.throttling import IMAGE_SCOPE, SEARCH_SCOPE
+from ..api.uploads import LimitedMemoryUploadHandler, UploadTooLarge, refuse_declared_length
+from ..catalog import get_catalog
+from ..conf import shop_clip_settings
+from ..keywords import keyword_search_enabled
+from ..results import Page
+from .answers import Outcome, ask
+from .cards import cards_for, look_rows, product_card
+from .filters import filter_fields
+from .links import product_url, script_links, search_field_context
+from .photos import COPY_FIELD, PHOTO_FIELD, data_url, display_copy, from_data_url, search_copy, uploaded_photo
+
+
+def base_template() -> str:
+    """The template every page extends: ``SHOP_CLIP["BASE_TEMPLATE"]``, a minimal one by default;
+    it must define a ``content`` block and may define ``title``."""
+    return shop_clip_settings.BASE_TEMPLATE
+
+
+def render_page(request: HttpRequest, template: str, context: dict, outcome: Outcome | None = None) -> HttpResponse:
+    outcome = outcome or Outcome()
+    context = {"base_template": base_template(), "links": script_links(), "error": outcome.error,
+               "max_upload_bytes": shop_clip_settings.MAX_UPLOAD_BYTES, **context}
+    response = TemplateResponse(request, template, context, status=outcome.status)
+    if outcome.retry_after:
+        response["Retry-After"] = str(outcome.retry_after)
+    return response
+
+
+def results_context(params: Mapping[str, Any], page: Page) -> dict:
+    """A page of results: its cards, the position of its first, and the links to its neighbours."""
+    def link(offset: int) -> str:
+        query = params.copy() if isinstance(params, QueryDict) else QueryDict(mutable=True)
+        query["offset"] = str(offset)
+        return f"?{query.urlencode()}"
+
+    more = len(page.hits) == page.limit
+    return {"cards": cards_for(page.hits), "page": page, "first_number": page.offset + 1,
+            "last_number": page.offset + len(page.hits),
+            "next_url": link(page.offset + page.limit) if more else None,
+            "previous_url": link(max(0, page.offset - page.limit)) if page.offset else None,
+            "next_offset": page.offset + page.limit if more else None}
+
+
+def mode_choices() -> list[tuple[str, str]]:
+    """How text search may rank, where keyword search is on."""
+    if not keyword_search_enabled():
+        return []
+    return [("", "Looks and words"), ("vector", "Looks only"), ("keyword", "Every word")]
+
+
+@require_http_methods(["GET", "HEAD"])
+def search_page(request: HttpRequest) -> HttpResponse:
+    """Results for ``?q=`` with the store's filters, a page at a time (``limit``, ``offset``)."""
+    params = request.GET
+    query = (params.get("q") or "").strip()
+    context = {"query": query, "filters": filter_fields(params), "modes": mode_choices(),
+               "mode": params.get("mode", ""), "shop_clip_page": "search", "photo_field": PHOTO_FIELD,
+               **search_field_context()}
+    if not query:
+        return render_page(request, "shop_clip/search.html", context)
+    outcome = ask(request, SEARCH_SCOPE, lambda: search.search(query, filters=params, mode=params.get("mode"),
+                                                               **paging(params)))
+    if outcome.answer is not None:
+        context.update(results_context(params, outcome.answer))
+    return render_page(request, "shop_clip/search.html", context, outcome)
+
+
+def with_limited_upload(view: Callable[[HttpRequest], HttpResponse], refused_template: str):
+    """``view`` reading POSTed photos as the API does: in memory, refused past ``MAX_UPLOAD_BYTES``
+    with a message; the CSRF check runs after (it reads the form, which sets the upload handlers)."""
+    protected = csrf_protect(view)
+
+    @csrf_exempt
+    def upload_view(request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            request.upload_handlers = [LimitedMemoryUploadHandler(request)]
+            try:
+                refuse_declared_length(request.META)
+                request.POST, request.FILES  # noqa: B018 - parsed here, within the limit
+            except (UploadTooLarge, RequestDataTooBig) as exc:
+                status, message = refusal(exc)
+                return render_page(request, refused_template, photo_form_context(QueryDict(), refused_template),
+                                   Outcome(status=status, error=message))
+        return protected(request)
+
+    upload_view.__doc__ = view.__doc__
+    return require_http_methods(["GET", "HEAD", "POST"])(upload_view)
+
+
+def photo_form_context(params: Mapping[str, Any], template: str) -> dict:
+    page = "look" if template.endswith("shop_the_look.html") else "photo"
+    return {"filters": filter_fields(params), "shop_clip_page": page, "photo_field": PHOTO_FIELD,
+            "copy_field": COPY_FIELD}
+
+
+def _photo_search(request: HttpRequest) -> HttpResponse:
+    """Upload a photo (``image``), then the products that look like it, a page at a time."""
+    template = "shop_clip/photo_search.html"
+    context = photo_form_context(request.POST, template)
+    if request.method != "POST":
+        return render_page(request, template, context)
+
+    def question() -> tuple[bytes, Page]:
+        posted_copy = request.POST.get(COPY_FIELD) if PHOTO_FIELD not in request.FILES else None
+        # The next page searches the copy the first one did, byte for byte.
+        photo = from_data_url(posted_copy) if posted_copy else search_copy(uploaded_photo(request))
+        return photo, search.search_by_image(photo, filters=request.POST, **paging(request.POST))
+
+    outcome = ask(request, IMAGE_SCOPE, question)
+    if outcome.answer is not None:
+        photo, page = outcome.answer
+        context.update(results_context(request.POST, page), photo_url=data_url(photo))
+    return render_page(request, template, context, outcome)
+
+
+def _shop_the_look(request: HttpRequest) -> HttpResponse:
+    """Upload a scene photo (``image``), then the photo with a box on each product found and a
+    row of matching products for each."""
+    template = "shop_clip/shop_the_look.html"
+    context = photo_form_context(request.POST, template)
+    if request.method != "POST":
+        return render_page(request, template, context)
+
+    def question():
+        photo = uploaded_photo(request)
+        answer = look.shop_the_look(photo, filters=request.POST, **look_sizes(request.POST))
+        return display_copy(photo), answer
+
+    outcome = ask(request, IMAGE_SCOPE, question)
+    if outcome.answer is not None:
+        photo_url, answer = outcome.answer
+        context.update(photo_url=photo_url, rows=look_rows(answer), answered=True)
+    return render_page(request, template, context, outcome)
+
+
+photo_search_page = with_limited_upload(_photo_search, "shop_clip/photo_search.html")
+shop_the_look_page = with_limited_upload(_shop_the_look, "shop_clip/shop_the_look.html")
+
+
+@require_http_methods(["GET", "HEAD"])
+def product_page(request: HttpRequest, pk: str) -> HttpResponse:
+    """A product shoppers may see: its own page where the store has one (``get_absolute_url``),
+    else a page of its own with "more like this" and "complete the look"."""
+    catalog = get_catalog()
+    try:
+        product = catalog.visible(catalog.product_queryset()).get(pk=catalog.product_model._meta.pk.to_python(pk))
+    except (catalog.product_model.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
+        raise Http404(f"no product with id {pk!r}") from exc
+    if hasattr(product, "get_absolute_url"):
+        return redirect(product_url(product))
+    return render_page(request, "shop_clip/product.html", {"product": product, "card": product_card(product),
+                                                           "shop_clip_page": "product"})

@@ -1,0 +1,1 @@
+"""Template tags: ``{% load shop_clip %}`` (templatetags/shop_clip.py)."""
