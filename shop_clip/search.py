@@ -163,9 +163,13 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
     family's); NotEmbedded if it has none yet."""
     rows = list(ProductVector.objects.filter(product_id=product_id, space=space, embedding__isnull=False)
                 .values_list("embedding", flat=True))
-    family = get_catalog().group_of([product_id]).get(product_id, product_id)
+    catalog = get_catalog()
+    family = catalog.group_of([product_id]).get(product_id, product_id)
     if not rows and family != product_id and not ProductVector.objects.filter(product_id=product_id).exists():
         return product_vectors(family, space)
+    if not rows and catalog.group_field:  # a parent with no photo of its own: its variants' photos
+        rows = list(ProductVector.objects.filter(**{f"product__{catalog.group_field}": product_id}, space=space,
+                                                 embedding__isnull=False).values_list("embedding", flat=True))
     if not rows:
         states = set(ProductVector.objects.filter(product_id=product_id, space=space).values_list("status", flat=True))
         if Status.FAILED in states:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+from dataclasses import dataclass
 
 import pytest
 from django.core.files.base import ContentFile
@@ -11,11 +13,38 @@ from django.test import Client
 from shop_clip.models import ProductVector
 
 from ..conftest import png_bytes, wait_for_indexing
+from ..store_contract import (
+    ContractCatalog,
+    FilterCase,
+    Photo,
+    StoreContract,
+    StoreQueryset,
+    committed_catalog,
+    has_tag,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 RED, BLUE = png_bytes((220, 20, 20)), png_bytes((20, 20, 220))
 GREEN, YELLOW = png_bytes((20, 200, 20)), png_bytes((230, 230, 0))
+ORANGE, PURPLE = png_bytes((250, 140, 0)), png_bytes((130, 0, 160))
+BROWN, GREY = png_bytes((120, 70, 20)), png_bytes((128, 128, 128))
+
+
+def striped(colour, ink=(255, 255, 255), width=16, size=224) -> bytes:
+    """Vertical stripes: the photo zero-shot tagging calls striped."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), colour)
+    draw = ImageDraw.Draw(image)
+    for x in range(0, size, 2 * width):
+        draw.rectangle([x, 0, x + width - 1, size], fill=ink)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+STRIPED = striped((0, 0, 90))
 
 
 def make_item(name, photos, price=10.0, collections=(), available=True):
@@ -74,51 +103,6 @@ def test_adding_and_deleting_photos_keeps_vectors_current(celery_worker):
     assert not ProductVector.objects.exists()
 
 
-def test_many_to_many_category_and_float_filters(celery_worker):
-    summer = make_item("summer-hat", [YELLOW], price=15.0, collections=["summer", "hats"])
-    make_item("winter-hat", [BLUE], price=25.0, collections=["winter", "hats"])
-    sold_out = make_item("sold-out", [GREEN], price=5.0, collections=["summer"], available=False)
-    wait_for_indexing()
-    client = Client()
-    summer_hits = ids(client.get("/api/search/", {"q": "hat", "category": "summer"}))
-    assert set(summer_hits) == {str(summer.pk), str(sold_out.pk)}
-    assert ids(client.get("/api/search/", {"q": "hat", "category": "hats", "max_price": "20"})) == [str(summer.pk)]
-    assert ids(client.get("/api/search/", {"q": "hat", "category": "summer", "available": "true"})) == [str(summer.pk)]
-    body = client.get("/api/search/", {"q": "hat", "category": "winter"}).json()
-    assert body["results"][0]["product"]["name"] == "winter-hat"
-    assert sorted(body["results"][0]["product"]["category"]) == ["hats", "winter"]
-
-
-def test_uuid_keys_in_urls(celery_worker):
-    item = make_item("uuid", [RED])
-    make_item("other", [BLUE])
-    wait_for_indexing()
-    client = Client()
-    assert client.get(f"/api/products/{item.pk}/similar/").status_code == 200
-    assert client.get(f"/api/products/{uuid.uuid4()}/similar/").status_code == 404
-    assert client.get("/api/products/12345/similar/").status_code == 404
-
-
-def test_a_page_costs_the_same_queries_whatever_its_length(celery_worker):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    items = [make_item(f"item-{n}", [RED if n % 2 else BLUE, GREEN]) for n in range(6)]
-    wait_for_indexing()
-    client = Client()
-    client.get("/api/search/", {"q": "item", "limit": "1"})  # warm: query embedding cached
-    counts = {}
-    for limit in (1, 6):
-        with CaptureQueriesContext(connection) as queries:
-            body = client.get("/api/search/", {"q": "item", "limit": str(limit)}).json()
-        assert len(body["results"]) == limit
-        counts[limit] = len(queries)
-    assert counts[6] == counts[1], counts  # no query per hit (image URLs, categories)
-    for item in items:  # each product's own photo, not a neighbour's
-        url = next(hit["product"]["image_url"] for hit in body["results"] if hit["product"]["id"] == str(item.pk))
-        assert url in {f"http://testserver{photo.file.url}" for photo in item.photos.all()}
-
-
 def test_complete_the_look_with_many_to_many_categories_and_uuid_keys(celery_worker):
     hat = make_item("red-hat", [RED], collections=["hats", "summer"])
     make_item("blue-hat", [BLUE], collections=["hats"])
@@ -134,14 +118,6 @@ def test_complete_the_look_with_many_to_many_categories_and_uuid_keys(celery_wor
     assert set(groups) == {"shoes", "bags"}
     assert groups["shoes"][0]["product"]["id"] == str(red_shoe.pk)
     assert groups["bags"][0]["product"]["id"] == str(red_bag.pk)
-    assert Client().get(f"/api/products/{uuid.uuid4()}/complete-the-look/").status_code == 404
-
-
-def test_schema_documents_this_stores_own_filters():
-    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    documented = {param["name"] for param in schema["paths"]["/api/search/"]["get"]["parameters"]}
-    assert {"category", "min_price", "max_price", "available"} <= documented and "in_stock" not in documented
-
 
 
 def test_keyword_and_hybrid_search_with_uuid_keys_and_many_to_many_filters(celery_worker):
@@ -154,3 +130,87 @@ def test_keyword_and_hybrid_search_with_uuid_keys_and_many_to_many_filters(celer
     assert keyword.status_code == 200 and ids(keyword) == [str(tote.pk)]
     hybrid = client.get("/api/search/", {"q": "marrakesh tote", "limit": 3})
     assert ids(hybrid)[0] == str(tote.pk) and len(ids(hybrid)) == 3
+
+
+# -- the store contract (tests/store_contract.py) on a catalog committed once --------------------------------------
+
+@dataclass(frozen=True)
+class Spec:
+    """An item of the contract catalog, as the test knows it (the truth each filter is held to)."""
+
+    name: str
+    photos: tuple[bytes, ...]
+    price: float
+    collections: tuple[str, ...]
+    available: bool = True
+
+
+CONTRACT_ITEMS = (
+    Spec("summer-hat", (YELLOW,), 15.0, ("summer", "hats")),  # first: the photo of an item with one
+    Spec("winter-hat", (BLUE,), 25.0, ("winter", "hats")),
+    Spec("sold-out", (GREEN,), 5.0, ("summer",), available=False),
+    Spec("red-scarf", (RED, BROWN), 30.0, ("scarves",)),
+    Spec("two-tone-bag", (ORANGE, PURPLE), 40.0, ("bags",)),
+    Spec("grey-bag", (GREY,), 12.0, ("bags",)),
+    Spec("striped-tie", (STRIPED,), 18.0, ("ties",)),
+)
+
+
+class TestContract(StoreContract):
+    test_hidden_products_never_appear = None  # this store hides no product: the demo and Oscar stores test it
+
+    @pytest.fixture(scope="class")
+    def contract_items(self, django_db_setup, django_db_blocker) -> dict[str, tuple]:
+        """Name -> (the committed item, its spec)."""
+        def build():
+            return {spec.name: (make_item(spec.name, spec.photos, spec.price, spec.collections, spec.available), spec)
+                    for spec in CONTRACT_ITEMS}
+
+        with committed_catalog(django_db_blocker, build) as items:
+            yield items
+
+    @pytest.fixture(scope="class")
+    def contract_catalog(self, contract_items, django_db_blocker) -> ContractCatalog:
+        items = [item for item, _ in contract_items.values()]
+        with django_db_blocker.unblock():
+            urls = {item.pk: [photo.file.url for photo in item.photos.order_by("position")] for item in items}
+        named = {name: item for name, (item, _) in contract_items.items()}
+        photos = {named[name].pk: Photo(data, urls[named[name].pk][index]) for name, index, data in (
+            ("summer-hat", 0, YELLOW), ("grey-bag", 0, GREY), ("winter-hat", 0, BLUE), ("striped-tie", 0, STRIPED))}
+        return ContractCatalog(
+            products=[item.pk for item in items],
+            categories={item.pk: set(spec.collections) for item, spec in contract_items.values()},
+            image_urls={pk: set(found) for pk, found in urls.items()},
+            photos=photos, unknown_pk=str(uuid.uuid4()), malformed_pks=("12345",),
+        )
+
+    @pytest.fixture(scope="class")
+    def contract_filters(self, contract_items) -> list[FilterCase]:
+        by_id = {str(item.pk): spec for item, spec in contract_items.values()}
+
+        def spec(product) -> Spec:
+            return by_id[product["id"]]
+
+        return [
+            FilterCase({"category": "summer"}, lambda product: "summer" in spec(product).collections),
+            FilterCase({"category": "hats", "max_price": "20"},
+                       lambda product: "hats" in spec(product).collections and spec(product).price <= 20),
+            FilterCase({"category": "summer", "available": "true"},
+                       lambda product: "summer" in spec(product).collections and spec(product).available),
+            FilterCase({"min_price": "20"}, lambda product: spec(product).price >= 20, rejects=("cheap",)),
+            FilterCase({"max_price": "15.5"}, lambda product: spec(product).price <= 15.5, rejects=("cheap",)),
+            FilterCase({"available": "false"}, lambda product: not spec(product).available, rejects=("maybe",)),
+            FilterCase({"colour": "red"}, has_tag("colour", "red"), rejects=("crimson",)),
+            FilterCase({"pattern": "striped"}, has_tag("pattern", "striped")),
+        ]
+
+    @pytest.fixture
+    def contract_queryset(self) -> StoreQueryset:
+        from .shop.models import Item
+
+        return StoreQueryset(Item.objects.filter(available=True), lambda item: item.available, '."available"')
+
+    def test_many_to_many_categories_in_the_json(self, contract_client):
+        body = contract_client.get("/api/search/", {"q": "hat", "category": "winter"}).json()
+        assert body["results"][0]["product"]["name"] == "winter-hat"
+        assert sorted(body["results"][0]["product"]["category"]) == ["hats", "winter"]
