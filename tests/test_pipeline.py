@@ -253,8 +253,9 @@ def test_a_backlog_is_shared_by_every_worker_child(settings, category, tmp_path)
     # On a CPU the children split the cores between their models rather than each taking all.
     threads = max(1, (os.cpu_count() or 1) // 2)
     assert log.count(f"2 worker children share {os.cpu_count()} cores: {threads} torch threads each") >= 2
-    done = re.findall(r"/(ForkPoolWorker-\d+)\] Task shop_clip.index_pending\[.*?\] succeeded .*?'claimed': (\d+)", log)
-    children = {child for child, claimed in done if int(claimed)}
+    # Each child's own claims, as it logs them (a helper still running at the worker's stop never logs "succeeded").
+    done = re.findall(r"/(ForkPoolWorker-\d+)\] indexed batch of \d+ rows for .*?: (\d+) embedded", log)
+    children = {child for child, embedded in done if int(embedded)}
     assert len(children) == 2, log[-3000:]
 
 
