@@ -1,13 +1,13 @@
 """HTTP for the search services: validation errors are 400, unknown products 404,
 products without vectors 409, uploads over the limit 413, throttled clients 429, an index not
-built yet 503 — each with a message.  No input a shopper sends reaches a 500."""
+built yet or a read database that cannot answer 503 — each with a message.  No input a shopper sends reaches a 500."""
 
 from __future__ import annotations
 
 import logging
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,6 +22,7 @@ from ..catalog import FilterError, get_catalog
 from ..conf import shop_clip_settings
 from ..errors import NotEmbedded, QueryError
 from ..images import ImageRejected, read_limited
+from ..read_db import ReadDatabaseUnavailable, reading, unavailable
 from ..results import Look, Mode, Page
 from ..spaces import NoActiveSpace
 from ..status import index_status
@@ -118,6 +119,7 @@ class SearchServiceView(APIView):
     schema = ShopClipSchema()  # whatever the store's DEFAULT_SCHEMA_CLASS, shop-clip's schema is OpenAPI 3
     takes_filters = True  # the store's named filters narrow the answer
     throttle_scope = SEARCH_SCOPE
+    reads_answers = True  # the answer is read from SHOP_CLIP["READ_DATABASE"] (read_db.py)
 
     def get_throttles(self):
         return [*super().get_throttles(), ShopClipRateThrottle()]
@@ -131,7 +133,18 @@ class SearchServiceView(APIView):
         refuse_declared_length(request.META)
         super().initial(request, *args, **kwargs)
 
+    def dispatch(self, request, *args, **kwargs):
+        if not self.reads_answers:
+            return super().dispatch(request, *args, **kwargs)
+        with reading():  # the product lookup, the search and the serializers' reads: one database
+            return super().dispatch(request, *args, **kwargs)
+
     def handle_exception(self, exc):
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            exc = unavailable(exc) or exc
+        if isinstance(exc, ReadDatabaseUnavailable):
+            logger.error("%s", exc)
+            return _error(str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
         if isinstance(exc, (UploadTooLarge, RequestDataTooBig)):
             return _error(str(exc), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         if isinstance(exc, (QueryError, FilterError, ImageRejected)):
@@ -252,6 +265,7 @@ class ProductTagsView(SearchServiceView):
 
 class StatusView(SearchServiceView):
     takes_filters = False
+    reads_answers = False  # indexing progress: the primary's
     @documented(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
     def get(self, request):
         return Response(index_status())
