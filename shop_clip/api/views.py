@@ -22,7 +22,7 @@ from ..catalog import FilterError, get_catalog
 from ..conf import shop_clip_settings
 from ..errors import NotEmbedded, QueryError
 from ..images import ImageRejected, read_limited
-from ..read_db import ReadDatabaseUnavailable, reading, unavailable
+from ..read_db import ReadDatabaseUnavailable, on_read, reading, unavailable
 from ..results import Look, Mode, Page
 from ..spaces import NoActiveSpace
 from ..status import index_status
@@ -210,7 +210,7 @@ def _product_pk(pk: str):
     """The stored primary key of product ``pk``; 404 when there is none, or shoppers may not see it."""
     catalog = get_catalog()
     try:
-        products = catalog.visible(catalog.products())
+        products = on_read(catalog.visible(catalog.products()))
         return products.only("pk").get(pk=catalog.product_model._meta.pk.to_python(pk)).pk
     except (catalog.product_model.DoesNotExist, ValidationError, ValueError) as exc:
         raise Http404(f"no product with id {pk!r}") from exc
