@@ -111,21 +111,28 @@ def test_the_replica_is_a_streaming_standby(catalog):
 
 
 @reads
-def test_search_answers_from_the_replica_and_as_the_primary_would(catalog):
+@pytest.mark.parametrize("params", [
+    {"q": "red striped cotton t-shirt"},  # hybrid: the index, the words' statistics and look-up
+    {"q": "red t-shirt", "mode": "vector", "max_price": "30"},  # a filter: counted, then an exact scan
+    {"q": "cotton", "mode": "keyword"},  # the planner's estimate of the words' matches
+])
+def test_search_answers_from_the_replica_and_as_the_primary_would(catalog, params):
+    query, filters = params["q"], {key: value for key, value in params.items() if key != "q"}
     with CaptureQueriesContext(connections["default"]) as primary, \
             CaptureQueriesContext(connections["replica"]) as replica:
-        page = search.search("red striped cotton t-shirt", limit=10)
-        response = Client().get("/api/shop-clip/search/", {"q": "red striped cotton t-shirt", "limit": 10})
+        page = search.search(query, filters=filters, mode=filters.get("mode"), limit=10)
+        response = Client().get("/api/shop-clip/search/", {**params, "limit": 10})
     assert response.status_code == 200
     assert [hit["product"]["id"] for hit in response.json()["results"]] == [hit.product.pk for hit in page.hits]
-    assert len(page.hits) == 10
+    assert page.hits
     assert queries(primary) == []  # not one read of the answer on the primary
     read = queries(replica)
     # The settings and the KNN query they are for: one transaction on the replica's connection.
     assert any("set_config" in sql for sql in read) and any("<=>" in sql for sql in read)
     with override_settings(SHOP_CLIP={**settings.SHOP_CLIP, "READ_DATABASE": None}):
-        assert [hit.product.pk for hit in search.search("red striped cotton t-shirt", limit=10).hits] == \
-            [hit.product.pk for hit in page.hits]
+        on_primary = search.search(query, filters=filters, mode=filters.get("mode"), limit=10)
+    assert [(hit.product.pk, round(hit.score, 4)) for hit in on_primary.hits] == \
+        [(hit.product.pk, round(hit.score, 4)) for hit in page.hits]
 
 
 @reads
