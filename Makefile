@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-core test-alt-store test-oscar-store test-browser chromium bench lint services stop clean
+.PHONY: demo test test-core test-alt-store test-oscar-store test-replica-store test-browser chromium bench lint services stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) manage.py demo
 
-# Three stores, three runs: the demo store, a differently shaped store (UUID keys, related photos,
-# many-to-many categories) and a django-oscar shop, each with its own test database and Celery worker.
+# One run per store: the demo store (its suite, then its pages in Chromium), a differently shaped
+# store (UUID keys, related photos, many-to-many categories), a django-oscar shop, and the demo
+# store reading from a streaming replica; each with its own test database and Celery worker.
 test: $(STAMP) chromium
 	$(PY) -m pytest tests
 	$(PY) -m pytest -o addopts="-ra" tests/browser
 	$(PY) -m pytest -o addopts="-ra" --ds=tests.alt_store.settings tests/alt_store
 	$(PY) -m pytest -o addopts="-ra" --ds=tests.oscar_store.settings tests/oscar_store
+	$(PY) -m pytest -o addopts="-ra" --ds=tests.replica_store.settings tests/replica_store
+
+test-replica-store: $(STAMP)
+	$(PY) -m pytest -o addopts="-ra" --ds=tests.replica_store.settings tests/replica_store
 
 # Debian's chromium for the browser tests (Playwright's own browser download cannot work here).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

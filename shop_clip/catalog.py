@@ -18,6 +18,7 @@ from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationErro
 from django.db import models
 
 from .conf import ShopClipConfigurationError, get_product_model, import_setting, on_settings_change, shop_clip_settings
+from .read_db import on_read
 
 PRODUCT_IMAGE_KEY = "main"
 
@@ -95,7 +96,7 @@ class CatalogBase:
         ids = list(product_ids)
         if not self.group_field:
             return {pk: pk for pk in ids}
-        rows = self.products().filter(pk__in=ids).values_list("pk", f"{self.group_field}_id")
+        rows = on_read(self.products()).filter(pk__in=ids).values_list("pk", f"{self.group_field}_id")
         return {pk: parent if parent is not None else pk for pk, parent in rows}
 
     def check(self) -> list[str]:
@@ -159,13 +160,13 @@ class SettingsCatalog(CatalogBase):
         ids = list(product_ids)
         refs: list[ImageRef] = []
         if self.image_field:
-            rows = self.product_model._default_manager.filter(pk__in=ids).only("pk", self.image_field)
+            rows = on_read(self.product_model._default_manager).filter(pk__in=ids).only("pk", self.image_field)
             for product in rows:
                 file = getattr(product, self.image_field)
                 if file:
                     refs.append(ImageRef(product.pk, PRODUCT_IMAGE_KEY, file))
         if self.image_model is not None:
-            rows = self.image_model._default_manager.filter(**{f"{self.image_product_field}__in": ids})
+            rows = on_read(self.image_model._default_manager).filter(**{f"{self.image_product_field}__in": ids})
             for image in rows:
                 file = getattr(image, self.image_file_field)
                 if file:
@@ -224,9 +225,10 @@ class SettingsCatalog(CatalogBase):
             return []
         field = self.product_model._meta.get_field(self.category_field)
         if field.is_relation:  # the category table: small, where DISTINCT over products is not
-            values = field.related_model._default_manager.order_by().values_list(self._category_column, flat=True)
+            values = on_read(field.related_model._default_manager).order_by().values_list(
+                self._category_column, flat=True)
         else:
-            values = (self.product_model._default_manager.order_by()
+            values = (on_read(self.product_model._default_manager).order_by()
                       .values_list(self.category_lookup, flat=True).distinct())
         return sorted({str(value) for value in values if value not in (None, "")})
 

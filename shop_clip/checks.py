@@ -23,6 +23,18 @@ def check_catalog(app_configs=None, **kwargs):
 
 
 @register()
+def check_read_database(app_configs=None, **kwargs):
+    from .read_db import configured_alias
+
+    try:
+        configured_alias()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="shop_clip.E008", hint="Add the replica to DATABASES, or set "
+                      "SHOP_CLIP['READ_DATABASE'] = None to read the primary.")]
+    return []
+
+
+@register()
 def check_tagging(app_configs=None, **kwargs):
     """TAGS, MODERATION and TAG_FILTERS, read as search and the workers will read them."""
     from .conf import ShopClipConfigurationError

@@ -114,6 +114,9 @@ DEFAULTS: dict[str, Any] = {
     "LOOK_SCORE_MARGIN": 0.15,       # a region scoring this far below the best one is not a product
     "LOOK_MAX_OVERLAP": 0.4,         # a region overlapping a better one this much shows the same thing
     "LOOK_DECODE_SCALE": 3,          # scene photos are decoded this many times larger than product photos
+    # The DATABASES alias shoppers' answers are read from (a streaming replica); None: the primary.
+    # A product saved a moment ago may not be searchable there yet (docs/decisions/read-replica.md).
+    "READ_DATABASE": None,
     "QUERY_CACHE_TIMEOUT": 60 * 60 * 24,
     "QUERY_CACHE_ALIAS": "default",
     # Zero-shot tags and moderation flags from the stored image vectors (tagging.py); empty: off.

@@ -20,6 +20,7 @@ from .catalog import get_catalog
 from .conf import ShopClipConfigurationError, on_settings_change, shop_clip_settings
 from .models import ProductDocument
 from .planner import estimated_rows
+from .read_db import read_connection
 
 logger = logging.getLogger("shop_clip.keywords")
 
@@ -106,8 +107,9 @@ def look_up_words(text: str, product_ids: list[Any]) -> tuple[float, set[Any]]:
     """``(rarest_word_matches(text), which of product_ids have every word of text)`` in one
     statement.  The products are looked up by key, then their words checked: ``OFFSET 0`` keeps
     the planner off the words' index (docs/decisions/hybrid-search.md)."""
-    table = connection.ops.quote_name(ProductDocument._meta.db_table)
-    with connection.cursor() as cursor:
+    reader = read_connection()
+    table = reader.ops.quote_name(ProductDocument._meta.db_table)
+    with reader.cursor() as cursor:
         cursor.execute(f"SELECT ARRAY(SELECT (unnest(to_tsvector(%s::regconfig, %s))).lexeme), "
                        f"ARRAY(SELECT product_id FROM (SELECT product_id, document FROM {table} "
                        f"WHERE product_id = ANY(%s) OFFSET 0) candidate "
@@ -147,13 +149,14 @@ def _rarest(words: list[str]) -> float:
 
 def _read_word_stats() -> None:
     table = ProductDocument._meta.db_table
-    with connection.cursor() as cursor:
+    reader = read_connection()
+    with reader.cursor() as cursor:
         cursor.execute("SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
                        "WHERE tablename = %s AND attname = 'document' AND schemaname = ANY(current_schemas(false)) "
                        "LIMIT 1", [table])
         row = cursor.fetchone()
         cursor.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = %s::regclass",
-                       [connection.ops.quote_name(table)])
+                       [reader.ops.quote_name(table)])
         rows = cursor.fetchone()[0]
     elements, frequencies = row if row and row[0] else ([], [])
     # The frequencies end with the least and the greatest frequency and the null share; a word

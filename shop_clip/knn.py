@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -17,6 +17,7 @@ from .catalog import get_catalog
 from .errors import QueryError
 from .hnsw import distance_sql, halfvec_literals
 from .models import EmbeddingSpace, ProductFlag, ProductVector
+from .read_db import on_read, read_alias, read_connection
 from .scan_plan import ScanPlan, plan_for, query_settings
 from .tag_rules import hidden_flag_kinds
 
@@ -57,11 +58,11 @@ class Restriction:
 
     def _narrow(self, rows: QuerySet, key: str, prefix: str) -> QuerySet:
         catalog = get_catalog()
-        shown = catalog.visible(catalog.products()) if catalog.hides_products else catalog.products()
+        shown = on_read(catalog.visible(catalog.products()) if catalog.hides_products else catalog.products())
         if catalog.hides_products:
             rows = rows.filter(**{f"{key}__in": shown.order_by().values("pk")})
-        if self.within is not None:
-            rows = rows.filter(**{f"{key}__in": self.within.order_by().values("pk")})
+        if self.within is not None:  # the store's queryset, on the database the statement runs on
+            rows = rows.filter(**{f"{key}__in": on_read(self.within).order_by().values("pk")})
         if not catalog.group_field:
             rows = rows.filter(**{prefix + name: value for name, value in self.lookups.items()})
             for condition in self.conditions:  # a Q on the product: a subquery, whatever it joins
@@ -128,7 +129,7 @@ def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restrict
                  plan: ScanPlan = ScanPlan.INDEX) -> QuerySet:
     """``(product_id, distance, image_key, family)`` of the ``fetch`` nearest rows ``restriction``
     leaves; under ``ScanPlan.EXACT`` every matching row's distance is computed, ties ordered by product."""
-    rows = restriction.apply(ProductVector.objects.filter(space=space, dim=space.dim, embedding__isnull=False))
+    rows = restriction.apply(on_read(ProductVector.objects.filter(space=space, dim=space.dim, embedding__isnull=False)))
     hidden = hidden_flag_kinds()
     if hidden:  # open moderation flags of these kinds keep a product away from shoppers
         rows = rows.exclude(product_id__in=ProductFlag.objects.filter(
@@ -151,9 +152,10 @@ def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restricti
     """Each family's nearest row over the query vectors, and whether any query hit ``fetch``."""
     best: dict[Any, Neighbour] = {}
     truncated = False
+    connection = read_connection()  # the settings and the queries: one transaction on one connection
     nested = connection.in_atomic_block
     settings = query_settings(fetch, plan)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=read_alias()), connection.cursor() as cursor:
         set_local(cursor, settings)
         for vector in vectors:
             rows = list(knn_queryset(vector, space, fetch, restriction, plan))

@@ -33,6 +33,7 @@ from .errors import QueryError
 from .images import decode_size
 from .knn import Restriction, nearest
 from .models import EmbeddingSpace
+from .read_db import on_read, reads
 from .results import Hit, Look, LookGroup
 from .search import Filters, as_image, hits_for, product_vectors, restriction_for
 from .spaces import active_space
@@ -79,6 +80,7 @@ def complementary_categories(categories: list[str]) -> list[str]:
     return [category for category in wanted if category in available]
 
 
+@reads
 def complete_the_look(product: models.Model | Any, *, queryset: QuerySet | None = None, filters: Filters | None = None,
                       categories: int | None = None, per_category: int | None = None) -> Look:
     """For one product (an instance or its primary key): per complementary category, its nearest
@@ -102,7 +104,8 @@ def complete_the_look(product: models.Model | Any, *, queryset: QuerySet | None 
     cached = caches[shop_clip_settings.QUERY_CACHE_ALIAS].get(key) if shop_clip_settings.LOOK_CACHE_TIMEOUT else None
     if cached is not None:
         return Look(_cached_groups(cached), space.model_id)
-    candidates = complementary_categories(catalog.category_values(catalog.product_queryset().get(pk=product_id)))
+    shown = on_read(catalog.product_queryset()).get(pk=product_id)
+    candidates = complementary_categories(catalog.category_values(shown))
     if only is not None:
         candidates = [category for category in candidates if category == only]
     if not candidates:
@@ -160,7 +163,7 @@ def _cached_groups(cached: list) -> list[LookGroup]:
     """Groups from cached ids and scores, with the products as they are now (deleted or hidden
     ones left out)."""
     catalog = get_catalog()
-    products = catalog.visible(catalog.product_queryset()).in_bulk(
+    products = on_read(catalog.visible(catalog.product_queryset())).in_bulk(
         {key for _, hits in cached for pid, _, _, variant in hits for key in (pid, variant)})
     groups = []
     for category, hits in cached:
@@ -171,6 +174,7 @@ def _cached_groups(cached: list) -> list[LookGroup]:
     return groups
 
 
+@reads
 def shop_the_look(image: Image.Image | bytes, *, queryset: QuerySet | None = None, filters: Filters | None = None,
                   categories: int | None = None, per_category: int | None = None) -> Look:
     """For a scene photo (decoded, or its bytes): the products it shows, one group per category

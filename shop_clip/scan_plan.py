@@ -11,11 +11,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from .catalog import get_catalog
 from .conf import shop_clip_settings
+from .read_db import on_read, read_connection
 
 if TYPE_CHECKING:
     from .knn import Restriction
@@ -33,7 +33,7 @@ def plan_for(restriction: Restriction) -> ScanPlan:
         return ScanPlan.INDEX
     most = exact_search_max_rows()
     # No ordering: counting then stops at the threshold (an index-only scan where there is one).
-    products = _countable(restriction).order_by()
+    products = on_read(_countable(restriction)).order_by()
     return ScanPlan.EXACT if most > 0 and products[:most + 1].count() <= most else ScanPlan.INDEX
 
 
@@ -73,6 +73,7 @@ def exact_search_max_rows() -> int:
     """The most products a restriction may leave for exact search: a share of the catalog, within
     ``EXACT_SEARCH_MIN_ROWS`` and ``EXACT_SEARCH_MAX_ROWS``."""
     model = get_catalog().product_model
+    connection = read_connection()
     with connection.cursor() as cursor:  # the count of the last ANALYZE: free, and close enough
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
                        [connection.ops.quote_name(model._meta.db_table)])

@@ -31,6 +31,7 @@ from .keywords import KeywordSyntaxError, bounded_syntax, keyword_filter, keywor
 from .knn import Neighbour, Restriction, nearest
 from .models import EmbeddingSpace, ProductVector
 from .query_vectors import clean_query, encode_query
+from .read_db import on_read, reads
 from .results import Hit, Mode, Page
 from .scan_plan import plan_for_words
 from .spaces import active_space
@@ -43,6 +44,7 @@ MAX_OFFSET = 10_000  # deeper pages cost a KNN query of offset + limit rows
 Filters = Mapping[str, Any]
 
 
+@reads
 def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filters | None = None,
            limit: int | None = None, offset: int = 0, mode: Mode | str | None = None) -> Page:
     """Products that match ``text``, best first.
@@ -70,6 +72,7 @@ def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filte
     return ranked_page(rank, queryset=queryset, filters=filters, limit=limit, offset=offset)
 
 
+@reads
 def search_by_image(image: Image.Image | bytes, *, queryset: models.QuerySet | None = None,
                     filters: Filters | None = None, limit: int | None = None, offset: int = 0) -> Page:
     """Products that look like a photo (a decoded image, or its bytes: they pass the image door)."""
@@ -81,6 +84,7 @@ def search_by_image(image: Image.Image | bytes, *, queryset: models.QuerySet | N
     return ranked_page(rank, queryset=queryset, filters=filters, limit=limit, offset=offset)
 
 
+@reads
 def similar(product: models.Model | Any, *, queryset: models.QuerySet | None = None, filters: Filters | None = None,
             limit: int | None = None, offset: int = 0) -> Page:
     """Look-alikes of ``product`` (an instance or its primary key), never the product itself."""
@@ -148,7 +152,7 @@ def hits_for(ranked: Sequence[Neighbour]) -> list[Hit]:
     """Hits for neighbours, in their order, with the products (families and the variants that
     matched) in one query."""
     keys = {key for row in ranked for key in (row.group_id, row.product_id)}
-    products = get_catalog().product_queryset().in_bulk(keys)
+    products = on_read(get_catalog().product_queryset()).in_bulk(keys)
     return [Hit(products[row.group_id], 1.0 - row.distance, row.image_key, products[row.product_id])
             for row in ranked if row.group_id in products and row.product_id in products]
 
@@ -161,17 +165,18 @@ def as_image(image: Image.Image | bytes, target: int) -> Image.Image:
 def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
     """The embedded image vectors of one product (a variant without images of its own: its
     family's); NotEmbedded if it has none yet."""
-    rows = list(ProductVector.objects.filter(product_id=product_id, space=space, embedding__isnull=False)
+    vectors = on_read(ProductVector.objects)
+    rows = list(vectors.filter(product_id=product_id, space=space, embedding__isnull=False)
                 .values_list("embedding", flat=True))
     catalog = get_catalog()
     family = catalog.group_of([product_id]).get(product_id, product_id)
-    if not rows and family != product_id and not ProductVector.objects.filter(product_id=product_id).exists():
+    if not rows and family != product_id and not vectors.filter(product_id=product_id).exists():
         return product_vectors(family, space)
     if not rows and catalog.group_field:  # a parent with no photo of its own: its variants' photos
-        rows = list(ProductVector.objects.filter(**{f"product__{catalog.group_field}": product_id}, space=space,
-                                                 embedding__isnull=False).values_list("embedding", flat=True))
+        rows = list(vectors.filter(**{f"product__{catalog.group_field}": product_id}, space=space,
+                                   embedding__isnull=False).values_list("embedding", flat=True))
     if not rows:
-        states = set(ProductVector.objects.filter(product_id=product_id, space=space).values_list("status", flat=True))
+        states = set(vectors.filter(product_id=product_id, space=space).values_list("status", flat=True))
         if Status.FAILED in states:
             # The stored reason can name storage paths: staff read it in the admin and in
             # `shop_clip_status --failed`, shoppers only that there is none.

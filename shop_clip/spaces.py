@@ -9,6 +9,7 @@ from django.utils import timezone
 from .conf import shop_clip_settings
 from .encoders import BaseEncoder, configured_identity, get_encoder
 from .models import EmbeddingSpace, ProductVector
+from .read_db import on_read
 
 
 class NoActiveSpace(LookupError):
@@ -53,8 +54,9 @@ def configured_backend() -> str:
 
 
 def latest_active_space() -> EmbeddingSpace | None:
-    """The most recently activated space, the one search reads; None before any is activated."""
-    return EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+    """The most recently activated space, the one search reads; None before any is activated.
+    Inside ``read_db.reading()`` as the read database has it, so search reads a space it holds."""
+    return on_read(EmbeddingSpace.objects).filter(activated_at__isnull=False).order_by("-activated_at").first()
 
 
 def active_space() -> EmbeddingSpace:

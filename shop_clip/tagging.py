@@ -24,6 +24,7 @@ from django.db.models import Exists, OuterRef
 from .broker import TAG_PRODUCTS, publish
 from .catalog import get_catalog
 from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
+from .read_db import on_read, reads
 from .search import product_vectors
 from .spaces import active_space
 from .tag_rules import moderation, tag_groups, tagging_enabled
@@ -198,6 +199,7 @@ def _write(ids: list, space: EmbeddingSpace, tags: list[ProductTag], flags: list
 
 
 # -- reading --------------------------------------------------------------------------------------
+@reads
 def product_tags(product_id: Any) -> dict:
     """``{"model": model_id, "tags": {group: {"label", "score"}}}`` of one product in the active space.
 
@@ -208,7 +210,7 @@ def product_tags(product_id: Any) -> dict:
     groups = [group.name for group in tag_groups()]
     if not groups:
         raise NotTagged("no tag groups are configured (SHOP_CLIP['TAGS'])")
-    rows = {group: (label, score) for group, label, score in ProductTag.objects
+    rows = {group: (label, score) for group, label, score in on_read(ProductTag.objects)
             .filter(product_id=product_id, space=space, group__in=groups).values_list("group", "label", "score")}
     if not rows:
         product_vectors(product_id, space)  # not embedded: NotEmbedded says why

@@ -31,6 +31,12 @@ def test_unknown_product_model_is_reported(settings):
     assert messages and "shop.Missing" in messages[0].msg
 
 
+def test_unknown_read_database_is_reported(settings):
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "READ_DATABASE": "replica"}
+    messages = [m for m in run_checks() if m.id == "shop_clip.E008"]
+    assert messages and "'replica'" in messages[0].msg and "default" in messages[0].msg
+
+
 def test_missing_broker_is_reported(settings):
     settings.CELERY_BROKER_URL = ""
     assert "shop_clip.E004" in ids(run_checks())

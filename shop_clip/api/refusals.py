@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import DatabaseError, DataError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 
 from ..catalog import FilterError
 from ..errors import NotEmbedded, QueryError
 from ..images import ImageRejected
+from ..read_db import ReadDatabaseUnavailable, unavailable
 from ..spaces import NoActiveSpace
 from ..tagging import NotTagged
 from .uploads import UploadTooLarge
@@ -19,7 +20,13 @@ logger = logging.getLogger("shop_clip.api")
 
 
 def refusal(exc: Exception) -> tuple[int, str] | None:
-    """``(status, message)`` for an exception a shopper's request caused; None for any other."""
+    """``(status, message)`` for an exception a shopper's request caused, or a read replica that
+    cannot answer; None for any other."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        exc = unavailable(exc) or exc
+    if isinstance(exc, ReadDatabaseUnavailable):
+        logger.error("%s", exc)
+        return 503, str(exc)
     if isinstance(exc, (UploadTooLarge, RequestDataTooBig)):
         return 413, str(exc)
     if isinstance(exc, (QueryError, FilterError, ImageRejected)):

@@ -1,6 +1,6 @@
 """HTTP for the search services: validation errors are 400, unknown products 404,
 products without vectors 409, uploads over the limit 413, throttled clients 429, an index not
-built yet 503 — each with a message.  No input a shopper sends reaches a 500."""
+built yet or a read database that cannot answer 503 — each with a message.  No input a shopper sends reaches a 500."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ..catalog import get_catalog
 from ..conf import shop_clip_settings
 from ..errors import QueryError
 from ..images import read_limited
+from ..read_db import on_read, reading
 from ..results import Look, Mode, Page
 from ..status import index_status
 from .params import look_sizes, paging
@@ -104,6 +105,7 @@ class SearchServiceView(APIView):
     schema = ShopClipSchema()  # whatever the store's DEFAULT_SCHEMA_CLASS, shop-clip's schema is OpenAPI 3
     takes_filters = True  # the store's named filters narrow the answer
     throttle_scope = SEARCH_SCOPE
+    reads_answers = True  # the answer is read from SHOP_CLIP["READ_DATABASE"] (read_db.py)
 
     def get_throttles(self):
         return [*super().get_throttles(), ShopClipRateThrottle()]
@@ -116,6 +118,12 @@ class SearchServiceView(APIView):
     def initial(self, request, *args, **kwargs):
         refuse_declared_length(request.META)
         super().initial(request, *args, **kwargs)
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.reads_answers:
+            return super().dispatch(request, *args, **kwargs)
+        with reading():  # the product lookup, the search and the serializers' reads: one database
+            return super().dispatch(request, *args, **kwargs)
 
     def handle_exception(self, exc):
         refused = refusal(exc)
@@ -172,7 +180,7 @@ def _product_pk(pk: str):
     """The stored primary key of product ``pk``; 404 when there is none, or shoppers may not see it."""
     catalog = get_catalog()
     try:
-        products = catalog.visible(catalog.products())
+        products = on_read(catalog.visible(catalog.products()))
         return products.only("pk").get(pk=catalog.product_model._meta.pk.to_python(pk)).pk
     except (catalog.product_model.DoesNotExist, ValidationError, ValueError) as exc:
         raise Http404(f"no product with id {pk!r}") from exc
@@ -227,6 +235,7 @@ class ProductTagsView(SearchServiceView):
 
 class StatusView(SearchServiceView):
     takes_filters = False
+    reads_answers = False  # indexing progress: the primary's
     @documented(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
     def get(self, request):
         return Response(index_status())

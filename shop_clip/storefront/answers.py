@@ -14,6 +14,7 @@ from rest_framework.request import Request
 
 from ..api.refusals import refusal
 from ..api.throttling import ShopClipRateThrottle
+from ..read_db import reading
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def ask(request: HttpRequest, scope: str, question: Callable[[], Any]) -> Outcom
         return Outcome(status=429, retry_after=wait,
                        error=f"Too many searches right now: try again in {wait} seconds.")
     try:
-        return Outcome(question())
+        with reading():  # the read database, as the API reads it
+            return Outcome(question())
     except Exception as exc:
         refused = refusal(exc)
         if refused is None:

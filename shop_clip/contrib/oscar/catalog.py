@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Prefetch, Q
 
 from shop_clip.catalog import ImageRef, SettingsCatalog
+from shop_clip.read_db import on_read
 
 __all__ = ["OscarCatalog"]
 
@@ -39,7 +40,7 @@ class OscarCatalog(SettingsCatalog):
     def image_refs(self, product_ids: Iterable[Any]) -> list[ImageRef]:
         """The products' own images, each product's primary image (display order 0) first."""
         field = self.image_product_field
-        images = (self.image_model._default_manager.filter(**{f"{field}__in": list(product_ids)})
+        images = (on_read(self.image_model._default_manager).filter(**{f"{field}__in": list(product_ids)})
                   .order_by(field, "display_order", "pk"))
         return [ImageRef(self.product_id_of_image(image), self.image_key(image), getattr(image, self.image_file_field))
                 for image in images if getattr(image, self.image_file_field)]
@@ -64,7 +65,7 @@ class OscarCatalog(SettingsCatalog):
         return dict(self._categories().filter(slug__in=list(values)).values_list("slug", "name"))
 
     def _categories(self) -> models.QuerySet:
-        return apps.get_model("catalogue", "Category")._default_manager.browsable().order_by()
+        return on_read(apps.get_model("catalogue", "Category")._default_manager.browsable()).order_by()
 
     # -- answers ----------------------------------------------------------------------------------
     def product_queryset(self) -> models.QuerySet:
