@@ -45,7 +45,7 @@ class CatalogBase:
     """
 
     product_model: type[models.Model]
-    text_fields: list[str] = []  # columns keyword documents are written from, in SQL
+    text_fields: list[str] = []  # the columns ``text`` reads; none: keyword search is off
     category_field: str | None = None
     image_model: type[models.Model] | None = None  # a related image model: several images a product
     # The FK from a variant to its parent: answers show one entry per family (the parent), a filter
@@ -75,7 +75,7 @@ class CatalogBase:
         raise NotImplementedError
 
     def text(self, product: models.Model) -> str:
-        """A product's words, as fine-tuning and evaluation read them."""
+        """A product's words: its keyword document, and what fine-tuning and evaluation read."""
         raise NotImplementedError
 
     def category_values(self, product: models.Model) -> list[str]:

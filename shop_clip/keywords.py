@@ -1,9 +1,9 @@
-"""Keyword matching: each product's words (``SHOP_CLIP["TEXT_FIELDS"]``) as a PostgreSQL
-``tsvector`` with a GIN index, and the filter that keeps the products containing a query's words.
+"""Keyword matching: each product's words (``catalog.text``) as a PostgreSQL ``tsvector`` with a
+GIN index, and the filter that keeps the products containing a query's words.
 
 CLIP sees what a picture shows; the words a shop writes (materials, names, brands, care) it
-barely knows.  Hybrid search (``fusion.py``) fuses both.  Documents are written in SQL
-from the store's own columns, so a product save costs one statement.
+barely knows.  Hybrid search (``fusion.py``) fuses both.  A product save writes its document in
+one statement.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery
 from django.db import DatabaseError, connection, transaction
 
 from .catalog import get_catalog
@@ -33,23 +33,38 @@ def keyword_search_enabled() -> bool:
 
 
 def refresh_documents(product_ids: Iterable[Any] | None = None) -> int:
-    """Write the keyword documents of ``product_ids`` (``None``: every product) from their text
-    fields, in one ``INSERT ... SELECT``; returns the rows written."""
+    """Write the keyword documents of ``product_ids`` (``None``: every product) from
+    ``catalog.text`` (the one definition of a product's words, as fine-tuning reads them), one
+    ``INSERT`` per batch of ``DOCUMENT_BATCH`` products; returns the rows written."""
     catalog = get_catalog()
     if not catalog.text_fields:
         return 0
-    products = catalog.product_model._default_manager.order_by()
+    products = catalog.product_queryset().order_by("pk")
     if product_ids is not None:
         ids = list(product_ids)
         if not ids:
             return 0
         products = products.filter(pk__in=ids)
-    words = SearchVector(*catalog.text_fields, config=shop_clip_settings.KEYWORD_CONFIG)
-    select, params = products.annotate(**{_DOCUMENT: words}).values_list("pk", _DOCUMENT).query.sql_with_params()
     table = connection.ops.quote_name(ProductDocument._meta.db_table)
+    written, batch = 0, []
+    for product in products.iterator(chunk_size=DOCUMENT_BATCH):
+        batch.append((product.pk, catalog.text(product)))
+        if len(batch) == DOCUMENT_BATCH:
+            written += _write_documents(table, batch)
+            batch = []
+    return written + (_write_documents(table, batch) if batch else 0)
+
+
+DOCUMENT_BATCH = 500
+
+
+def _write_documents(table: str, rows: list[tuple[Any, str]]) -> int:
+    values = ", ".join(["(%s, %s)"] * len(rows))
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} (product_id, document) {select} "
-                       "ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document", params)
+        cursor.execute(f"INSERT INTO {table} (product_id, document) "
+                       f"SELECT v.id, to_tsvector(%s::regconfig, v.words) FROM (VALUES {values}) AS v(id, words) "
+                       "ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document",
+                       [shop_clip_settings.KEYWORD_CONFIG, *(part for row in rows for part in row)])
         return cursor.rowcount
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from shop_clip.catalog import SettingsCatalog
 from shop_clip.keywords import keyword_filter, missing_document_ids, refresh_documents
 from shop_clip.models import ProductDocument
 from shop_clip.search import resolve_mode
@@ -87,3 +88,24 @@ def test_status_says_how_many_products_lack_keywords(make_product, capsys):
     call_command("shop_clip_status")
     assert "keyword documents: 1 of 2 products (1 missing: run `python manage.py shop_clip_index --missing`)" \
         in capsys.readouterr().out
+
+
+
+class BrandedCatalog(SettingsCatalog):
+    """A store whose words include what no column says: its catalog's ``text``."""
+
+    def text(self, product) -> str:
+        return f"{super().text(product)} Zanzibar Outfitters"
+
+
+def test_documents_are_the_catalogs_text_one_definition_for_every_reader(make_product, settings, monkeypatch):
+    from shop_clip import keywords
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CATALOG": "tests.test_keywords.BrandedCatalog"}
+    product = make_product(title="Plain mug", description="Stoneware.")
+    assert matching("zanzibar outfitters") == {product.pk}  # only text() says it
+    assert matching("stoneware mug") == {product.pk}
+    monkeypatch.setattr(keywords, "DOCUMENT_BATCH", 2)  # more products than one statement takes
+    others = [make_product(title=f"Mug {n}") for n in range(3)]
+    ProductDocument.objects.all().delete()
+    assert refresh_documents() == 4 and matching("zanzibar") == {product.pk, *(p.pk for p in others)}
