@@ -132,28 +132,26 @@ def bare_model_rate(encoder, batches) -> float:
 
 
 def reset_rows() -> None:
-    """Every row pending again, in a clean table with an empty HNSW index, as for a new catalog.
+    """Every row pending again, in a clean table with no HNSW index, as for a new catalog: the
+    pipeline writes the vectors, then builds the space's index in bulk (spaces.complete_backfill).
 
     The content hashes are forgotten so every image is really decoded and encoded again. Left as
     the last round wrote them, each round updated rows among more dead versions and inserted into a
     graph holding the earlier rounds' vectors, dead: the rate fell from round to round (1,130 ->
     935 -> 817 images/s for shop-clip-mini on the H200), and writing 1,024 vectors went from 1.3 to
     2.1 ms a row over four rounds here. So, outside the clock: the index dropped, the rows reset,
-    the table vacuumed, the index made anew (instant: no vector is left to index).
+    the table vacuumed.
     """
     from django.db import connection
 
-    from shop_clip.hnsw import create_index_sql, drop_index_sql
+    from shop_clip.hnsw import drop_index_sql
     from shop_clip.models import EmbeddingSpace, ProductVector
 
-    dims = list(EmbeddingSpace.objects.values_list("dim", flat=True).distinct())
     with connection.cursor() as cursor:
-        for dim in dims:
-            cursor.execute(drop_index_sql(dim))
+        for space_id in EmbeddingSpace.objects.values_list("pk", flat=True):
+            cursor.execute(drop_index_sql(space_id))
         ProductVector.objects.update(status="pending", content_hash="", embedding=None, attempts=0)
         cursor.execute(f"VACUUM {ProductVector._meta.db_table}")
-        for dim in dims:
-            cursor.execute(create_index_sql(dim))
 
 
 def pipeline_rate(phases: dict[str, float] | None = None) -> float:

@@ -94,7 +94,6 @@ def check_encoder(app_configs=None, databases=None, **kwargs):
         return []
     from .conf import shop_clip_settings
     from .encoders import EncoderUnavailable, get_encoder
-    from .hnsw import has_index
     from .models import EmbeddingSpace
 
     try:
@@ -114,13 +113,29 @@ def check_encoder(app_configs=None, databases=None, **kwargs):
                 id="shop_clip.E002",
                 hint="Give the new model its own MODEL_ID, then `shop_clip_index --all` to index it "
                      "beside the old one."))
-        if not has_index(encoder.dim):
-            errors.append(Warning(f"no HNSW index for {encoder.dim}-d vectors yet: search would scan the table.",
-                                  id="shop_clip.W002",
-                                  hint="Run `python manage.py shop_clip_index`, which creates it."))
+        errors.extend(_missing_indexes())
     except DatabaseError:
         pass  # tables not migrated yet: migrate is about to create them
     return errors
+
+
+def _missing_indexes() -> list[Warning]:
+    """W002: a space whose backfill is done but has no HNSW index.  A space still being written
+    has none on purpose: it is built in bulk when the backlog drains."""
+    from django.db.models import Exists, OuterRef
+
+    from .hnsw import has_index
+    from .models import EmbeddingSpace, ProductVector
+
+    vectors = ProductVector.objects.filter(space=OuterRef("pk"))
+    spaces = EmbeddingSpace.objects.filter(Exists(vectors)).exclude(
+        Exists(vectors.filter(status=ProductVector.Status.PENDING)))
+    return [Warning(f"the embedding space {space.model_id} has no HNSW index"
+                    f"{'' if space.activated_at is None else ' and search reads it'}: search scans the table.",
+                    id="shop_clip.W002",
+                    hint="Run `python manage.py shop_clip_index`, which builds it once nothing is pending "
+                         "(a worker builds it when the backlog drains).")
+            for space in spaces if not has_index(space.pk)]
 
 
 @register(Tags.database)

@@ -13,7 +13,7 @@ from .claim_results import BatchResult
 from .claims import index_batch
 from .conf import positive_setting
 from .models import EmbeddingSpace, ProductVector
-from .spaces import activate_if_complete
+from .spaces import complete_backfill
 
 Status = ProductVector.Status
 OnBatch = Callable[[BatchResult], None] | None
@@ -31,7 +31,8 @@ def process_pending(max_batches: int | None = None, *, on_batch: OnBatch = None)
     Returns the summed result and whether pending rows remain.  ``on_batch(result)`` is called
     after each batch (progress bars use it).  ``CLAIMS_IN_FLIGHT`` claims run side by side, each
     in its own thread, database connection and transaction.  A space left with nothing pending
-    is activated once it covers the catalog (``spaces.activate_if_complete``).
+    gets its HNSW index built in bulk, and is activated once it covers the catalog
+    (``spaces.complete_backfill``).
     """
     total = BatchResult()
     budget = _Budget(max_batches)
@@ -41,11 +42,10 @@ def process_pending(max_batches: int | None = None, *, on_batch: OnBatch = None)
             break
         deferred: list[int] = []
         if lanes == 1:
-            drained = _drain(space, budget, deferred, total, on_batch)
+            _drain(space, budget, deferred, total, on_batch)
         else:
-            drained = _drain_in_lanes(space, lanes, budget, deferred, total, on_batch)
-        if drained:
-            activate_if_complete(space)
+            _drain_in_lanes(space, lanes, budget, deferred, total, on_batch)
+        complete_backfill(space)  # also when the budget ended exactly at the last row
     more = ProductVector.objects.filter(status=Status.PENDING).exclude(pk__in=total.deferred).exists()
     return total, more
 

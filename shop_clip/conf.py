@@ -84,6 +84,11 @@ DEFAULTS: dict[str, Any] = {
     # the plain scan, selective filters included (pages come back short: for comparison only).
     "HNSW_ITERATIVE_SCAN": "strict_order",
     "HNSW_MAX_SCAN_TUPLES": 40_000,
+    # A space's index is built in bulk once its backfill is drained (hnsw.build_index): the graph
+    # should fit in this memory (about 2 GB per million 512-d vectors), and the build runs this
+    # many parallel maintenance workers besides the worker that starts it.
+    "HNSW_BUILD_MEMORY": "1GB",
+    "HNSW_BUILD_WORKERS": 2,
     # Filters leaving at most this share are searched exactly, within the bounds below
     # (docs/decisions/exact-or-index.md).
     "EXACT_SEARCH_SELECTIVITY": 0.05,

@@ -1,21 +1,29 @@
-"""HNSW indexes over the vector table: one partial index per vector dimension.
+"""HNSW indexes over the vector table: one partial index per embedding space.
 
 The embedding column has no fixed dimension so that models of different sizes can live side by
-side; pgvector indexes a fixed dimension, so each dimension gets a partial expression index
-``(embedding::halfvec(dim)) WHERE dim = <dim>`` and queries use the same expression.
+side; pgvector indexes a fixed dimension, so each space gets a partial expression index
+``(embedding::halfvec(dim)) WHERE model_id = <space>`` and queries use the same expression.  A
+space's own graph holds only its vectors: a model indexed beside the active one is never walked by
+the active one's searches (docs/decisions/index-per-space.md).  A new space is written with no
+index and its index is built in bulk once its backlog is drained (``build_index``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 
 import numpy as np
 from django.db import connection
 
+from .conf import shop_clip_settings
+
 TABLE = "shop_clip_productvector"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
-DEFAULT_DIM = 512  # clip-ViT-B-32 and shop-clip-mini; created by the first migration
+DEFAULT_DIM = 512  # clip-ViT-B-32 and shop-clip-mini; the first migration indexed it
+_BUILD_LOCK = 0x5C1F  # pg advisory lock class of index builds: one builder per space
 
 
 def halfvec_literals(vectors: np.ndarray) -> list[str]:
@@ -35,21 +43,34 @@ def _half_texts() -> np.ndarray:
     return np.array([str(value) for value in np.arange(1 << 16, dtype=np.uint16).view(np.float16)], dtype=object)
 
 
-def index_name(dim: int) -> str:
-    return f"shop_clip_hnsw_{int(dim)}"
+def index_name(space_id: str) -> str:
+    """A space's index: its id made an identifier, and a hash of it (ids may hold any character)."""
+    readable = re.sub(r"[^a-z0-9]+", "_", space_id.lower()).strip("_")[:30]
+    return f"shop_clip_hnsw_{readable}_{hashlib.sha256(space_id.encode()).hexdigest()[:8]}"
 
 
-def create_index_sql(dim: int, *, concurrently: bool = False) -> str:
+def create_index_sql(space_id: str, dim: int, *, concurrently: bool = False) -> str:
+    """The space's partial HNSW index (``IF NOT EXISTS``: a valid one is kept)."""
     dim = int(dim)
     return (
-        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(dim)} "
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(space_id)} "
         f"ON {TABLE} USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE dim = {dim}"
+        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {_literal(space_id)}"
     )
 
 
-def drop_index_sql(dim: int) -> str:
-    return f"DROP INDEX IF EXISTS {index_name(dim)}"
+def drop_index_sql(space_id: str, *, concurrently: bool = False) -> str:
+    return f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {index_name(space_id)}"
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (DDL takes no parameters; standard_conforming_strings is on since 9.1)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def dimension_index_name(dim: int) -> str:
+    """The per-dimension index of shop-clip before 0006 (shared by every space of that dimension)."""
+    return f"shop_clip_hnsw_{int(dim)}"
 
 
 def distance_sql(dim: int, column: str = f"{TABLE}.embedding", *, exact: bool = False) -> str:
@@ -64,16 +85,70 @@ def distance_sql(dim: int, column: str = f"{TABLE}.embedding", *, exact: bool = 
     return f"(({column})::halfvec({dim}) <=> %s::halfvec({dim}))"
 
 
-def has_index(dim: int) -> bool:
+def index_state(space_id: str) -> str | None:
+    """"valid", "invalid" (a build that was interrupted or is running now) or None (no index)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [index_name(dim)])
-        return cursor.fetchone() is not None
+        cursor.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                       "WHERE c.relname = %s", [index_name(space_id)])
+        row = cursor.fetchone()
+    return None if row is None else ("valid" if row[0] else "invalid")
 
 
-def ensure_index(dim: int) -> bool:
-    """Create the HNSW index for ``dim`` if missing; True when it was created."""
-    if has_index(dim):
-        return False
+def has_index(space_id: str) -> bool:
+    """The space's index exists and is complete (a concurrent build in progress is not)."""
+    return index_state(space_id) == "valid"
+
+
+def build_index(space_id: str, dim: int) -> bool:
+    """Build the space's index in bulk over the vectors already written; True when it was built.
+
+    With ``HNSW_BUILD_MEMORY`` of maintenance memory and ``HNSW_BUILD_WORKERS`` parallel workers,
+    ``CONCURRENTLY`` (writes go on) unless inside a transaction, where PostgreSQL refuses it.  One
+    builder per space (an advisory lock): a second caller returns False at once.  An invalid index
+    left by a build that was killed is dropped and built again.
+    """
+    concurrently = not connection.in_atomic_block
     with connection.cursor() as cursor:
-        cursor.execute(create_index_sql(dim))
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
+        if not cursor.fetchone()[0]:
+            return False
+        try:
+            state = index_state(space_id)
+            if state == "valid":
+                return False
+            if state == "invalid":
+                cursor.execute(drop_index_sql(space_id, concurrently=concurrently))
+            if not concurrently:  # rows this transaction wrote have deferred FK checks, which block DDL
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            with _build_settings(cursor, local=not concurrently):
+                cursor.execute(create_index_sql(space_id, dim, concurrently=concurrently))
+            if not concurrently:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
     return True
+
+
+class _build_settings:
+    """maintenance_work_mem and parallel maintenance workers for one build, then as they were."""
+
+    NAMES = ("maintenance_work_mem", "max_parallel_maintenance_workers")
+
+    def __init__(self, cursor, *, local: bool) -> None:
+        self.cursor, self.local = cursor, local
+
+    def __enter__(self) -> None:
+        values = (str(shop_clip_settings.HNSW_BUILD_MEMORY), str(int(shop_clip_settings.HNSW_BUILD_WORKERS)))
+        for name, value in zip(self.NAMES, values, strict=True):
+            self.cursor.execute("SELECT set_config(%s, %s, %s)", [name, value, self.local])
+
+    def __exit__(self, *exc) -> None:
+        if not self.local:  # a session setting would outlive the build on a pooled connection
+            for name in self.NAMES:
+                self.cursor.execute(f"RESET {name}")
+
+
+def drop_space_index(space_id: str) -> None:
+    """Drop a space's index (its space is being deleted)."""
+    with connection.cursor() as cursor:
+        cursor.execute(drop_index_sql(space_id, concurrently=not connection.in_atomic_block))

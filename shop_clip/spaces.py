@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from .conf import shop_clip_settings
 from .encoders import BaseEncoder, configured_identity, get_encoder
+from .hnsw import build_index, has_index
 from .models import EmbeddingSpace, ProductVector
 from .read_db import on_read
+
+logger = logging.getLogger("shop_clip.spaces")
 
 
 class NoActiveSpace(LookupError):
@@ -79,14 +85,29 @@ def target_spaces() -> list[EmbeddingSpace]:
     return spaces
 
 
+def complete_backfill(space: EmbeddingSpace) -> bool:
+    """Once ``space`` has nothing pending: build its HNSW index in bulk over the vectors written
+    (none was kept while they were written), then activate it if it covers the catalog.  True when
+    it was activated; a space with rows pending is left to the claims that drain them."""
+    if _has_pending(space):
+        return False
+    started = time.monotonic()
+    if not has_index(space.pk) and build_index(space.pk, space.dim):
+        logger.info("built the HNSW index of %s over %d vectors in %.1f s", space.model_id,
+                    ProductVector.objects.filter(space=space, embedding__isnull=False).count(),
+                    time.monotonic() - started)
+    return activate_if_complete(space)
+
+
 def activate_if_complete(space: EmbeddingSpace) -> bool:
-    """Switch search to ``space`` once it has no pending rows and covers the active catalog."""
+    """Switch search to ``space`` once it has no pending rows, its HNSW index is built and it
+    covers the active catalog."""
     with transaction.atomic():
         space = EmbeddingSpace.objects.select_for_update().get(pk=space.pk)
         current = latest_active_space()
         if current is not None and current.pk == space.pk:
             return False
-        if ProductVector.objects.filter(space=space, status=ProductVector.Status.PENDING).exists():
+        if _has_pending(space) or not has_index(space.pk):
             return False
         if current is not None and _covered_products(space) < _covered_products(current):
             return False
@@ -98,3 +119,7 @@ def activate_if_complete(space: EmbeddingSpace) -> bool:
 def _covered_products(space: EmbeddingSpace) -> int:
     return (ProductVector.objects.filter(space=space, status=ProductVector.Status.EMBEDDED)
             .aggregate(n=Count("product", distinct=True))["n"])
+
+
+def _has_pending(space: EmbeddingSpace) -> bool:
+    return ProductVector.objects.filter(space=space, status=ProductVector.Status.PENDING).exists()

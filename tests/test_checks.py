@@ -7,6 +7,7 @@ from django.core.checks import run_checks
 from django.db import connection
 
 from shop_clip.hnsw import index_name
+from shop_clip.models import ProductVector
 
 
 def ids(messages) -> set[str]:
@@ -65,10 +66,19 @@ def test_unloadable_model_is_reported(db, settings):
     assert messages and "local sentence-transformers directory" in messages[0].msg
 
 
-def test_missing_hnsw_index_is_a_warning(db):
+def test_a_drained_space_without_its_index_is_a_warning_and_one_being_written_is_not(db, make_product):
+    from shop_clip.spaces import configured_space
+
+    space = configured_space()
+    product = make_product("Red mug")
+    assert "shop_clip.W002" not in ids(run_checks(databases=["default"]))  # no vectors: nothing to index
+    ProductVector.objects.filter(product=product).update(status="embedded")
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX {index_name(512)}")  # rolled back with the test's transaction
-    assert "shop_clip.W002" in ids(run_checks(databases=["default"]))
+        cursor.execute(f"DROP INDEX IF EXISTS {index_name(space.pk)}")  # rolled back with the test's transaction
+    warnings = [m for m in run_checks(databases=["default"]) if m.id == "shop_clip.W002"]
+    assert len(warnings) == 1 and space.model_id in warnings[0].msg
+    ProductVector.objects.filter(product=product).update(status="pending")  # its backfill is running
+    assert "shop_clip.W002" not in ids(run_checks(databases=["default"]))
 
 
 def test_pgvector_present(db):
@@ -81,11 +91,12 @@ def test_pgvector_present(db):
 
 
 @pytest.mark.django_db
-def test_migrations_create_table_and_hnsw_index():
+def test_migrations_leave_no_index_shared_by_the_spaces_of_a_dimension():
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(512)])
-        definition = cursor.fetchone()[0]
-    assert "USING hnsw" in definition and "halfvec_cosine_ops" in definition and "dim = 512" in definition
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'shop_clip_productvector' "
+                       "AND indexdef LIKE '%USING hnsw%'")
+        names = [name for (name,) in cursor.fetchall()]
+    assert all(name.startswith("shop_clip_hnsw_space_") for name in names), names
 
 
 def test_tagging_settings_are_checked_at_start(settings):

@@ -5,7 +5,11 @@ from django.conf import settings
 from django.db import migrations, models
 from pgvector.django import VectorExtension
 
-from shop_clip.hnsw import DEFAULT_DIM, create_index_sql, drop_index_sql
+# The per-dimension index shop-clip had until 0006 (frozen here: hnsw.py now builds one per space).
+DIMENSION_INDEX = (
+    "CREATE INDEX IF NOT EXISTS shop_clip_hnsw_512 ON shop_clip_productvector USING hnsw "
+    "((embedding::halfvec(512)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE dim = 512"
+)
 
 
 class Migration(migrations.Migration):
@@ -47,5 +51,5 @@ class Migration(migrations.Migration):
                 "constraints": [models.UniqueConstraint(fields=("product", "image_key", "space"), name="shop_clip_vector_unique")],
             },
         ),
-        migrations.RunSQL(create_index_sql(DEFAULT_DIM), drop_index_sql(DEFAULT_DIM)),
+        migrations.RunSQL(DIMENSION_INDEX, "DROP INDEX IF EXISTS shop_clip_hnsw_512"),
     ]

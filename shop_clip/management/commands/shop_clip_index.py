@@ -11,11 +11,11 @@ from shop_clip.claim_lanes import process_pending
 from shop_clip.claim_results import time_summary
 from shop_clip.conf import get_product_model
 from shop_clip.encoders import EncoderUnavailable
-from shop_clip.hnsw import ensure_index
+from shop_clip.hnsw import has_index
 from shop_clip.keywords import keyword_search_enabled, missing_document_ids, refresh_documents
 from shop_clip.marking import mark_pending, missing_product_ids, send_index_task
 from shop_clip.models import ProductVector
-from shop_clip.spaces import configured_space
+from shop_clip.spaces import complete_backfill, configured_space
 
 CHUNK = 500
 
@@ -40,8 +40,6 @@ class Command(BaseCommand):
             space = configured_space()
         except EncoderUnavailable as exc:
             raise CommandError(str(exc)) from exc
-        if ensure_index(space.dim):
-            self.stdout.write(f"created the HNSW index for {space.dim}-d vectors")
         ids = (list(get_product_model()._default_manager.values_list("pk", flat=True))
                if options["all"] else missing_product_ids())
         marked = 0
@@ -54,14 +52,24 @@ class Command(BaseCommand):
         pending = ProductVector.objects.filter(status=ProductVector.Status.PENDING).count()
         self.stdout.write(f"model {space.model_id}: {marked} rows marked, {pending} pending in all")
         if not pending:
+            self._complete(space)
             return
         if options["inline"]:
             self._run_inline(pending)
+            self._complete(space)
         else:
             if send_index_task():
                 self.stdout.write("enqueued on the workers' queue")
             if options["wait"]:
                 self._wait(pending, options["timeout"])
+
+    def _complete(self, space) -> None:
+        """Build the space's HNSW index if its backfill is done and it has none (workers build it
+        when they drain a backlog; this covers a store whose worker was stopped then)."""
+        if not has_index(space.pk):
+            self.stdout.write(f"building the HNSW index of {space.model_id} in bulk")
+        if complete_backfill(space):
+            self.stdout.write(f"search now reads {space.model_id}")
 
     def _index_missing_keywords(self) -> None:
         """Keyword documents of the products without one (older than shop-clip's keyword search;

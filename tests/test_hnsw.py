@@ -1,0 +1,157 @@
+"""One HNSW index per embedding space: a new space is written with no index, built in bulk once
+drained, activated only then; the migration from the per-dimension index; interrupted builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.test import Client
+
+from shop_clip.claim_lanes import process_pending
+from shop_clip.hnsw import build_index, dimension_index_name, has_index, index_name, index_state
+from shop_clip.models import EmbeddingSpace, ProductVector
+from shop_clip.spaces import active_space, configured_space
+
+
+@pytest.fixture
+def indexed_store(db, settings):
+    from demo_project.catalog.loading import load_demo_catalog
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
+    ids = load_demo_catalog(24, seed=11, progress=False, enqueue=False)
+    process_pending()
+    return ids
+
+
+def second_space(settings) -> EmbeddingSpace:
+    """The same model under another id: a space of the same dimension beside the active one."""
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP,
+                          "ENCODER": {**settings.SHOP_CLIP["ENCODER"], "MODEL_ID": "shop-clip-mini-second"}}
+    return configured_space()
+
+
+def explain_search(space: EmbeddingSpace) -> str:
+    from shop_clip.knn import knn_queryset
+    from shop_clip.scan_plan import ScanPlan
+
+    row = ProductVector.objects.filter(space=space, embedding__isnull=False).first()
+    vector = np.asarray(row.embedding, dtype=np.float32)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # 24 products: the planner would rather scan
+        return knn_queryset(vector, space, 10, plan=ScanPlan.INDEX).explain()
+
+
+def test_the_first_space_gets_its_own_index_once_drained(indexed_store):
+    space = active_space()
+    assert has_index(space.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(space.pk)])
+        definition = cursor.fetchone()[0]
+    assert "USING hnsw" in definition and f"model_id)::text = '{space.pk}'" in definition
+    assert index_name(space.pk) in explain_search(space)
+
+
+def test_a_new_space_is_written_without_an_index_then_built_in_bulk_and_only_then_activated(indexed_store, settings):
+    from django.core.management import call_command
+
+    old = active_space()
+    new = second_space(settings)
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CLAIM_BATCH_SIZE": 8}
+    call_command("shop_clip_index", "--all")  # both spaces: the active one's rows come back unchanged
+    process_pending(max_batches=3)
+    assert not ProductVector.objects.filter(space=old, status="pending").exists()
+    process_pending(max_batches=1)
+    # Rows written but the backlog not drained: no index yet, and shoppers still read the old space.
+    assert ProductVector.objects.filter(space=new, status="embedded").count() == 8
+    assert not has_index(new.pk) and active_space().pk == old.pk
+    process_pending(max_batches=2)  # the budget ends at the last row: that claim still completes it
+    assert not ProductVector.objects.filter(space=new, status="pending").exists()
+    assert has_index(new.pk) and active_space().pk == new.pk
+    # Each space's searches walk its own graph only.
+    assert index_name(new.pk) in explain_search(new) and index_name(old.pk) not in explain_search(new)
+    assert index_name(old.pk) in explain_search(old)
+    body = Client().get("/api/shop-clip/search/", {"q": "red mug", "limit": 5}).json()
+    assert body["model"] == new.model_id and len(body["results"]) == 5
+
+
+def test_a_complete_space_is_not_activated_while_its_index_is_missing(indexed_store, settings):
+    from django.core.management import call_command
+
+    from shop_clip.spaces import activate_if_complete
+
+    old = active_space()
+    new = second_space(settings)
+    call_command("shop_clip_index", "--all")
+    process_pending()
+    EmbeddingSpace.objects.filter(pk=new.pk).update(activated_at=None)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {index_name(new.pk)}")
+    assert active_space().pk == old.pk and not activate_if_complete(new)
+    assert build_index(new.pk, new.dim) and activate_if_complete(new) and active_space().pk == new.pk
+
+
+def test_an_interrupted_build_is_dropped_and_built_again(indexed_store):
+    space = active_space()
+    with connection.cursor() as cursor:  # as a CREATE INDEX CONCURRENTLY killed midway leaves it
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
+                       [index_name(space.pk)])
+    assert index_state(space.pk) == "invalid" and not has_index(space.pk)
+    assert build_index(space.pk, space.dim)
+    assert index_state(space.pk) == "valid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_builder_per_space_and_the_session_keeps_its_settings(settings):
+    space = EmbeddingSpace.objects.create(model_id="lock-test", model_ref="x", dim=512)
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [0x5C1F, space.pk])
+        assert not build_index(space.pk, space.dim)  # another builder holds the space
+        assert index_state(space.pk) is None
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [0x5C1F, space.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW maintenance_work_mem")
+            before = cursor.fetchone()[0]
+        settings.SHOP_CLIP = {**settings.SHOP_CLIP, "HNSW_BUILD_MEMORY": "77MB"}
+        assert build_index(space.pk, space.dim) and has_index(space.pk)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW maintenance_work_mem")
+            assert cursor.fetchone()[0] == before
+    finally:
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {index_name(space.pk)}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_replaces_the_dimension_index_with_one_per_space():
+    space = EmbeddingSpace.objects.create(model_id="migrated", model_ref="x", dim=512)
+    empty = EmbeddingSpace.objects.create(model_id="never-written", model_ref="y", dim=512)
+    from demo_project.catalog.models import Category, Product
+
+    product = Product.objects.create(title="Old store's mug", category=Category.objects.create(slug="m", name="M"),
+                                     price=5)
+    ProductVector.objects.create(product=product, image_key="a", space=space, dim=512, status="pending")
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("shop_clip", "0005_embeddingspace_backend")])
+        assert index_state(space.pk) is None and _index_exists(dimension_index_name(512))
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        assert has_index(space.pk) and index_state(empty.pk) is None
+        assert not _index_exists(dimension_index_name(512))
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {index_name(space.pk)}")
+
+
+def _index_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [name])
+        return cursor.fetchone() is not None
