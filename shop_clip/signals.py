@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from .catalog import get_catalog
 from .encoders import EncoderUnavailable
+from .hnsw import drop_space_index
 from .marking import mark_pending, remove_image
+from .models import EmbeddingSpace
 
 logger = logging.getLogger("shop_clip.signals")
 
@@ -26,6 +29,11 @@ def image_deleted(sender, instance, **kwargs) -> None:
     remove_image(catalog.product_id_of_image(instance), catalog.image_key(instance))
 
 
+def space_deleted(sender, instance, **kwargs) -> None:
+    """Its HNSW index goes too, concurrently once the deletion is committed (searches go on)."""
+    transaction.on_commit(lambda: drop_space_index(instance.pk), using=kwargs.get("using"))
+
+
 def _mark(product_id, *, keywords: bool = True) -> None:
     try:
         mark_pending([product_id], keywords=keywords)
@@ -41,6 +49,7 @@ def connect() -> None:
     """
     catalog = get_catalog()
     post_save.connect(product_saved, sender=catalog.product_model, dispatch_uid="shop_clip_product_saved")
+    post_delete.connect(space_deleted, sender=EmbeddingSpace, dispatch_uid="shop_clip_space_deleted")
     if catalog.image_model is not None:
         post_save.connect(image_saved, sender=catalog.image_model, dispatch_uid="shop_clip_image_saved")
         post_delete.connect(image_deleted, sender=catalog.image_model, dispatch_uid="shop_clip_image_deleted")

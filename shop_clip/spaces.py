@@ -6,7 +6,7 @@ import logging
 import time
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from .conf import shop_clip_settings
@@ -97,6 +97,12 @@ def complete_backfill(space: EmbeddingSpace) -> bool:
                     ProductVector.objects.filter(space=space, embedding__isnull=False).count(),
                     time.monotonic() - started)
     return activate_if_complete(space)
+
+
+def unindexed_spaces() -> list[EmbeddingSpace]:
+    """Spaces holding vectors but no complete HNSW index (being written, or a build interrupted)."""
+    written = EmbeddingSpace.objects.filter(Exists(ProductVector.objects.filter(space=OuterRef("pk"))))
+    return [space for space in written.order_by("created_at") if not has_index(space.pk)]
 
 
 def activate_if_complete(space: EmbeddingSpace) -> bool:

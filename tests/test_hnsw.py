@@ -98,8 +98,17 @@ def test_an_interrupted_build_is_dropped_and_built_again(indexed_store):
         cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
                        [index_name(space.pk)])
     assert index_state(space.pk) == "invalid" and not has_index(space.pk)
-    assert build_index(space.pk, space.dim)
+    assert not ProductVector.objects.filter(status="pending").exists()
+    process_pending()  # the next task a worker runs, with nothing pending, builds it again
     assert index_state(space.pk) == "valid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_space_drops_its_index():
+    space = EmbeddingSpace.objects.create(model_id="deleted-space", model_ref="x", dim=512)
+    assert build_index(space.pk, space.dim) and has_index(space.pk)
+    space.delete()
+    assert index_state("deleted-space") is None
 
 
 @pytest.mark.django_db(transaction=True)
