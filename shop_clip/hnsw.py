@@ -55,7 +55,7 @@ def create_index_sql(space_id: str, dim: int, *, concurrently: bool = False) -> 
     return (
         f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(space_id)} "
         f"ON {TABLE} USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {_literal(space_id)}"
+        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {sql_literal(space_id)}"
     )
 
 
@@ -63,7 +63,7 @@ def drop_index_sql(space_id: str, *, concurrently: bool = False) -> str:
     return f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {index_name(space_id)}"
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     """A SQL string literal (DDL takes no parameters; standard_conforming_strings is on since 9.1)."""
     return "'" + text.replace("'", "''") + "'"
 

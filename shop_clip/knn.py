@@ -3,6 +3,7 @@ same SQL statement (pgvector's HNSW index, or an exact scan as ``scan_plan`` dec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -15,7 +16,7 @@ from django.db.models.functions import Coalesce
 
 from .catalog import get_catalog
 from .errors import QueryError
-from .hnsw import distance_sql, halfvec_literals
+from .hnsw import distance_sql, halfvec_literals, sql_literal
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .read_db import on_read, read_alias, read_connection
 from .scan_plan import ScanPlan, plan_for, query_settings
@@ -142,9 +143,22 @@ def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restrict
 
 
 def set_local(cursor, values: Mapping[str, str]) -> None:
-    """SET LOCAL several settings in one round trip (they end with the transaction)."""
-    calls = ", ".join("set_config(%s, %s, true)" for _ in values)
-    cursor.execute(f"SELECT {calls}", [part for item in values.items() for part in item])
+    """SET LOCAL several settings in one round trip (they end with the transaction).  Statements,
+    not ``set_config()`` calls: Citus forwards SET LOCAL to the shards a transaction reaches, and
+    a function call it does not (docs/scaling.md)."""
+    cursor.execute("; ".join(f"SET LOCAL {_setting_name(name)} = {sql_literal(str(value))}"
+                             for name, value in values.items()))
+
+
+def reset_local(cursor, names) -> None:
+    """The settings ``set_local`` changed back to the session's values, for the rest of the transaction."""
+    cursor.execute("; ".join(f"SET LOCAL {_setting_name(name)} TO DEFAULT" for name in names))
+
+
+def _setting_name(name: str) -> str:
+    if not re.fullmatch(r"[a-z_]+(\.[a-z_]+)?", name):
+        raise ValueError(f"not a setting name: {name!r}")
+    return name
 
 
 def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
@@ -164,6 +178,5 @@ def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restricti
                 if row.group_id not in best or row.distance < best[row.group_id].distance:
                     best[row.group_id] = row
         if nested:  # SET LOCAL lasts until the outer transaction ends: the caller's queries get the defaults
-            cursor.execute("SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)",
-                           [list(settings)])
+            reset_local(cursor, settings)
     return best, truncated

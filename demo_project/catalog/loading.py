@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from decimal import Decimal
 
 import numpy as np
@@ -62,9 +63,10 @@ def demo_products(count: int, seed: int):
 
     if count < CATALOG_SIZE:
         return generate_catalog(count, seed)
-    products = build_held_out_catalog(seed=seed, size=count)
+    # Only the layout is held in memory (with its photos); the rest streams: 100k at once is 20 GB.
+    products = build_held_out_catalog(seed=seed, size=CATALOG_SIZE)
     order = np.random.default_rng(seed).permutation(len(products))
-    return (products[i] for i in order)
+    return itertools.chain((products[i] for i in order), generate_catalog(count - CATALOG_SIZE, seed + 1))
 
 
 def _flush(batch: list[Product], enqueue: bool) -> list[int]:
