@@ -21,7 +21,7 @@ def test_status_counts_reasons_and_open_flags(make_product, settings, capsys):
     call_command("shop_clip_status", "--failed")
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if "(active)" in line)
-    assert row.split()[-4:] == ["3", "1", "1", "1"]  # total, embedded, pending, failed
+    assert row.split()[-5:] == ["3", "1", "1", "1", "valid"]  # total, embedded, pending, failed, index
     assert "image main: " in out and "open moderation flags" not in out
 
     ProductFlag.objects.create(product=good, space=ProductVector.objects.get(product=good).space,
@@ -33,7 +33,11 @@ def test_status_counts_reasons_and_open_flags(make_product, settings, capsys):
     data = json.loads(capsys.readouterr().out)
     assert (data["total"], data["embedded"], data["pending"], data["failed"]) == (3, 1, 1, 1)
     assert data["models"][0]["active"] is True
-    assert data["models"][0]["backend"] == BACKEND
+    assert data["models"][0]["backend"] == BACKEND and data["models"][0]["index"] == "valid"
+    EmbeddingSpace.objects.create(model_id="being-written@0", model_ref="x", dim=512)
+    ProductVector.objects.create(product=good, image_key="main", space_id="being-written@0", dim=512)
+    call_command("shop_clip_status", "--json")
+    assert json.loads(capsys.readouterr().out)["models"][-1]["index"] == "none"
 
 
 BACKEND = "shop_clip.encoders.sentence_transformers.SentenceTransformerEncoder"
