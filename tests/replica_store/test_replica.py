@@ -128,7 +128,7 @@ def test_search_answers_from_the_replica_and_as_the_primary_would(catalog, param
     assert queries(primary) == []  # not one read of the answer on the primary
     read = queries(replica)
     # The settings and the KNN query they are for: one transaction on the replica's connection.
-    assert any("SET LOCAL hnsw.ef_search" in sql for sql in read) and any("<=>" in sql for sql in read)
+    assert any(sql.startswith("SET LOCAL ") for sql in read) and any("<=>" in sql for sql in read)
     with override_settings(SHOP_CLIP={**settings.SHOP_CLIP, "READ_DATABASE": None}):
         on_primary = search.search(query, filters=filters, mode=filters.get("mode"), limit=10)
     assert [(hit.product.pk, round(hit.score, 4)) for hit in on_primary.hits] == \
