@@ -15,7 +15,7 @@ import hashlib
 import re
 
 import numpy as np
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from .conf import shop_clip_settings
 
@@ -85,9 +85,9 @@ def distance_sql(dim: int, column: str = f"{TABLE}.embedding", *, exact: bool = 
     return f"(({column})::halfvec({dim}) <=> %s::halfvec({dim}))"
 
 
-def index_state(space_id: str) -> str | None:
+def index_state(space_id: str, using: str = DEFAULT_DB_ALIAS) -> str | None:
     """"valid", "invalid" (a build that was interrupted or is running now) or None (no index)."""
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                        "WHERE c.relname = %s", [index_name(space_id)])
         row = cursor.fetchone()
@@ -99,21 +99,24 @@ def has_index(space_id: str) -> bool:
     return index_state(space_id) == "valid"
 
 
-def build_index(space_id: str, dim: int) -> bool:
+def build_index(space_id: str, dim: int, *, using: str = DEFAULT_DB_ALIAS, wait: bool = False) -> bool:
     """Build the space's index in bulk over the vectors already written; True when it was built.
 
     With ``HNSW_BUILD_MEMORY`` of maintenance memory and ``HNSW_BUILD_WORKERS`` parallel workers,
     ``CONCURRENTLY`` (writes go on) unless inside a transaction, where PostgreSQL refuses it.  One
-    builder per space (an advisory lock): a second caller returns False at once.  An invalid index
-    left by a build that was killed is dropped and built again.
+    builder per space (an advisory lock): another caller returns False at once, or with ``wait``
+    (the migration) waits for it and then finds the index built.  An invalid index left by a build
+    that was killed is dropped and built again.
     """
+    connection = connections[using]
     concurrently = not connection.in_atomic_block
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
-        if not cursor.fetchone()[0]:
+        cursor.execute(f"SELECT {'pg_advisory_lock' if wait else 'pg_try_advisory_lock'}(%s, hashtext(%s))",
+                       [_BUILD_LOCK, space_id])
+        if not wait and not cursor.fetchone()[0]:
             return False
         try:
-            state = index_state(space_id)
+            state = index_state(space_id, using)
             if state == "valid":
                 return False
             if state == "invalid":

@@ -3,14 +3,14 @@
 Each existing space gets its own partial index, built CONCURRENTLY (reads and writes go on), and
 only then are the per-dimension indexes dropped CONCURRENTLY; searches use whichever index exists
 meanwhile.  Hence ``atomic = False``: PostgreSQL builds concurrently only outside a transaction.
-The names and definitions come from ``shop_clip.hnsw``, since the running code looks the index up
-by that name.  Each build reads the table: a store with millions of vectors may run it at a quiet
-hour (docs/decisions/index-per-space.md).
+The builds are ``shop_clip.hnsw``'s (the running code looks the index up by its name), with the
+workers' lock and ``HNSW_BUILD_MEMORY``/``HNSW_BUILD_WORKERS``.  Each build reads the table: a
+store with millions of vectors may run it at a quiet hour (docs/decisions/index-per-space.md).
 """
 
 from django.db import migrations
 
-from shop_clip.hnsw import create_index_sql, dimension_index_name, drop_index_sql, index_name
+from shop_clip.hnsw import build_index, dimension_index_name, drop_index_sql
 
 OLD_INDEX = ("CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON shop_clip_productvector USING hnsw "
              "((embedding::halfvec({dim})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE dim = {dim}")
@@ -18,15 +18,11 @@ OLD_INDEX = ("CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON shop_clip_produc
 
 def index_each_space(apps, schema_editor):
     spaces = apps.get_model("shop_clip", "EmbeddingSpace").objects.filter(vectors__isnull=False).distinct()
+    alias = schema_editor.connection.alias
+    for space in spaces.order_by("created_at"):
+        # With the workers' lock: a worker building the same index is waited for, not raced.
+        build_index(space.model_id, space.dim, using=alias, wait=True)
     with schema_editor.connection.cursor() as cursor:
-        for space in spaces.order_by("created_at"):
-            # An invalid leftover of an interrupted run of this migration is built again.
-            cursor.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                           "WHERE c.relname = %s", [index_name(space.model_id)])
-            row = cursor.fetchone()
-            if row is not None and not row[0]:
-                cursor.execute(drop_index_sql(space.model_id, concurrently=True))
-            cursor.execute(create_index_sql(space.model_id, space.dim, concurrently=True))
         cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'shop_clip_productvector' "
                        "AND indexname ~ '^shop_clip_hnsw_[0-9]+$'")
         for (name,) in cursor.fetchall():
