@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import time
@@ -82,6 +83,7 @@ def run_round(mode: str, builds: BuildTimes) -> dict:
     from shop_clip.models import EmbeddingSpace, ProductVector
 
     reset(mode)
+    load_before = os.getloadavg()[0]
     rows = ProductVector.objects.count()
     built_before = len(builds.seconds)
     start = time.perf_counter()
@@ -94,7 +96,8 @@ def run_round(mode: str, builds: BuildTimes) -> dict:
     return {"mode": mode, "rows": rows, "wall_s": round(wall, 2), "rows_per_s": round(rows / wall, 1),
             "write_s": round(result.seconds.get("write", 0.0), 2),
             "model_s": round(result.seconds.get("model", 0.0), 2),
-            "build_s": round(build, 2), "build_share": round(build / wall, 3)}
+            "build_s": round(build, 2), "build_share": round(build / wall, 3),
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main() -> None:
