@@ -239,7 +239,7 @@ class SettingsCatalog(CatalogBase):
         if field is None or not field.is_relation:
             return {value: value for value in values}
         key = self._category_column
-        rows = field.related_model._default_manager.filter(**{f"{key}__in": values})
+        rows = on_read(field.related_model._default_manager).filter(**{f"{key}__in": values})
         return {str(getattr(row, key)): str(row) for row in rows}
 
     def product_queryset(self) -> models.QuerySet:

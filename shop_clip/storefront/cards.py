@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..catalog import get_catalog
+from ..read_db import reads
 from ..results import Box, Hit, Look
 from .links import product_url
 
@@ -30,9 +31,11 @@ def product_title(product: Any) -> str:
     return str(value).strip() if value else str(product)
 
 
+@reads
 def cards_for(hits: Sequence[Hit]) -> list[Card]:
     """Cards for hits, in their order, with every picture found in one query per image source:
-    the image that matched (a family's hit shows its variant's), else the product's first."""
+    the image that matched (a family's hit shows its variant's), else the product's first.  Read
+    where the answers are (``READ_DATABASE``), also while a template renders them."""
     catalog = get_catalog()
     wanted = {hit.product.pk for hit in hits} | {hit.variant.pk for hit in hits if hit.variant is not None}
     refs = catalog.image_refs(wanted)
@@ -71,6 +74,7 @@ class LookRow:
         return f"left:{x0:.2f}%;top:{y0:.2f}%;width:{x1 - x0:.2f}%;height:{y1 - y0:.2f}%"
 
 
+@reads
 def look_rows(look: Look) -> list[LookRow]:
     """A row per group of ``look``, best first, with every card's picture in one query."""
     cards = cards_for([hit for group in look.groups for hit in group.hits])

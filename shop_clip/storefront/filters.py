@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -10,7 +11,10 @@ from django.db import models
 
 from ..catalog import get_catalog
 from ..conf import shop_clip_settings
+from ..read_db import ReadDatabaseUnavailable, reads
 from ..tag_rules import tag_groups
+
+logger = logging.getLogger("shop_clip.storefront")
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,12 @@ def filter_fields(params: Mapping[str, str]) -> list[FilterField]:
         label = name.replace("_", " ").capitalize()
         is_category = lookup == catalog.category_lookup or (callable_filter(lookup) and name == "category")
         if is_category and catalog.category_lookup:
-            fields.append(FilterField(name, label, "choice", value, category_choices()))
+            try:
+                choices = category_choices()
+            except ReadDatabaseUnavailable as exc:  # the answer below says so; the form still sends the value
+                logger.warning("category choices not shown: %s", exc)
+                choices = [("", "Any"), *([(value, value)] if value else [])]
+            fields.append(FilterField(name, label, "choice", value, choices))
         else:
             fields.append(FilterField(name, label, field_kind(lookup), value))
     groups = {group.name: group for group in tag_groups()} if shop_clip_settings.TAG_FILTERS else {}
@@ -50,6 +59,7 @@ def callable_filter(lookup) -> bool:
     return callable(lookup) or "." in str(lookup)
 
 
+@reads
 def category_choices() -> list[tuple[str, str]]:
     catalog = get_catalog()
     values = catalog.category_choices()

@@ -25,6 +25,7 @@ from ..api.uploads import LimitedMemoryUploadHandler, UploadTooLarge, refuse_dec
 from ..catalog import get_catalog
 from ..conf import shop_clip_settings
 from ..keywords import keyword_search_enabled
+from ..read_db import ReadDatabaseUnavailable, on_read, reading
 from ..results import Page
 from .answers import Outcome, ask
 from .cards import cards_for, look_rows, product_card
@@ -166,10 +167,15 @@ def product_page(request: HttpRequest, pk: str) -> HttpResponse:
     else a page of its own with "more like this" and "complete the look"."""
     catalog = get_catalog()
     try:
-        product = catalog.visible(catalog.product_queryset()).get(pk=catalog.product_model._meta.pk.to_python(pk))
+        with reading():  # where the answers that link here were read
+            product = on_read(catalog.visible(catalog.product_queryset())).get(
+                pk=catalog.product_model._meta.pk.to_python(pk))
+            card = None if hasattr(product, "get_absolute_url") else product_card(product)
     except (catalog.product_model.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
         raise Http404(f"no product with id {pk!r}") from exc
+    except ReadDatabaseUnavailable as exc:
+        return render_page(request, "shop_clip/unavailable.html", {}, Outcome(status=503, error=str(exc)))
     if hasattr(product, "get_absolute_url"):
         return redirect(product_url(product))
-    return render_page(request, "shop_clip/product.html", {"product": product, "card": product_card(product),
+    return render_page(request, "shop_clip/product.html", {"product": product, "card": card,
                                                            "shop_clip_page": "product"})

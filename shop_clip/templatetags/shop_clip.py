@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from .. import look, search
 from ..catalog import FilterError
 from ..errors import NotEmbedded, QueryError
+from ..read_db import ReadDatabaseUnavailable
 from ..spaces import NoActiveSpace
 from ..storefront.cards import Card, LookRow, cards_for, look_rows
 from ..storefront.links import page_url, search_field_context
@@ -43,11 +44,12 @@ def similar_cards(product: Any, limit: int = 8, queryset: Any = None, **filters:
     if product in (None, ""):
         return []
     try:
-        page = search.similar(product, queryset=queryset, filters=filters or None, limit=int(limit))
+        return cards_for(search.similar(product, queryset=queryset, filters=filters or None, limit=int(limit)).hits)
     except QUIET as exc:
         logger.info("no look-alikes for product %s: %s", getattr(product, "pk", product), exc)
-        return []
-    return cards_for(page.hits)
+    except ReadDatabaseUnavailable as exc:  # the store's page still renders, without them
+        logger.warning("no look-alikes for product %s: %s", getattr(product, "pk", product), exc)
+    return []
 
 
 def look_of(product: Any, categories: int | None = None, per_category: int | None = None, queryset: Any = None,
@@ -56,12 +58,13 @@ def look_of(product: Any, categories: int | None = None, per_category: int | Non
     if product in (None, ""):
         return []
     try:
-        answer = look.complete_the_look(product, queryset=queryset, filters=filters or None,
-                                        categories=categories, per_category=per_category)
+        return look_rows(look.complete_the_look(product, queryset=queryset, filters=filters or None,
+                                                categories=categories, per_category=per_category))
     except QUIET as exc:
         logger.info("no look for product %s: %s", getattr(product, "pk", product), exc)
-        return []
-    return look_rows(answer)
+    except ReadDatabaseUnavailable as exc:  # the store's page still renders, without it
+        logger.warning("no look for product %s: %s", getattr(product, "pk", product), exc)
+    return []
 
 
 class AnswerNode(template.Node):

@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connections
+from django.template import Context, Template
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -151,6 +152,22 @@ def test_look_alikes_looks_and_tags_read_the_replica(catalog):
     assert any("<=>" in sql for sql in queries(replica))
 
 
+@reads
+def test_the_storefront_reads_the_replica_also_while_its_templates_render(catalog):
+    from demo_project.catalog.models import Product
+
+    product = Product.objects.using("replica").get(pk=catalog[0])
+    tags = Template("{% load shop_clip %}{% similar_products product %}{% complete_the_look product %}")
+    with CaptureQueriesContext(connections["default"]) as primary, \
+            CaptureQueriesContext(connections["replica"]) as replica:
+        page = Client().get("/", {"q": "red t-shirt"})
+        assert page.status_code == 200 and page.content.count(b'class="shop-clip-card') >= 5
+        rendered = tags.render(Context({"product": product}))
+        assert rendered.count("<img") >= 8  # the cards' pictures, found on the replica too
+    assert queries(primary) == []
+    assert any("<=>" in sql for sql in queries(replica))
+
+
 def test_a_product_saved_on_the_primary_is_found_on_the_replica_once_replayed(catalog):
     from demo_project.catalog.models import Category, Product
 
@@ -174,8 +191,19 @@ def test_a_stopped_replica_is_a_503_naming_it_never_an_answer_from_elsewhere(cat
         similar = Client().get(f"/api/shop-clip/products/{catalog[0]}/similar/")
         with pytest.raises(ReadDatabaseUnavailable, match="'replica'"):
             search.search("red t-shirt")
+        page = Client().get("/", {"q": "red t-shirt"})
+        product_page = Client().get(f"/shop/products/{catalog[0]}/")
+        from demo_project.catalog.models import Product
+
+        tags = Template("{% load shop_clip %}<main>{% similar_products product %}"
+                        "{% complete_the_look product %}</main>")
+        rendered = tags.render(Context({"product": Product(pk=catalog[0])}))
     assert response.status_code == 503 and similar.status_code == 503
     assert "read database 'replica'" in response.json()["detail"]
+    # The storefront's pages say so too; a store's own page keeps rendering, without the tags.
+    assert page.status_code == 503 and b"read database" in page.content
+    assert product_page.status_code == 503 and b"read database" in product_page.content
+    assert "".join(rendered.split()) == "<main></main>"
     assert queries(primary) == []
     # The primary is untouched: a store that chooses to can read there instead.
     with override_settings(SHOP_CLIP={**settings.SHOP_CLIP, "READ_DATABASE": None}):
