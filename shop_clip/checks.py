@@ -134,7 +134,8 @@ def _missing_indexes() -> list[Warning]:
                     f"{'' if space.activated_at is None else ' and search reads it'}: search scans the table.",
                     id="shop_clip.W002",
                     hint="Run `python manage.py shop_clip_index`, which builds it once nothing is pending "
-                         "(a worker builds it when the backlog drains).")
+                         "(a worker builds it when the backlog drains); a retired model's space can be "
+                         "deleted in the admin instead.")
             for space in spaces if not has_index(space.pk)]
 
 

@@ -13,7 +13,7 @@ from .claim_results import BatchResult
 from .claims import index_batch
 from .conf import positive_setting
 from .models import EmbeddingSpace, ProductVector
-from .spaces import complete_backfill, unindexed_spaces
+from .spaces import complete_backfill, unindexed_targets
 
 Status = ProductVector.Status
 OnBatch = Callable[[BatchResult], None] | None
@@ -46,7 +46,7 @@ def process_pending(max_batches: int | None = None, *, on_batch: OnBatch = None)
         else:
             _drain_in_lanes(space, lanes, budget, deferred, total, on_batch)
         complete_backfill(space)  # also when the budget ended exactly at the last row
-    for space in unindexed_spaces():  # a build that a killed worker left undone
+    for space in unindexed_targets():  # a build that a killed worker left undone
         complete_backfill(space)
     more = ProductVector.objects.filter(status=Status.PENDING).exclude(pk__in=total.deferred).exists()
     return total, more

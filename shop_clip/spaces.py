@@ -6,7 +6,7 @@ import logging
 import time
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count
 from django.utils import timezone
 
 from .conf import shop_clip_settings
@@ -99,10 +99,11 @@ def complete_backfill(space: EmbeddingSpace) -> bool:
     return activate_if_complete(space)
 
 
-def unindexed_spaces() -> list[EmbeddingSpace]:
-    """Spaces holding vectors but no complete HNSW index (being written, or a build interrupted)."""
-    written = EmbeddingSpace.objects.filter(Exists(ProductVector.objects.filter(space=OuterRef("pk"))))
-    return [space for space in written.order_by("created_at") if not has_index(space.pk)]
+def unindexed_targets() -> list[EmbeddingSpace]:
+    """The spaces kept current (``target_spaces``) holding vectors but no complete HNSW index:
+    being written, or a build was interrupted.  A retired space is never built or activated again."""
+    return [space for space in target_spaces()
+            if ProductVector.objects.filter(space=space).exists() and not has_index(space.pk)]
 
 
 def activate_if_complete(space: EmbeddingSpace) -> bool:

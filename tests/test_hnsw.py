@@ -165,3 +165,17 @@ def _index_exists(name: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [name])
         return cursor.fetchone() is not None
+
+
+def test_a_retired_space_is_never_built_or_activated_again(indexed_store, settings):
+    from django.core.management import call_command
+
+    old = active_space()
+    new = second_space(settings)
+    call_command("shop_clip_index", "--all")
+    process_pending()
+    assert active_space().pk == new.pk
+    with connection.cursor() as cursor:  # its graph dropped to save memory, the space kept for a rollback
+        cursor.execute(f"DROP INDEX {index_name(old.pk)}")
+    process_pending()
+    assert index_state(old.pk) is None and active_space().pk == new.pk
