@@ -145,6 +145,17 @@ def wait_for_indexing(timeout: float = 120) -> None:
     wait_until(lambda: not ProductVector.objects.filter(status="pending").exists(), timeout, "no pending rows")
 
 
+def embedded_demo_catalog(settings, size: int, seed: int) -> list[int]:
+    """``size`` demo products embedded here and now: no task sent, no worker involved."""
+    from demo_project.catalog.loading import load_demo_catalog
+    from shop_clip.claim_lanes import process_pending
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
+    ids = load_demo_catalog(size, seed=seed, progress=False, enqueue=False)
+    process_pending()
+    return ids
+
+
 @contextlib.contextmanager
 def committed_demo_catalog(django_db_blocker, size: int, seed: int, then=None):
     """A demo catalog of ``size`` products, committed and embedded, deleted afterwards; ``then()``

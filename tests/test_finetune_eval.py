@@ -14,15 +14,12 @@ from shop_clip.indexing import process_pending
 from shop_clip.models import ProductVector
 from shop_clip.spaces import active_space, configured_space
 
+from .conftest import embedded_demo_catalog
+
 
 @pytest.fixture
 def small_store(transactional_db, settings):
-    from demo_project.catalog.loading import load_demo_catalog
-
-    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
-    ids = load_demo_catalog(48, seed=5, progress=False, enqueue=False)
-    process_pending()
-    return ids
+    return embedded_demo_catalog(settings, 48, seed=5)
 
 
 def test_finetune_then_switch_when_the_new_index_is_complete(small_store, settings, tmp_path, capsys):

@@ -14,15 +14,12 @@ from shop_clip.hnsw import build_index, dimension_index_name, has_index, index_n
 from shop_clip.models import EmbeddingSpace, ProductVector
 from shop_clip.spaces import active_space, configured_space
 
+from .conftest import embedded_demo_catalog
+
 
 @pytest.fixture
 def indexed_store(db, settings):
-    from demo_project.catalog.loading import load_demo_catalog
-
-    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "ENQUEUE_ON_SAVE": False}
-    ids = load_demo_catalog(24, seed=11, progress=False, enqueue=False)
-    process_pending()
-    return ids
+    return embedded_demo_catalog(settings, 24, seed=11)
 
 
 def second_space(settings) -> EmbeddingSpace:
