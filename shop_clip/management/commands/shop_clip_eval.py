@@ -79,7 +79,7 @@ class Command(BaseCommand):
         """One line per kind of scene, the targets above them; then each kind's missed targets."""
         columns = [("category_recall", "categories", "{:.3f}"), ("exact_in_top5", "exact@5", "{:.3f}"),
                    ("spurious_per_scene", "spurious", "{:.2f}"), ("p50_ms", "p50 ms", "{:.0f}"),
-                   ("p95_ms", "p95 ms", "{:.0f}")]
+                   ("p95_ms", "p95 ms", "{:.0f}"), ("cpu_p95_ms", "CPU p95", "{:.0f}")]
         self.stdout.write(f"shop the look, {look['scenes']} photos of {look['products']} products "
                           f"(the very product known for {look['exact_measured']}); errors as shares of the "
                           "products: no region on it, region of another category, not in its group's first 5")
