@@ -91,6 +91,14 @@ def test_scenes_file_errors_name_the_problem(tmp_path):
             look_eval.load_scenes(tmp_path)
 
 
+def test_a_region_lies_on_a_product_it_mostly_holds_and_is_not_much_bigger_than():
+    tie = (0.4, 0.1, 0.5, 0.6)
+    assert look_eval.lies_on((0.2, 0.05, 0.75, 0.65), tie)  # the padded square round it
+    assert not look_eval.lies_on((0.0, 0.0, 1.0, 1.0), tie)  # the whole photo
+    assert not look_eval.lies_on((0.48, 0.1, 0.9, 0.6), tie)  # mostly beside it
+    assert not look_eval.lies_on((0.6, 0.1, 0.9, 0.6), tie)
+
+
 def test_iou():
     assert look_eval.iou((0, 0, 1, 1), (0, 0, 1, 1)) == 1
     assert look_eval.iou((0, 0, 0.5, 1), (0.5, 0, 1, 1)) == 0
