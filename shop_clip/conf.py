@@ -119,6 +119,13 @@ DEFAULTS: dict[str, Any] = {
     "LOOK_SCORE_MARGIN": 0.15,       # a region scoring this far below the best one is not a product
     "LOOK_MAX_OVERLAP": 0.4,         # a region overlapping a better one this much shows the same thing
     "LOOK_DECODE_SCALE": 3,          # scene photos are decoded this many times larger than product photos
+    # A region's category is voted by its nearest products (each weighted by exp((score - best) /
+    # LOOK_VOTE_TEMPERATURE)); its confidence is the winner's share of the votes.  A region below
+    # LOOK_MIN_CONFIDENCE or LOOK_MIN_SCORE matches nothing well and is left out (issue #16).
+    "LOOK_VOTE_NEIGHBOURS": 10,
+    "LOOK_VOTE_TEMPERATURE": 0.02,
+    "LOOK_MIN_CONFIDENCE": 0.5,
+    "LOOK_MIN_SCORE": 0.5,
     # The DATABASES alias shoppers' answers are read from (a streaming replica); None: the primary.
     # A product saved a moment ago may not be searchable there yet (docs/decisions/read-replica.md).
     "READ_DATABASE": None,

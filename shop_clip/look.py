@@ -45,10 +45,14 @@ MAX_GROUPS = 20  # groups in an answer, and products in a group
 
 @dataclass(frozen=True)
 class Region:
+    """Where a scene photo shows a product: its category, the best similarity of a product of it
+    (``score``) and the category's share of the nearest products' votes (``confidence``)."""
+
     box: regions.Box
     category: str
     score: float
     vector: np.ndarray
+    confidence: float = 1.0
 
 
 def check_sizes(categories: int | None, per_category: int | None) -> tuple[int, int]:
@@ -189,7 +193,7 @@ def shop_the_look(image: Image.Image | bytes, *, queryset: QuerySet | None = Non
     for region in found[:groups_wanted]:
         hits = _in_category(region.vector, space, region.category, per_category, restriction)
         if hits:
-            groups.append(LookGroup(region.category, hits[0].score, hits, region.box))
+            groups.append(LookGroup(region.category, hits[0].score, hits, region.box, round(region.confidence, 4)))
     return Look(groups, space.model_id)
 
 
@@ -198,20 +202,25 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
 
     A flat-lay's products are found by segmentation, and each is kept.  Otherwise sliding windows
     are matched, and a window is kept when it scores close to the best one and does not mostly
-    overlap a better window (non-maximum suppression).
+    overlap a better window (non-maximum suppression).  Either way a region whose category wins
+    too small a share of its neighbours' votes, or whose best match is too far, is left out.
     """
-    boxes = regions.flat_lay_boxes(image) if shop_clip_settings.LOOK_FLAT_LAYS else []
-    segmented = bool(boxes)
+    proposals = regions.segmented_proposals(image) if shop_clip_settings.LOOK_FLAT_LAYS else []
+    segmented = bool(proposals)
     if not segmented:
-        boxes = regions.window_boxes(image.width, image.height, shop_clip_settings.LOOK_WINDOW_SCALES)
-    vectors = get_encoder(model=space.model_ref).encode_images([regions.crop(image, box) for box in boxes])
-    catalog = get_catalog()
+        proposals = [regions.Proposal(box) for box in
+                     regions.window_boxes(image.width, image.height, shop_clip_settings.LOOK_WINDOW_SCALES)]
+    crops = [regions.proposal_crop(image, proposal) for proposal in proposals]
+    tighter = [index for index, proposal in enumerate(proposals) if proposal.tight is not None]
+    crops += [regions.proposal_crop(image, replace(proposals[index], box=proposals[index].tight)) for index in tighter]
+    vectors = get_encoder(model=space.model_ref).encode_images(crops)
+    second = dict(zip(tighter, vectors[len(proposals):], strict=True))
     candidates = []
-    for box, vector in zip(boxes, vectors, strict=True):
-        hits = hits_for(nearest(vector, space, wanted=1, restriction=Restriction()))  # visible products only
-        categories = catalog.category_values(hits[0].product) if hits else []
-        if categories:
-            candidates.append(Region(box, categories[0], hits[0].score, vector))
+    for index, (proposal, vector) in enumerate(zip(proposals, vectors, strict=False)):
+        region = _voted_region(proposal.box, vector, space, second.get(index))
+        if (region is not None and region.confidence >= shop_clip_settings.LOOK_MIN_CONFIDENCE
+                and region.score >= shop_clip_settings.LOOK_MIN_SCORE):
+            candidates.append(region)
     candidates.sort(key=lambda region: -region.score)
     kept: list[Region] = []
     for region in candidates:
@@ -224,6 +233,33 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
                 continue
         kept.append(region)
     return kept
+
+
+def _voted_region(box: regions.Box, vector: np.ndarray, space: EmbeddingSpace,
+                  tighter: np.ndarray | None = None) -> Region | None:
+    """The region's category by its nearest visible products' votes (and those of its tighter
+    crop's, when there is one: a category both looks agree on wins), or None when none has one.
+
+    One product of another category nearest by a hair (a crop of a lamp that one vase resembles)
+    does not outvote several of the right one."""
+    catalog = get_catalog()
+    votes: dict[str, float] = {}
+    best: dict[str, float] = {}
+    looks = [vector] if tighter is None else [vector, tighter]
+    for look_vector in looks:
+        hits = hits_for(nearest(look_vector, space, wanted=shop_clip_settings.LOOK_VOTE_NEIGHBOURS,
+                                restriction=Restriction()))
+        for hit in hits:
+            categories = catalog.category_values(hit.product)
+            if categories:
+                weight = float(np.exp((hit.score - hits[0].score) / shop_clip_settings.LOOK_VOTE_TEMPERATURE))
+                votes[categories[0]] = votes.get(categories[0], 0.0) + weight
+                if look_vector is vector:
+                    best.setdefault(categories[0], hit.score)
+    if not votes:
+        return None
+    category = max(votes, key=votes.get)
+    return Region(box, category, best.get(category, 0.0), vector, votes[category] / sum(votes.values()))
 
 
 def _look_request(feature: str, queryset: QuerySet | None, filters: Filters | None, categories: int | None,

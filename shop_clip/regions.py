@@ -9,9 +9,12 @@ sliding square windows of several sizes; the CLIP model then tells which windows
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from scipy.cluster.vq import kmeans2
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of width and height
 
@@ -21,28 +24,62 @@ _FOREGROUND_SIGMA = 5   # residual, in robust standard deviations of the border,
 _MIN_BLOB = 0.01        # blobs smaller than this share of the photo are noise
 _MAX_BLOB = 0.85        # a blob this big means the backdrop model failed
 _PADDING = 0.12         # product photos show some backdrop around the product
+_TIGHT_PADDING = 0.02   # the second, tighter look at a segmented product
 _MAX_BLOBS = 24         # the largest blobs of a flat-lay, at most
 _MAX_STEPS = 10         # window positions along one side of a photo, at most
+_STUDIO_LIGHTNESS = 150  # a backdrop whose every channel is this light ...
+_STUDIO_CHROMA = 25      # ... and this close to grey is a studio's: a plane of colour
+_PALETTE_COLOURS = 8     # colours (k-means) a busy backdrop's border is summed up in
+_PALETTE_SAMPLE = 200    # border pixels sampled per side
+_PALETTE_SIDE_SHARE = 0.03  # a colour on at least this share of three sides is the backdrop's
+_PALETTE_SIGMA = 4       # distance to the nearest backdrop colour, in robust deviations, that is foreground
+_PALETTE_FLOOR = 6       # plus this many levels: JPEG and blur
+_SPLIT_BORDER = 0.08    # a blob is photos with their own backdrops when its border is nearly all backdrop
+_SPLIT_INSET = 2        # working-copy pixels of a blob's edge left out when it is segmented within
+_SPLIT_MIN_PART = 0.05  # a product inside a blob of several photos is at least this share of it
+_MASK_GROWTH = 1        # working-copy pixels a product's mask grows by before its backdrop is painted
+STUDIO_GREY = (218, 216, 212)  # what a busy crop's backdrop is painted: the catalog photos' kind of backdrop
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A box to crop and embed; ``mask`` (the product's pixels in the photo's small working copy,
+    or None) means the rest of the crop is painted ``fill`` before it is embedded: a busy backdrop
+    becomes a studio's."""
+
+    box: Box
+    mask: np.ndarray | None = None
+    fill: tuple[int, int, int] = (218, 216, 212)
+    tight: Box | None = None  # the product's square without padding: a second look at it
 
 
 def flat_lay_boxes(image: Image.Image) -> list[Box]:
     """One square box per product on a plain backdrop; ``[]`` when the photo is not a flat-lay."""
-    small = image.convert("RGB")
-    if min(small.size) < 2 * max(2, round(_BORDER * _WORK_SIDE)):
-        return []  # too thin to have a border and an inside
-    scale = _WORK_SIDE / min(small.size)
-    if scale < 1:
-        small = small.resize((max(1, round(small.width * scale)), max(1, round(small.height * scale))),
-                             Image.BILINEAR)
+    return [proposal.box for proposal in segmented_proposals(image)]
+
+
+def segmented_proposals(image: Image.Image) -> list[Proposal]:
+    """One proposal per product laid on a backdrop, largest first; ``[]`` when the photo has none.
+
+    A light, nearly neutral backdrop (a studio flat-lay, a collage of catalog photos) is a plane of
+    colour, and the crops keep it (painting it flat measured worse: bench/results/eval_scenes_demo.json's
+    notes).  A blob there whose own border is nearly all backdrop is several photos side by side
+    (a collage), and is segmented again, within itself.  Any other backdrop (a coloured gradient,
+    planks, checks) is a palette of the colours its border shows, and each crop's backdrop is
+    painted the studio's grey: the catalog's photos, all the model knows, have studio backdrops.
+    """
+    small = _working_copy(image)
+    if small is None:
+        return []
     pixels = np.asarray(small, dtype=np.float32)
     height, width = pixels.shape[:2]
-    mask = _foreground(pixels)
+    residual, border = _plane_residual(pixels)
+    tone = pixels[border].mean(axis=0)
+    studio = tone.min() >= _STUDIO_LIGHTNESS and tone.max() - tone.min() <= _STUDIO_CHROMA
+    mask = _plain_foreground(residual, border) if studio else _palette_foreground(residual, border)
     if mask is None:
         return []
-    mask = ndimage.binary_opening(mask, iterations=1)
-    mask = ndimage.binary_closing(mask, iterations=2)
-    mask = ndimage.binary_fill_holes(mask)
-    labels, count = ndimage.label(mask)
+    labels = _blobs(mask)
     area = width * height
     blobs = []
     for index, found in enumerate(ndimage.find_objects(labels), start=1):
@@ -51,15 +88,66 @@ def flat_lay_boxes(image: Image.Image) -> list[Box]:
         blob = int((labels[found] == index).sum())
         if blob > _MAX_BLOB * area:
             return []
-        if blob >= _MIN_BLOB * area:
-            blobs.append((blob, found))
+        if blob < _MIN_BLOB * area:
+            continue
+        # The blob's outermost pixels blend into the scene's backdrop: looked at from inside them.
+        within = tuple(slice(side.start + _SPLIT_INSET, side.stop - _SPLIT_INSET) for side in found)
+        inside = _split(pixels[within]) if studio else []
+        if inside:  # photos side by side, each with its own backdrop: their products, not the pile
+            for part, (rows, cols) in inside:
+                if part >= _MIN_BLOB * area:
+                    rows = slice(within[0].start + rows.start, within[0].start + rows.stop)
+                    cols = slice(within[1].start + cols.start, within[1].start + cols.stop)
+                    blobs.append((part, (rows, cols), None))
+        else:
+            blobs.append((blob, found, None if studio else labels == index))
     blobs.sort(key=lambda item: -item[0])
-    return [_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height)
-            for _, (rows, cols) in blobs[:_MAX_BLOBS]]
+    return [Proposal(_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height), product,
+                     tight=_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height, _TIGHT_PADDING))
+            for _, (rows, cols), product in blobs[:_MAX_BLOBS]]
 
 
-def _foreground(pixels: np.ndarray) -> np.ndarray | None:
-    """Pixels that the border's colour plane does not explain, or None without a usable border."""
+def _blobs(mask: np.ndarray) -> np.ndarray:
+    """Connected foreground blobs, labelled, after the specks are removed and the holes filled."""
+    mask = ndimage.binary_opening(mask, iterations=1)
+    mask = ndimage.binary_closing(mask, iterations=2)
+    return ndimage.label(ndimage.binary_fill_holes(mask))[0]
+
+
+def _split(pixels: np.ndarray) -> list[tuple[int, tuple[slice, slice]]]:
+    """The products inside one blob that is several photos with backdrops of their own (a
+    collage), segmented again against the blob's own border: ``(pixels, (rows, columns))`` each.  ``[]``
+    when the blob is one thing (its border is mostly itself) or holds fewer than two."""
+    if min(pixels.shape[:2]) < 4 * max(2, round(_BORDER * min(pixels.shape[:2]))):
+        return []
+    residual, border = _plane_residual(pixels)
+    mask = _plain_foreground(residual, border, most=_SPLIT_BORDER)
+    if mask is None:
+        return []
+    labels = _blobs(mask)
+    area = pixels.shape[0] * pixels.shape[1]
+    parts = [(int((labels[found] == index).sum()), found)
+             for index, found in enumerate(ndimage.find_objects(labels), start=1) if found is not None]
+    parts = [part for part in parts if part[0] >= _SPLIT_MIN_PART * area]
+    return parts if len(parts) >= 2 else []
+
+
+def _working_copy(image: Image.Image) -> Image.Image | None:
+    """The photo at ``_WORK_SIDE`` on its shorter side (never enlarged); None when too thin."""
+    small = image.convert("RGB")
+    if min(small.size) < 2 * max(2, round(_BORDER * _WORK_SIDE)):
+        return None  # too thin to have a border and an inside
+    scale = _WORK_SIDE / min(small.size)
+    if scale < 1:
+        small = small.resize((max(1, round(small.width * scale)), max(1, round(small.height * scale))),
+                             Image.BILINEAR)
+    return small
+
+
+def _plane_residual(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's colour minus a plane of colour fitted to the border (``(h, w, 3)``), and the
+    border's mask.  Robust: the border pixels the first fit explains worst (an item touching the
+    edge) are dropped and the plane refitted."""
     height, width = pixels.shape[:2]
     band = max(2, round(_BORDER * min(height, width)))
     ys, xs = np.mgrid[0:height, 0:width]
@@ -68,23 +156,53 @@ def _foreground(pixels: np.ndarray) -> np.ndarray | None:
     design = np.stack([np.ones(height * width), xs.ravel() / width, ys.ravel() / height], axis=1)
     colours = pixels.reshape(-1, 3)
     rows = border.ravel()
-    # Robust plane: fit, drop the border pixels it explains worst (an item touching the edge), refit.
     keep = rows.copy()
     for _ in range(2):
         coefficients, *_ = np.linalg.lstsq(design[keep], colours[keep], rcond=None)
-        residual = np.linalg.norm(colours - design @ coefficients, axis=1)
-        limit = np.percentile(residual[rows], 80)
-        keep = rows & (residual <= limit)
-    spread = 1.4826 * np.median(residual[keep]) + 1.0  # MAD of the backdrop, plus JPEG's noise floor
-    border_foreground = (residual[rows] > _FOREGROUND_SIGMA * spread).mean()
-    if border_foreground > 0.3:  # the border is no backdrop: a scene, not a flat-lay
+        residual = colours - design @ coefficients
+        distance = np.linalg.norm(residual, axis=1)
+        keep = rows & (distance <= np.percentile(distance[rows], 80))
+    return residual.reshape(height, width, 3), border
+
+
+def _plain_foreground(residual: np.ndarray, border: np.ndarray, most: float = 0.3) -> np.ndarray | None:
+    """Pixels that the border's colour plane does not explain, or None without a usable border
+    (more than ``most`` of it is foreground)."""
+    distance = np.linalg.norm(residual, axis=2)
+    edge = distance[border]
+    spread = 1.4826 * np.median(edge[edge <= np.percentile(edge, 80)]) + 1.0  # the backdrop's MAD, plus JPEG's floor
+    if (edge > _FOREGROUND_SIGMA * spread).mean() > most:  # the border is no backdrop: a scene, not a flat-lay
         return None
-    return (residual > _FOREGROUND_SIGMA * spread).reshape(height, width)
+    return distance > _FOREGROUND_SIGMA * spread
 
 
-def _padded_square(x0: int, y0: int, x1: int, y1: int, width: int, height: int) -> Box:
-    """The blob's box grown into a padded square, kept inside the photo."""
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * _PADDING)
+def _palette_foreground(residual: np.ndarray, border: np.ndarray) -> np.ndarray | None:
+    """Pixels far from every colour (beyond the plane) that the backdrop shows along at least
+    three sides of the photo: a texture's colours are all round the border, a product cut off by
+    one edge is not.  None when no colour is."""
+    height, width = residual.shape[:2]
+    band = max(2, round(_BORDER * min(height, width)))
+    rng = np.random.default_rng(0)  # the same photo, the same boxes
+    sides = [residual[:band].reshape(-1, 3), residual[-band:].reshape(-1, 3),
+             residual[:, :band].reshape(-1, 3), residual[:, -band:].reshape(-1, 3)]
+    samples = [side[rng.choice(len(side), min(len(side), _PALETTE_SAMPLE), replace=False)] for side in sides]
+    sample = np.concatenate(samples)
+    side_of = np.repeat(np.arange(4), [len(part) for part in samples])
+    centres, labels = kmeans2(sample, _PALETTE_COLOURS, seed=1, minit="++")
+    counts = np.zeros((_PALETTE_COLOURS, 4))
+    np.add.at(counts, (labels, side_of), 1)
+    backdrop = (counts >= _PALETTE_SIDE_SHARE * np.bincount(side_of, minlength=4)).sum(axis=1) >= 3
+    if not backdrop.any():
+        return None
+    nearest = np.linalg.norm(sample[backdrop[labels]][:, None] - centres[backdrop][None], axis=2).min(axis=1)
+    spread = 1.4826 * np.median(nearest) + 1.0
+    distance = np.linalg.norm(residual.reshape(-1, 1, 3) - centres[backdrop][None], axis=2).min(axis=1)
+    return (distance > _PALETTE_SIGMA * spread + _PALETTE_FLOOR).reshape(height, width)
+
+
+def _padded_square(x0: int, y0: int, x1: int, y1: int, width: int, height: int, padding: float = _PADDING) -> Box:
+    """The blob's box grown into a square with ``padding`` round it, kept inside the photo."""
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * padding)
     side = min(side, width, height)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     left = min(max(cx - side / 2, 0), width - side)
@@ -121,6 +239,17 @@ def overlap(first: Box, second: Box) -> float:
         return 0.0
     smaller = min((first[2] - first[0]) * (first[3] - first[1]), (second[2] - second[0]) * (second[3] - second[1]))
     return width * height / smaller
+
+
+def proposal_crop(image: Image.Image, proposal: Proposal) -> Image.Image:
+    """The proposal's pixels; with a mask, everything but the product (a little grown: its edge
+    and shadow) painted the proposal's ``fill``."""
+    piece = crop(image, proposal.box)
+    if proposal.mask is None:
+        return piece
+    grown = ndimage.binary_dilation(proposal.mask, iterations=_MASK_GROWTH)
+    mask = crop(Image.fromarray(grown.astype(np.uint8) * 255), proposal.box).resize(piece.size, Image.BILINEAR)
+    return Image.composite(piece, Image.new("RGB", piece.size, proposal.fill), mask)
 
 
 def crop(image: Image.Image, box: Box) -> Image.Image:

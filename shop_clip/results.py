@@ -52,12 +52,15 @@ class Page:
 
 @dataclass(frozen=True)
 class LookGroup:
-    """Matching products of one category; ``box`` is where a scene photo shows it."""
+    """Matching products of one category; ``box`` is where a scene photo shows it, and
+    ``confidence`` (0 to 1, shop the look only) how sure the region's category is: its share of
+    the votes of the region's nearest products."""
 
     category: str
     score: float  # the best hit's cosine similarity
     hits: list[Hit]
     box: Box | None = None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)

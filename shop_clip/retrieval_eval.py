@@ -6,7 +6,7 @@ or, without one, are built from those attributes (:func:`queries_from_attributes
 relevant to a query when it has every attribute the query names.  Every number comes from what
 ``knn.nearest`` returned (the HNSW index), next to the same number for exact search
 over all vectors (numpy), whose ratio is the index's recall.  Shop the look is measured on a
-directory of labelled scene photos (:func:`load_scenes`).
+directory of labelled scene photos, kind by kind, in ``look_eval``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from .training.evaluation import attribute_grades, attribute_ranking_quality, pr
 K = 10
 # What queries built from a store's attributes name, in the order a shopper says them.
 ATTRIBUTE_QUERY_KINDS = (("colour", "pattern", "category"), ("category",), ("material", "category"))
-SCENES_FILE = "scenes.json"
 
 
 @dataclass(frozen=True)
@@ -230,61 +229,3 @@ def _look_alikes(report, space, labelled, ids, matrix, sample, seed, overlap) ->
     for key in ("category", "colour"):
         report.metrics[f"look-alike P@10, same {key}"] = {
             method: round(float(np.mean(same[method][key])), 4) for method in same}
-
-
-def load_scenes(directory: str | Path) -> list[tuple[Path, list[dict]]]:
-    """Read a directory of scene photos and its ``scenes.json``: a JSON list of ``{"image": file
-    name, "products": [{"category": ..., "colour": ...}, ...]}``, the products each photo shows
-    (``category`` required, ``colour`` optional).  Returns ``(photo path, products)`` pairs; raises
-    ``ValueError`` on a malformed directory."""
-    root = Path(directory)
-    items = _json_list(root / SCENES_FILE, "scenes")
-    scenes = []
-    for number, item in enumerate(items):
-        products = item.get("products") if isinstance(item, dict) else None
-        if not (isinstance(item, dict) and isinstance(item.get("image"), str) and isinstance(products, list)
-                and products and all(isinstance(p, dict) and p.get("category") for p in products)):
-            raise ValueError(f"{root / SCENES_FILE}: scene {number}: expected {{\"image\": file name, "
-                             "\"products\": [{\"category\": ...}, ...]}")
-        photo = root / item["image"]
-        if not photo.is_file():
-            raise ValueError(f"{root / SCENES_FILE}: scene {number}: no photo {photo}")
-        scenes.append((photo, products))
-    return scenes
-
-
-def evaluate_shop_the_look(scenes: list[tuple[Path, list[dict]]]) -> dict[str, float]:
-    """Shop the look on labelled scene photos (from :func:`load_scenes`), read as uploaded bytes
-    and decoded as the API does.
-
-    Returns the share of the photographed categories found (``category_recall``), the share of
-    answered groups that are right (``category_precision``), the share of right groups whose top
-    product has the photographed colour (``top_same_colour``, over products labelled with one) and the
-    median time per photo.
-    """
-    import time
-
-    from .look import shop_the_look
-
-    wanted = found = answered = coloured = same_colour = 0
-    times = []
-    for photo, items in scenes:
-        upload = photo.read_bytes()
-        started = time.perf_counter()
-        look = shop_the_look(upload, categories=6, per_category=1)  # bytes: decoded by the door, as the API does
-        times.append(time.perf_counter() - started)
-        truth = {attributes["category"]: attributes for attributes in items}
-        wanted += len(truth)
-        answered += len(look.groups)
-        for group in look.groups:
-            if group.category in truth:
-                found += 1
-                colour = truth[group.category].get("colour")
-                if colour is not None:
-                    top = getattr(group.hits[0].product, shop_clip_settings.EVAL_ATTRIBUTES_FIELD, None) or {}
-                    coloured += 1
-                    same_colour += top.get("colour") == colour
-    return {"scenes": len(scenes), "products": wanted, "category_recall": round(found / max(1, wanted), 4),
-            "category_precision": round(found / max(1, answered), 4),
-            "top_same_colour": round(same_colour / max(1, coloured), 4),
-            "median_ms": round(float(np.median(times)) * 1000, 1)}

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The synthetic catalog and shop-clip-mini's training recipe: demo code, never in the wheel.
 DEMO_KIT = ("vocabulary", "frame", "silhouettes", "patterns", "rendering", "wording", "synthetic", "tokenizer",
             "mini_model", "mini_data", "look_alike_batches", "st_format", "train_mini", "quality", "check_mini",
-            "eval_set")
+            "eval_set", "scenes", "store_catalog")
 IMPORTS_DEMO = re.compile(r"^\s*(from|import)\s+demo_project\b", re.MULTILINE)
 
 

@@ -308,6 +308,7 @@ def test_shop_the_look_shows_the_photo_a_box_per_product_and_a_row_each(shop, ca
         assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
         assert f'href="#shop-clip-region-{row.number}" style="{row.box_style}"' in page
         assert f'id="shop-clip-region-{row.number}"' in page
+        assert 0 < row.confidence <= 1 and f"{row.confidence_percent}% sure" in page  # how sure each box is
     assert page.count('class="shop-clip-box"') == 4
 
 

@@ -144,11 +144,51 @@ def test_the_committed_eval_queries_are_what_the_demo_generates_and_hold_every_h
 def test_look_scenes_are_written_with_their_labels_and_the_same_bytes_each_time(tmp_path):
     from demo_project.training.eval_set import SCENES_FILE, write_look_scenes
 
-    first = write_look_scenes(tmp_path / "a", count=3, seed=1)
-    again = write_look_scenes(tmp_path / "b", count=3, seed=1)
+    first = write_look_scenes(tmp_path / "a", count=3, seed=11)
+    again = write_look_scenes(tmp_path / "b", count=3, seed=11)
     scenes = json.loads((first / SCENES_FILE).read_text())
-    assert len(scenes) == 3 and all(1 <= len(scene["products"]) <= 5 for scene in scenes)
+    assert [scene["kind"] for scene in scenes] == ["flat_lay"] * 3 + ["collage"] * 3 + ["busy"] * 3
     for scene in scenes:
+        assert 2 <= len(scene["products"]) <= 4
         categories = [product["category"] for product in scene["products"]]
         assert len(set(categories)) == len(categories)  # distinct categories, as shop the look answers
+        for product in scene["products"]:
+            x0, y0, x1, y1 = product["box"]
+            assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+            assert product["lookup"]["image__startswith"].startswith("products/demo-0-")
         assert (first / scene["image"]).read_bytes() == (again / scene["image"]).read_bytes()
+    collages = [scene for scene in scenes if scene["kind"] == "collage"]
+    assert all(60 <= scene["jpeg_quality"] <= 80 for scene in collages)
+    # Only the flat-lays' own stream moves when a kind is left out: each kind has its own.
+    alone = write_look_scenes(tmp_path / "c", count=3, seed=11, kinds=("busy",))
+    assert (alone / "busy-000.jpg").read_bytes() == (first / "busy-000.jpg").read_bytes()
+
+
+def test_look_scenes_show_store_products_training_never_saw():
+    from demo_project.training.eval_set import TRAINING_SEEDS, scene_products, write_look_scenes
+    from demo_project.training.store_catalog import demo_store_products, image_name
+    from demo_project.training.train_mini import MiniRecipe
+
+    recipe = MiniRecipe()
+    assert {recipe.seed, recipe.seed + 1} == set(TRAINING_SEEDS)  # mini_data's two streams
+    for seed in TRAINING_SEEDS:
+        with pytest.raises(ValueError, match="training"):
+            write_look_scenes("unused", seed=seed)
+    pool = scene_products()
+    assert len(pool) >= 60 and len({p.attributes["category"] for _, p in pool}) == len(CATEGORIES)
+    assert all((p.attributes["colour"], p.attributes["category"]) in HELD_OUT_PAIRS for _, p in pool)
+    looks = [(p.attributes["category"], p.attributes["colour"], p.attributes["pattern"]) for _, p in pool]
+    assert len(set(looks)) == len(looks)
+    store = list(demo_store_products())
+    name, product = pool[0]
+    index = next(i for i in range(len(store)) if image_name(0, i) == name)
+    assert store[index].image.tobytes() == product.image.tobytes()  # the store's very photo
+
+
+def test_the_mask_comes_from_the_same_draws_as_the_photo():
+    from demo_project.training.rendering import render_product_photo
+
+    attributes = {"category": "mug", "colour": "red", "pattern": PATTERNS[1].slug, "material": "ceramic"}
+    photo, mask = render_product_photo(attributes, np.random.default_rng(3), SMALL)
+    assert photo.tobytes() == render_product_image(attributes, np.random.default_rng(3), SMALL).tobytes()
+    assert mask.mode == "L" and 0.1 < np.asarray(mask).astype(bool).mean() < 0.9

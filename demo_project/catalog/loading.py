@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import itertools
 from decimal import Decimal
 
 import numpy as np
@@ -11,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from tqdm import tqdm
 
-from demo_project.training.synthetic import generate_catalog
+from demo_project.training.store_catalog import demo_store_products, image_name
 from demo_project.training.vocabulary import CATEGORIES
 from shop_clip.indexing import mark_pending
 
@@ -37,7 +36,7 @@ def load_demo_catalog(count: int, seed: int = 0, *, progress: bool = True, enque
     rng = np.random.default_rng(seed + 1)
     ids: list[int] = []
     batch: list[Product] = []
-    generator = demo_products(count, seed)
+    generator = demo_store_products(count, seed)
     for index, item in enumerate(tqdm(generator, total=count, desc="demo catalog", unit="product",
                                       disable=not progress)):
         buffer = io.BytesIO()
@@ -47,26 +46,12 @@ def load_demo_catalog(count: int, seed: int = 0, *, progress: bool = True, enque
             price=Decimal(int(rng.integers(5, 200))) - Decimal("0.01"), in_stock=bool(rng.random() < 0.85),
             attributes=item.attributes,
         )
-        product.image.save(f"demo-{seed}-{index:06d}.jpg", ContentFile(buffer.getvalue()), save=False)
+        product.image.save(image_name(seed, index), ContentFile(buffer.getvalue()), save=False)
         batch.append(product)
         if len(batch) == CHUNK:
             ids += _flush(batch, enqueue)
     ids += _flush(batch, enqueue)
     return ids
-
-
-def demo_products(count: int, seed: int):
-    """The demo's products: with room for it, the evaluation layout (every held-out colour/category
-    pair with a dozen products of one pattern, so `shop_clip_eval` has enough relevant products per
-    query), shuffled, the rest drawn freely; smaller catalogs are drawn freely."""
-    from demo_project.training.quality import CATALOG_SIZE, build_held_out_catalog
-
-    if count < CATALOG_SIZE:
-        return generate_catalog(count, seed)
-    # Only the layout is held in memory (with its photos); the rest streams: 100k at once is 20 GB.
-    products = build_held_out_catalog(seed=seed, size=CATALOG_SIZE)
-    order = np.random.default_rng(seed).permutation(len(products))
-    return itertools.chain((products[i] for i in order), generate_catalog(count - CATALOG_SIZE, seed + 1))
 
 
 def _flush(batch: list[Product], enqueue: bool) -> list[int]:

@@ -1,11 +1,22 @@
 """The demo's evaluation set for ``shop_clip_eval``: shopper queries with the attributes a relevant
-product has, and flat-lay photos of new products labelled with what they show.
+product has, and scene photos of the demo store's products, of three kinds, labelled with what
+they show and where.
 
-    python -m demo_project.training.eval_set [--queries FILE] [--scenes DIR] [--count 60] [--seed 0]
+    python -m demo_project.training.eval_set [--queries FILE] [--scenes DIR] [--count 40] [--seed 9160]
     python manage.py shop_clip_eval --queries demo_project/eval_queries.json --scenes var/look_scenes
 
 The queries file is committed (``demo_project/eval_queries.json``, rewritten by this command); the
 scene photos are generated into ``var/`` (the same seed gives the same bytes).
+
+Scenes show products the model never saw in training, and name them, so the eval can ask for
+the very product:
+
+- Only store products of a (colour, category) pair in ``HELD_OUT_PAIRS``: ``mini_data`` trains on
+  ``generate_catalog(..., exclude_pairs=HELD_OUT_PAIRS)``, so no product of such a pair, in any
+  pattern or rendering, reached training.  And of those, only products whose (category, colour,
+  pattern) no other store product has: "the very product" is then one a shopper could tell apart.
+- The scenes' own seed (``SCENE_SEED``) is none of training's (``TRAINING_SEEDS``: the recipe's
+  seed for products, and one more for the text stream); ``write_look_scenes`` refuses them.
 """
 
 from __future__ import annotations
@@ -13,10 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
-from .quality import held_out_queries
-from .synthetic import generate_flat_lays
+import numpy as np
+
+from .quality import CATALOG_SIZE, held_out_queries
+from .scenes import KINDS, compose_scene
+from .store_catalog import MEDIA_FOLDER, demo_store_products, image_name
+from .synthetic import HELD_OUT_PAIRS, SyntheticProduct
 from .vocabulary import CATEGORIES
 from .wording import query_for
 
@@ -24,6 +40,9 @@ DEMO_DIR = Path(__file__).resolve().parent.parent
 QUERIES_FILE = DEMO_DIR / "eval_queries.json"
 SCENES_DIR = Path(os.environ.get("SHOP_CLIP_DATA_DIR", DEMO_DIR.parent / "var")) / "look_scenes"
 SCENES_FILE = "scenes.json"  # the name shop_clip.retrieval_eval.load_scenes reads
+SCENE_SEED = 9160
+TRAINING_SEEDS = (0, 1)  # train_mini.MiniRecipe.seed, and mini_data's text stream (seed + 1)
+STORE_SEED = 0  # demo_catalog's default: the products the demo store holds
 
 
 def eval_queries() -> list[dict]:
@@ -48,16 +67,47 @@ def write_eval_queries(path: str | Path = QUERIES_FILE) -> Path:
     return path
 
 
-def write_look_scenes(directory: str | Path = SCENES_DIR, count: int = 60, seed: int = 0) -> Path:
-    """Write ``count`` flat-lay photos of 1-5 new products of distinct categories (never in the
-    catalog) as JPEG, with ``scenes.json`` naming each photo's products; returns the directory."""
+def scene_products(store_size: int = CATALOG_SIZE, store_seed: int = STORE_SEED) -> list[tuple[str, SyntheticProduct]]:
+    """The store's products a scene may show (see the module docstring), each with the name its
+    photo is saved under: ``(file name, product)``, in store order."""
+    store = list(demo_store_products(store_size, store_seed))
+    looks = Counter((p.attributes["category"], p.attributes["colour"], p.attributes["pattern"]) for p in store)
+    return [(image_name(store_seed, index), product) for index, product in enumerate(store)
+            if (product.attributes["colour"], product.attributes["category"]) in HELD_OUT_PAIRS
+            and looks[product.attributes["category"], product.attributes["colour"], product.attributes["pattern"]] == 1]
+
+
+def write_look_scenes(directory: str | Path = SCENES_DIR, count: int = 40, seed: int = SCENE_SEED, *,
+                      kinds: tuple[str, ...] = KINDS, store_size: int = CATALOG_SIZE,
+                      store_seed: int = STORE_SEED) -> Path:
+    """Write ``count`` scenes of each of ``kinds`` (see ``scenes``), each of 2-4 store products of
+    distinct categories, as JPEG, with ``scenes.json`` naming each photo's kind and its products:
+    attributes, where the photo shows it (``box``) and how to find it in the store (``lookup``,
+    ORM lookups on the product).  Returns the directory."""
+    if seed in TRAINING_SEEDS:
+        raise ValueError(f"seed {seed} is one training uses {TRAINING_SEEDS}: scenes need their own")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    pool = scene_products(store_size, store_seed)
     scenes = []
-    for number, (photo, items, _) in enumerate(generate_flat_lays(count, seed)):
-        name = f"scene-{number:03d}.jpg"
-        photo.save(directory / name, "JPEG", quality=90)  # what a store's upload looks like
-        scenes.append({"image": name, "products": items})
+    for kind in kinds:
+        rng = np.random.default_rng([seed, KINDS.index(kind)])  # one stream per kind: kinds can be left out
+        for number in range(count):
+            chosen: list[tuple[str, SyntheticProduct]] = []
+            wanted = int(rng.integers(2, 5))
+            for index in rng.permutation(len(pool)):
+                if all(pool[index][1].attributes["category"] != other.attributes["category"] for _, other in chosen):
+                    chosen.append(pool[index])
+                    if len(chosen) == wanted:
+                        break
+            photo, boxes, quality = compose_scene(kind, [product for _, product in chosen], rng)
+            name = f"{kind}-{number:03d}.jpg"
+            (directory / name).write_bytes(photo)
+            scenes.append({"image": name, "kind": kind, "jpeg_quality": quality, "products": [
+                {**{key: product.attributes[key] for key in ("category", "colour", "pattern")},
+                 "box": [round(value, 4) for value in box],
+                 "lookup": {"image__startswith": MEDIA_FOLDER + file_name.removesuffix(".jpg")}}
+                for (file_name, product), box in zip(chosen, boxes, strict=True)]})
     (directory / SCENES_FILE).write_text(json.dumps(scenes, indent=1) + "\n")
     return directory
 
@@ -66,12 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queries", type=Path, default=QUERIES_FILE, help="queries file to write")
     parser.add_argument("--scenes", type=Path, default=SCENES_DIR, help="directory for the scene photos")
-    parser.add_argument("--count", type=int, default=60, help="scene photos (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--count", type=int, default=40, help="scene photos of each kind (0: none)")
+    parser.add_argument("--seed", type=int, default=SCENE_SEED)
     args = parser.parse_args(argv)
     print(f"wrote {write_eval_queries(args.queries)}")
     if args.count:
-        print(f"wrote {args.count} scenes to {write_look_scenes(args.scenes, args.count, args.seed)}")
+        print(f"wrote {args.count} scenes of each kind ({', '.join(KINDS)}) to "
+              f"{write_look_scenes(args.scenes, args.count, args.seed)}")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,13 @@ def render_product_image(attributes: dict, rng: np.random.Generator, image_size:
     ``attributes`` needs ``category`` (slug), ``colour`` (canonical name) and ``pattern`` (slug);
     ``material`` adds a sheen or grain.  Returns an RGB ``image_size`` square image.
     """
+    return render_product_photo(attributes, rng, image_size)[0]
+
+
+def render_product_photo(attributes: dict, rng: np.random.Generator,
+                         image_size: int = 256) -> tuple[Image.Image, Image.Image]:
+    """:func:`render_product_image` and the product's mask (``L``, 255 on the product), from the same
+    draws: scenes cut the very product out of its catalog photo with it."""
     size = int(image_size)
     side = size * rng.uniform(0.68, 0.84)
     # Shop photos are roughly centred; a little drift keeps every picture different.
@@ -122,7 +129,7 @@ def render_product_image(attributes: dict, rng: np.random.Generator, image_size:
     if attributes.get("material") in TEXTURED_MATERIALS:
         # Woven or brushed surfaces look grainier than the backdrop.
         grain = grain + np.asarray(alpha, dtype=np.float32) * np.float32(5.0 / 255)
-    return ImageChops.add(picture, _grain(size, grain, rng), offset=-128)
+    return ImageChops.add(picture, _grain(size, grain, rng), offset=-128), alpha
 
 
 def render_flat_lay(items: list[dict], rng: np.random.Generator,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .rendering import render_flat_lay, render_product_image
+from .rendering import render_flat_lay, render_product_image, render_product_photo
 from .vocabulary import CATEGORIES, CATEGORY_BY_SLUG, COLOURS, PATTERNS
 from .wording import describe, query_for
 
@@ -39,13 +39,14 @@ class SyntheticProduct:
     """One demo product: shop copy, an RGB picture and its ground-truth attributes.
 
     ``attributes`` keys: category (slug), department, colour (canonical name), pattern (slug),
-    material.
+    material.  ``mask`` is 255 where the picture shows the product.
     """
 
     title: str
     description: str
     attributes: dict
     image: Image.Image
+    mask: Image.Image | None = None
 
 
 def all_pairs() -> list[Pair]:
@@ -66,9 +67,9 @@ def sample_attributes(rng: np.random.Generator, pairs: list[Pair], pattern: str 
 
 def make_product(attributes: dict, rng: np.random.Generator, image_size: int = 256) -> SyntheticProduct:
     """Render and describe one product with the given attributes."""
-    image = render_product_image(attributes, rng, image_size)
+    image, mask = render_product_photo(attributes, rng, image_size)
     title, description = describe(attributes, rng)
-    return SyntheticProduct(title, description, dict(attributes), image)
+    return SyntheticProduct(title, description, dict(attributes), image, mask)
 
 
 def allowed_pairs(exclude_pairs: Collection[Pair] | None = None,

@@ -95,6 +95,10 @@ class LookGroupSerializer(serializers.Serializer):
     score = serializers.FloatField()
     box = serializers.ListField(child=serializers.FloatField(), allow_null=True,
                                 help_text="x0, y0, x1, y1 as fractions of the photo (shop the look)")
+    confidence = serializers.FloatField(
+        allow_null=True, min_value=0, max_value=1,
+        help_text="how sure the region's category is, 0 to 1: its share of the votes of the region's nearest "
+                  "products (shop the look; null for complete the look)")
     results = HitSerializer(many=True)
 
 

@@ -148,6 +148,7 @@ class SearchServiceView(APIView):
         for group in result.groups:
             groups.append({"category": group.category, "score": round(float(group.score), 6),
                            "box": None if group.box is None else [round(v, 4) for v in group.box],
+                           "confidence": group.confidence,
                            "results": results[start:start + len(group.hits)]})
             start += len(group.hits)
         return Response({"groups": groups, "model": result.model_id})

@@ -57,13 +57,19 @@ def cards_for(hits: Sequence[Hit]) -> list[Card]:
 
 @dataclass(frozen=True)
 class LookRow:
-    """One category of a look: its products, and where a scene photo shows it (``box``)."""
+    """One category of a look: its products, where a scene photo shows it (``box``) and how sure
+    that region's category is (``confidence``, 0 to 1)."""
 
     number: int
     category: str
     name: str
     cards: list[Card]
     box: Box | None = None
+    confidence: float | None = None
+
+    @property
+    def confidence_percent(self) -> int | None:
+        return None if self.confidence is None else round(100 * self.confidence)
 
     @property
     def box_style(self) -> str:
@@ -82,7 +88,7 @@ def look_rows(look: Look) -> list[LookRow]:
     rows, start = [], 0
     for number, group in enumerate(look.groups, 1):
         rows.append(LookRow(number, group.category, names.get(group.category, group.category),
-                            cards[start:start + len(group.hits)], group.box))
+                            cards[start:start + len(group.hits)], group.box, group.confidence))
         start += len(group.hits)
     return rows
 

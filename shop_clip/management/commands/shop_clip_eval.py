@@ -9,13 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from shop_clip.catalog import get_catalog
 from shop_clip.keywords import keyword_search_enabled
-from shop_clip.retrieval_eval import (
-    evaluate,
-    evaluate_search_modes,
-    evaluate_shop_the_look,
-    load_queries,
-    load_scenes,
-)
+from shop_clip.look_eval import ERRORS, TARGETS, evaluate_shop_the_look, load_scenes
+from shop_clip.retrieval_eval import evaluate, evaluate_search_modes, load_queries
 from shop_clip.spaces import NoActiveSpace, active_space
 
 
@@ -64,12 +59,8 @@ class Command(BaseCommand):
             result["search_modes"] = modes = evaluate_search_modes(queries, min_relevant=options["min_relevant"])
             self._print_modes(modes)
         if scenes and catalog_has_categories():
-            look = evaluate_shop_the_look(scenes)
-            result["shop_the_look"] = look
-            self.stdout.write(f"shop the look, {look['scenes']} photos of {look['products']} products: "
-                              f"categories found {look['category_recall']:.3f}, groups right "
-                              f"{look['category_precision']:.3f}, top product of the photographed colour "
-                              f"{look['top_same_colour']:.3f}, median {look['median_ms']:.0f} ms a photo")
+            result["shop_the_look"] = look = evaluate_shop_the_look(scenes)
+            self._print_looks(look)
         if options["json"]:
             options["json"].parent.mkdir(parents=True, exist_ok=True)
             options["json"].write_text(json.dumps(result, indent=2))
@@ -83,3 +74,26 @@ class Command(BaseCommand):
             label = f"{kind.replace('_', ' ')} ({modes['queries'][kind]})"
             self.stdout.write(f"{label:<{width}}" + "".join(
                 f"{values['p_at_10']:.3f} / {values['ndcg_at_10']:.3f}".rjust(15) for values in by_mode.values()))
+
+    def _print_looks(self, look: dict) -> None:
+        """One line per kind of scene, the targets above them; then each kind's missed targets."""
+        columns = [("category_recall", "categories", "{:.3f}"), ("exact_in_top5", "exact@5", "{:.3f}"),
+                   ("spurious_per_scene", "spurious", "{:.2f}"), ("p50_ms", "p50 ms", "{:.0f}"),
+                   ("p95_ms", "p95 ms", "{:.0f}"), ("cpu_p95_ms", "CPU p95", "{:.0f}")]
+        self.stdout.write(f"shop the look, {look['scenes']} photos of {look['products']} products "
+                          f"(the very product known for {look['exact_measured']}); errors as shares of the "
+                          "products: no region on it, region of another category, not in its group's first 5")
+        header = f"{'kind':<10}{'photos':>7}" + "".join(f"{title:>12}" for _, title, _ in columns)
+        self.stdout.write(header + "".join(f"{name.replace('_', ' '):>16}" for name in ERRORS))
+        self.stdout.write(f"{'target':<10}{'':>7}" + "".join(
+            f"{TARGETS[name][0] + ' ' + format(TARGETS[name][1], 'g') if name in TARGETS else '':>12}"
+            for name, _, _ in columns))
+        rows = [*look["kinds"].items(), ("all", look)]
+        for kind, figures in rows:
+            cells = "".join(f"{'-' if figures[name] is None else fmt.format(figures[name]):>12}"
+                            for name, _, fmt in columns)
+            errors = "".join(f"{figures['errors'][name]:>16.3f}" for name in ERRORS)
+            self.stdout.write(f"{kind:<10}{figures['scenes']:>7}{cells}{errors}")
+        for kind, figures in look["kinds"].items():
+            missed = [name for name, met in figures["met"].items() if met is False]
+            self.stdout.write(f"{kind}: " + ("every target met" if not missed else "missed " + ", ".join(missed)))

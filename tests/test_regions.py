@@ -1,0 +1,69 @@
+"""Region proposals on busy backdrops and in collages (no database, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from demo_project.training.scenes import _busy_backdrop
+from demo_project.training.synthetic import make_product
+from shop_clip import regions
+from shop_clip.look_eval import iou
+
+
+def _product(category: str, colour: str, seed: int):
+    attributes = {"category": category, "colour": colour, "pattern": "solid", "material": "cotton"}
+    return make_product(attributes, np.random.default_rng(seed), 256)
+
+
+def _paste_cutout(scene: Image.Image, product, left: int, top: int, side: int) -> tuple:
+    bbox = product.mask.getbbox()
+    cut = product.image.crop(bbox).resize((side, side))
+    scene.paste(cut, (left, top), product.mask.crop(bbox).resize((side, side)))
+    return (left / scene.width, top / scene.height, (left + side) / scene.width, (top + side) / scene.height)
+
+
+def _checks(width: int, height: int) -> Image.Image:
+    ys, xs = np.mgrid[0:height, 0:width]
+    checks = ((xs // 40 + ys // 40) % 2)[..., None] * np.array([40, 10, 30]) + np.array([150, 60, 120])
+    return Image.fromarray(checks.astype(np.uint8), "RGB")
+
+
+def test_products_on_a_busy_backdrop_are_found_and_their_crops_get_a_studio_backdrop():
+    for backdrop in (_checks(480, 360), _busy_backdrop(480, 360, np.random.default_rng(4))):
+        truth = [_paste_cutout(backdrop, _product("mug", "yellow", 1), 60, 90, 150),
+                 _paste_cutout(backdrop, _product("boot", "blue", 2), 400, 120, 130)]  # cut off by the right edge
+        proposals = regions.segmented_proposals(backdrop)
+        assert 2 <= len(proposals) <= 3
+        for box in truth:
+            best = max(proposals, key=lambda proposal: iou(proposal.box, box))
+            assert iou(best.box, box) >= 0.3
+            assert best.mask is not None and best.tight is not None
+            piece = np.asarray(regions.proposal_crop(backdrop, best))
+            assert tuple(piece[1, 1]) == regions.STUDIO_GREY or tuple(piece[-2, -2]) == regions.STUDIO_GREY
+
+
+def test_a_studio_flat_lay_keeps_its_backdrop_in_the_crops():
+    scene = Image.new("RGB", (480, 360), (222, 220, 216))
+    box = _paste_cutout(scene, _product("hat", "red", 3), 100, 100, 140)
+    proposals = regions.segmented_proposals(scene)
+    assert len(proposals) == 1 and proposals[0].mask is None and iou(proposals[0].box, box) >= 0.3
+    assert regions.proposal_crop(scene, proposals[0]).tobytes() == regions.crop(scene, proposals[0].box).tobytes()
+
+
+def test_catalog_photos_side_by_side_are_split_into_their_products():
+    """Two product photos touching on a lighter backdrop are one blob; each photo's own backdrop
+    then separates its product."""
+    scene = Image.new("RGB", (600, 340), (246, 246, 244))
+    truth = []
+    for product, left in ((_product("cushion", "green", 5), 40), (_product("backpack", "orange", 6), 300)):
+        photo = Image.new("RGB", (260, 260), (196, 194, 190))
+        box = _paste_cutout(photo, product, 40, 40, 180)  # as catalog photos frame them
+        scene.paste(photo, (left, 40))
+        truth.append(((left + box[0] * 260) / 600, (40 + box[1] * 260) / 340, (left + box[2] * 260) / 600,
+                      (40 + box[3] * 260) / 340))
+    assert len(regions.segmented_proposals(Image.new("RGB", (600, 340), (246, 246, 244)))) == 0
+    proposals = regions.segmented_proposals(scene)
+    assert len(proposals) == 2
+    for box in truth:
+        assert max(iou(proposal.box, box) for proposal in proposals) >= 0.5
