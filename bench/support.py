@@ -74,6 +74,63 @@ def setup_django(database: str) -> str:
     return url
 
 
+def add_database(alias: str, name: str) -> None:
+    """A second DATABASES alias for database ``name`` on the same server as "default"."""
+    from django.db import connections
+
+    connections.settings[alias] = {**connections.settings["default"], "NAME": name}
+
+
+def clone_database(url: str, name: str, attempts: int = 30) -> None:
+    """``name``, a file copy of the database of ``url`` (dropped first if it exists).
+
+    CREATE DATABASE ... TEMPLATE needs the template to have no other sessions: the caller closes
+    its own, and an autovacuum worker still in it is waited for.
+    """
+    import psycopg
+
+    base, template = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(attempts):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2)
+
+
+def restart_postgres() -> bool:
+    """Restart the embedded PostgreSQL, so its shared buffers start empty; False (nothing done) on
+    a server of ``BENCH_DATABASE_URL``.  Django's connections are closed first and reopen on use."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return False
+    from django.db import connections
+
+    from demo_project import services
+
+    connections.close_all()
+    pgdata = services.DEFAULT_DATA_DIR / "postgres"
+    # -l: the server's output goes to its log, not to this pipe (which would then never close).
+    subprocess.run([services._pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"),
+                    "-m", "fast", "-w", "-t", "120", "restart"], check=True, capture_output=True,
+                   **services._as_pg_user())
+    return True
+
+
+def drop_os_caches() -> bool:
+    """Write dirty pages and drop the OS page cache (root only), so reads come from disk; whether
+    it was done.  Every process on the machine loses its cached files."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
     """p50/p99/mean in milliseconds of a list of durations in seconds."""
     ms = np.asarray(seconds, dtype=np.float64) * 1000
