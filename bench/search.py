@@ -46,6 +46,7 @@ import itertools
 import json
 import os
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ MODES = (
     ("relaxed_order", {"HNSW_ITERATIVE_SCAN": "relaxed_order"}),
 )
 DEFAULT_MODE = "strict_order"  # the app's defaults
+# The search settings before issue 17: exact search up to 10,000 matches, the server's parallel workers.
+BEFORE = {"EXACT_SEARCH_MAX_ROWS": 10_000, "EXACT_SEARCH_WORKERS": None}
 CATEGORY_10 = "bench-10pct"
 GROUPS = 20  # the other categories follow the vector clusters, as real categories do
 # Product titles: "{colour} {pattern} {material} {noun}", each word drawn independently (so a
@@ -748,15 +751,18 @@ class Timings:
     recalls: list[float] = field(default_factory=list)
 
 
-def fresh_and_warm(catalog: Catalog, space, queries: np.ndarray, aliases: dict[str, str], args) -> list[dict[str, Any]]:
-    """Every filter under the app's defaults (``knn.nearest`` and the products, as in the SQL
-    table), from a cold server and then warm, on each database of ``aliases`` (label -> alias)
-    in turn, query by query.
+def fresh_and_warm(catalog: Catalog, space, queries: np.ndarray, variants: dict[str, tuple[str, dict[str, Any]]],
+                   args) -> list[dict[str, Any]]:
+    """Every filter (``knn.nearest`` and the products, as in the SQL table), from a cold server and
+    then warm, for each of ``variants`` (label -> database alias, SHOP_CLIP overrides) in turn,
+    query by query.
 
     For each filter PostgreSQL is restarted (empty shared buffers) and the OS page cache dropped;
-    then the queries run once ("fresh": each reads what no query read before it, as right after a
-    build or a restart) and once more ("warm": the same queries, their pages cached).  With
-    ``--prewarm`` a third pass starts cold again but loads each active index with pg_prewarm first.
+    then the queries are dealt out to the variants in turn, each query run once by one of them
+    ("fresh": it reads what no query read before it, as after a restart; colder than right after a
+    build, whose pages are still cached), and then every variant runs every query twice, measured
+    the second time ("warm").  With ``--prewarm`` a third pass starts cold again but loads each
+    active index (shared buffers) and the vector table (OS page cache) with pg_prewarm first.
     """
     passes = ["fresh", "warm"] + (["prewarmed"] if args.prewarm else [])
     results = []
@@ -769,12 +775,18 @@ def fresh_and_warm(catalog: Catalog, space, queries: np.ndarray, aliases: dict[s
             if pass_name != "warm":
                 cold = {"restarted": restart_postgres(), "page_cache_dropped": drop_os_caches()}
             if pass_name == "prewarmed":
-                cold["prewarm_s"] = {label: _prewarm(space, alias) for label, alias in aliases.items()}
-            timings = {label: Timings() for label in aliases}
-            labels = list(aliases)
+                cold["prewarm_s"] = {alias: _prewarm(space, alias) for alias in {a for a, _ in variants.values()}}
+            timings = {label: Timings() for label in variants}
+            labels = list(variants)
+            if pass_name == "warm":  # every query once on every variant first, unmeasured
+                for query in queries:
+                    for label in labels:
+                        _timed_search(params, space, query, *variants[label])
             for number, (query, truth) in enumerate(zip(queries, truth_d, strict=True)):
-                for label in labels[number % len(labels):] + labels[:number % len(labels)]:
-                    seconds, ids = _timed_search(params, space, query, aliases[label])
+                # Cold passes deal the queries out: a query's second run on a database finds it cached.
+                turn = labels[number % len(labels):] + labels[:number % len(labels)]
+                for label in turn if pass_name == "warm" else turn[:1]:
+                    seconds, ids = _timed_search(params, space, query, *variants[label])
                     timings[label].seconds.append(seconds)
                     timings[label].rows.append(len(ids))
                     timings[label].recalls.append(recall(catalog, query, ids, truth, LIMIT))
@@ -784,7 +796,7 @@ def fresh_and_warm(catalog: Catalog, space, queries: np.ndarray, aliases: dict[s
                 results.append({
                     "filter": name, "params": params, "selectivity": round(matching / len(catalog), 4),
                     "matching": matching, "database": label, "pass": pass_name, **cold,
-                    "path": _path(params, aliases[label]),
+                    "settings": variants[label][1], "path": _path(params, *variants[label]),
                     "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"], "mean_ms": summary["mean_ms"],
                     "rows_min": int(min(timing.rows)), "full_pages": round(float(np.mean(full)), 4),
                     "recall_at_10": round(float(np.mean(timing.recalls)), 4), "queries": len(queries),
@@ -794,8 +806,9 @@ def fresh_and_warm(catalog: Catalog, space, queries: np.ndarray, aliases: dict[s
     return results
 
 
-def _timed_search(params: dict[str, str], space, query: np.ndarray, alias: str) -> tuple[float, list[int]]:
-    """``knn.nearest`` and the products under the app's defaults, reading database ``alias``:
+def _timed_search(params: dict[str, str], space, query: np.ndarray, alias: str,
+                  overrides: dict[str, Any]) -> tuple[float, list[int]]:
+    """``knn.nearest`` and the products with SHOP_CLIP ``overrides``, reading database ``alias``:
     seconds (the scan plan's count included) and the product ids."""
     from shop_clip.catalog import get_catalog
     from shop_clip.keywords import keyword_filter
@@ -804,7 +817,7 @@ def _timed_search(params: dict[str, str], space, query: np.ndarray, alias: str) 
     from shop_clip.scan_plan import plan_for_words, query_settings
     from shop_clip.search import hits_for
 
-    with _settings({"READ_DATABASE": alias}), reading():
+    with _settings({**overrides, "READ_DATABASE": alias}), reading():
         get_catalog(), query_settings(LIMIT)  # refill the caches a settings change empties
         store, filters = _filters(params)
         words = params.get(KEYWORDS)
@@ -817,12 +830,12 @@ def _timed_search(params: dict[str, str], space, query: np.ndarray, alias: str) 
         return time.perf_counter() - start, [hit.product.pk for hit in hits]
 
 
-def _path(params: dict[str, str], alias: str) -> str:
+def _path(params: dict[str, str], alias: str, overrides: dict[str, Any]) -> str:
     from shop_clip.knn import Restriction
     from shop_clip.read_db import reading
     from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
 
-    with _settings({"READ_DATABASE": alias}), reading():
+    with _settings({**overrides, "READ_DATABASE": alias}), reading():
         store, filters = _filters(params)
         words = params.get(KEYWORDS)
         plan = plan_for_words(words, Restriction(store)) if words else plan_for(Restriction(filters))
@@ -830,7 +843,8 @@ def _path(params: dict[str, str], alias: str) -> str:
 
 
 def _prewarm(space, alias: str) -> float:
-    """pg_prewarm the space's index on database ``alias``; seconds taken."""
+    """pg_prewarm the space's index into shared buffers (and so the OS page cache) and the vector
+    table into the OS page cache, on database ``alias``; seconds taken."""
     from django.db import connections
 
     from shop_clip.hnsw import index_name
@@ -838,8 +852,51 @@ def _prewarm(space, alias: str) -> float:
     with connections[alias].cursor() as cursor:
         cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         start = time.perf_counter()
-        cursor.execute("SELECT pg_prewarm(%s::regclass)", [index_name(space.model_id)])
+        cursor.execute("SELECT pg_prewarm(%s::regclass), pg_prewarm('shop_clip_productvector', 'read')",
+                       [index_name(space.model_id)])
         return round(time.perf_counter() - start, 2)
+
+
+# -- where the time goes -----------------------------------------------------------------------
+def explain_filters(space, query: np.ndarray, alias: str = "default") -> list[dict[str, Any]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of every statement ``knn.nearest`` and the products run for one
+    query at each filter, under the app's defaults: the statements are recorded as the search
+    runs them, then run again in one transaction, the settings statements as they were."""
+    from django.db import connections
+
+    connection = connections[alias]
+    plans = []
+    for name, params in FILTERS:
+        statements: list[tuple[str, Any]] = []
+
+        def record(execute, sql, sql_params, many, context, statements=statements):
+            statements.append((sql, sql_params))
+            return execute(sql, sql_params, many, context)
+
+        with connection.execute_wrapper(record):
+            _timed_search(params, space, query, alias)
+        steps = []
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            for sql, sql_params in statements:
+                if not sql.lstrip().upper().startswith("SELECT") or "set_config(" in sql:
+                    cursor.execute(sql, sql_params)  # SAVEPOINT, SET LOCAL: as the search ran them
+                    continue
+                start = time.perf_counter()
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, sql_params)
+                plan = _short_vectors("\n".join(row[0] for row in cursor.fetchall()))
+                steps.append({"sql": sql, "ms": round((time.perf_counter() - start) * 1000, 2), "plan": plan})
+            cursor.execute("ROLLBACK")
+        plans.append({"filter": name, "database": alias, "statements": steps})
+        print(f"\n== {name}: {len(steps)} statements")
+        for step in steps:
+            print(f"-- {step['ms']} ms: {step['sql'][:300]}\n{step['plan']}")
+    return plans
+
+
+def _short_vectors(text: str) -> str:
+    """``text`` with each vector literal cut to its first values."""
+    return re.sub(r"'\[([^,\]]*,[^,\]]*),[^\]]*\]'", r"'[\1,...]'", text)
 
 
 # -- binary quantisation -----------------------------------------------------------------------
@@ -1156,6 +1213,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip-modes", action="store_true", help="skip the table of iterative scan modes")
     parser.add_argument("--fresh", action="store_true", help="also the fresh and warm table (it restarts "
                         "the embedded PostgreSQL and drops the OS page cache for each filter)")
+    parser.add_argument("--before", action="store_true", help="fresh and warm: also the search settings "
+                        "before issue 17 (BEFORE), on the one-space database")
     parser.add_argument("--prewarm", action="store_true", help="fresh and warm: also a cold pass that loads "
                         "the active index with pg_prewarm first")
     parser.add_argument("--second-space", action="store_true", help="also a second 512-d space for the same "
@@ -1164,6 +1223,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "active space, re-ranked by the halfvec distance, against the halfvec index")
     parser.add_argument("--binary-m", type=int, default=16, help="m of the binary index")
     parser.add_argument("--load-only", action="store_true", help="load and build, measure nothing")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) the statements of "
+                        "one search at each filter (on each database), then stop")
     parser.add_argument("--reuse", action="store_true", help="keep the catalog and index of an earlier run of "
                         "the same size and seed (for re-measuring; build figures are from that run)")
     parser.add_argument("--drop", action="store_true", help="drop the database afterwards (smoke runs)")
@@ -1225,7 +1286,14 @@ def _run(args, out: Path, url: str) -> dict[str, Any]:
 
     queries, _ = VectorModel.create(args.clusters, args.seed).sample(np.random.default_rng(args.seed + 3), args.queries)
     aliases = {"one space": "default", **({"two spaces": TWO_SPACES} if second else {})}
-    fresh = fresh_and_warm(catalog, space, queries, aliases, args) if args.fresh else []
+    variants = {label: (alias, {}) for label, alias in aliases.items()}
+    if args.before:
+        variants = {"one space, before": ("default", BEFORE), **variants}
+    if args.explain:
+        plans = [plan for alias in aliases.values() for plan in explain_filters(space, queries[0], alias)]
+        write_json(out, {"command": "python bench/search.py " + " ".join(sys.argv[1:]), "explain": plans})
+        return {"explain": plans}
+    fresh = fresh_and_warm(catalog, space, queries, variants, args) if args.fresh else []
     if fresh:
         print_table(f"fresh and warm, knn.nearest() with the defaults, {args.queries} queries",
                     ["filter", "matching", "database", "pass", "path", "p50 ms", "p99 ms", "rows min", "recall@10"],
