@@ -764,7 +764,7 @@ def fresh_and_warm(catalog: Catalog, space, queries: np.ndarray, variants: dict[
     the second time ("warm").  With ``--prewarm`` a third pass starts cold again but loads each
     active index (shared buffers) and the vector table (OS page cache) with pg_prewarm first.
     """
-    passes = ["fresh", "warm"] + (["prewarmed"] if args.prewarm else [])
+    passes = (["fresh"] if args.fresh else []) + ["warm"] + (["prewarmed"] if args.prewarm else [])
     results = []
     for name, params in FILTERS:
         mask = catalog.mask(params)
@@ -1213,6 +1213,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip-modes", action="store_true", help="skip the table of iterative scan modes")
     parser.add_argument("--fresh", action="store_true", help="also the fresh and warm table (it restarts "
                         "the embedded PostgreSQL and drops the OS page cache for each filter)")
+    parser.add_argument("--warm", action="store_true", help="the fresh and warm table's warm pass alone")
     parser.add_argument("--before", action="store_true", help="fresh and warm: also the search settings "
                         "before issue 17 (BEFORE), on the one-space database")
     parser.add_argument("--prewarm", action="store_true", help="fresh and warm: also a cold pass that loads "
@@ -1223,6 +1224,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "active space, re-ranked by the halfvec distance, against the halfvec index")
     parser.add_argument("--binary-m", type=int, default=16, help="m of the binary index")
     parser.add_argument("--load-only", action="store_true", help="load and build, measure nothing")
+    parser.add_argument("--shared-buffers", help="restart the embedded PostgreSQL with this shared_buffers "
+                        "for the run (e.g. 6GB: both databases' indexes resident), and as it was afterwards")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) the statements of "
                         "one search at each filter (on each database), then stop")
     parser.add_argument("--reuse", action="store_true", help="keep the catalog and index of an earlier run of "
@@ -1236,12 +1239,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     os.environ["SHOP_CLIP_TAGGING"] = "1"  # the demo store's TAGS and TAG_FILTERS, whose filters are measured
     url = setup_django(args.database)
+    before = server_settings()["shared_buffers"]
     try:
+        if args.shared_buffers:
+            restart_postgres(args.shared_buffers)
         return _run(args, out, url)
     finally:
         from django.db import connections
 
         connections.close_all()
+        if args.shared_buffers:
+            restart_postgres(before)
         if args.drop:
             drop_database(url)
             if args.second_space:
@@ -1293,7 +1301,7 @@ def _run(args, out: Path, url: str) -> dict[str, Any]:
         plans = [plan for alias in aliases.values() for plan in explain_filters(space, queries[0], alias)]
         write_json(out, {"command": "python bench/search.py " + " ".join(sys.argv[1:]), "explain": plans})
         return {"explain": plans}
-    fresh = fresh_and_warm(catalog, space, queries, variants, args) if args.fresh else []
+    fresh = fresh_and_warm(catalog, space, queries, variants, args) if args.fresh or args.warm else []
     if fresh:
         print_table(f"fresh and warm, knn.nearest() with the defaults, {args.queries} queries",
                     ["filter", "matching", "database", "pass", "path", "p50 ms", "p99 ms", "rows min", "recall@10"],

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import signal
 import socket
 import subprocess
@@ -102,9 +103,10 @@ def clone_database(url: str, name: str, attempts: int = 30) -> None:
                 time.sleep(2)
 
 
-def restart_postgres() -> bool:
-    """Restart the embedded PostgreSQL, so its shared buffers start empty; False (nothing done) on
-    a server of ``BENCH_DATABASE_URL``.  Django's connections are closed first and reopen on use."""
+def restart_postgres(shared_buffers: str | None = None) -> bool:
+    """Restart the embedded PostgreSQL, so its shared buffers start empty (and are
+    ``shared_buffers`` large from now on, when given); False (nothing done) on a server of
+    ``BENCH_DATABASE_URL``.  Django's connections are closed first and reopen on use."""
     if os.environ.get("BENCH_DATABASE_URL"):
         return False
     from django.db import connections
@@ -114,10 +116,24 @@ def restart_postgres() -> bool:
     connections.close_all()
     pgdata = services.DEFAULT_DATA_DIR / "postgres"
     # -l: the server's output goes to its log, not to this pipe (which would then never close).
-    subprocess.run([services._pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"),
-                    "-m", "fast", "-w", "-t", "120", "restart"], check=True, capture_output=True,
-                   **services._as_pg_user())
+    command = [services._pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"),
+               "-m", "fast", "-w", "-t", "120", "restart"]
+    if shared_buffers:
+        command += ["-o", _server_options(pgdata, shared_buffers)]
+    subprocess.run(command, check=True, capture_output=True, **services._as_pg_user())
     return True
+
+
+def _server_options(pgdata: Path, shared_buffers: str) -> str:
+    """The running server's options (its postmaster.opts, less the binary and -D) with
+    ``shared_buffers`` set: pg_ctl's -o replaces them all."""
+    args = shlex.split((pgdata / "postmaster.opts").read_text())[1:]
+    if "-D" in args:
+        at = args.index("-D")
+        del args[at:at + 2]
+    args = [arg for arg in args if not arg.startswith("shared_buffers=")]
+    args = [arg for i, arg in enumerate(args) if not (arg == "-c" and (i + 1 == len(args) or args[i + 1] == "-c"))]
+    return shlex.join([*args, "-c", f"shared_buffers={shared_buffers}"])
 
 
 def drop_os_caches() -> bool:
