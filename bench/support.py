@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import signal
 import socket
 import subprocess
@@ -72,6 +73,78 @@ def setup_django(database: str) -> str:
     django.setup()
     call_command("migrate", verbosity=0)
     return url
+
+
+def add_database(alias: str, name: str) -> None:
+    """A second DATABASES alias for database ``name`` on the same server as "default"."""
+    from django.db import connections
+
+    connections.settings[alias] = {**connections.settings["default"], "NAME": name}
+
+
+def clone_database(url: str, name: str, attempts: int = 30) -> None:
+    """``name``, a file copy of the database of ``url`` (dropped first if it exists).
+
+    CREATE DATABASE ... TEMPLATE needs the template to have no other sessions: the caller closes
+    its own, and an autovacuum worker still in it is waited for.
+    """
+    import psycopg
+
+    base, template = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(attempts):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2)
+
+
+def restart_postgres(shared_buffers: str | None = None) -> bool:
+    """Restart the embedded PostgreSQL, so its shared buffers start empty (and are
+    ``shared_buffers`` large from now on, when given); False (nothing done) on a server of
+    ``BENCH_DATABASE_URL``.  Django's connections are closed first and reopen on use."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return False
+    from django.db import connections
+
+    from demo_project import services
+
+    connections.close_all()
+    pgdata = services.DEFAULT_DATA_DIR / "postgres"
+    # -l: the server's output goes to its log, not to this pipe (which would then never close).
+    command = [services._pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"),
+               "-m", "fast", "-w", "-t", "120", "restart"]
+    if shared_buffers:
+        command += ["-o", _server_options(pgdata, shared_buffers)]
+    subprocess.run(command, check=True, capture_output=True, **services._as_pg_user())
+    return True
+
+
+def _server_options(pgdata: Path, shared_buffers: str) -> str:
+    """The running server's options (its postmaster.opts, less the binary and -D) with
+    ``shared_buffers`` set: pg_ctl's -o replaces them all."""
+    args = shlex.split((pgdata / "postmaster.opts").read_text())[1:]
+    if "-D" in args:
+        at = args.index("-D")
+        del args[at:at + 2]
+    args = [arg for arg in args if not arg.startswith("shared_buffers=")]
+    args = [arg for i, arg in enumerate(args) if not (arg == "-c" and (i + 1 == len(args) or args[i + 1] == "-c"))]
+    return shlex.join([*args, "-c", f"shared_buffers={shared_buffers}"])
+
+
+def drop_os_caches() -> bool:
+    """Write dirty pages and drop the OS page cache (root only), so reads come from disk; whether
+    it was done.  Every process on the machine loses its cached files."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:

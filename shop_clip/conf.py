@@ -90,11 +90,15 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_BUILD_MEMORY": "1GB",
     "HNSW_BUILD_WORKERS": 2,
     # Filters leaving at most this share are searched exactly, within the bounds below
-    # (docs/decisions/exact-or-index.md).
+    # (docs/decisions/exact-or-index.md).  Above about 5,000 matches the index is faster and good
+    # enough at 1M products (docs/decisions/filtered-search-at-1m.md).
     "EXACT_SEARCH_SELECTIVITY": 0.05,
-    "EXACT_SEARCH_MAX_ROWS": 10_000,
+    "EXACT_SEARCH_MAX_ROWS": 5_000,
     # ...and at most this many, whatever their share (small catalogs: docs/decisions/exact-or-index.md).
     "EXACT_SEARCH_MIN_ROWS": 5_000,
+    # max_parallel_workers_per_gather for exact search (None: the server's): parallel workers cost a
+    # few thousand matches more than they save (docs/decisions/filtered-search-at-1m.md).
+    "EXACT_SEARCH_WORKERS": 0,
     # Hybrid text search (keywords.py): products containing all the query's words, nearest first,
     # are fused with the plain nearest products (reciprocal rank fusion), so names, materials and
     # brands a picture cannot show still count.  ``?mode=vector|keyword|hybrid`` picks one per query.

@@ -90,7 +90,10 @@ def query_settings(fetch: int, plan: ScanPlan = ScanPlan.INDEX) -> dict[str, str
     if plan is ScanPlan.EXACT:
         # Reach the few matching rows through the filter's index where it has one: the planner's
         # default costs assume disk reads and may scan the whole product table instead.
-        return {"enable_seqscan": "off"}
+        exact = {"enable_seqscan": "off"}
+        if shop_clip_settings.EXACT_SEARCH_WORKERS is not None:
+            exact["max_parallel_workers_per_gather"] = str(int(shop_clip_settings.EXACT_SEARCH_WORKERS))
+        return exact
     return {
         "hnsw.iterative_scan": shop_clip_settings.HNSW_ITERATIVE_SCAN,
         "hnsw.ef_search": str(max(shop_clip_settings.HNSW_EF_SEARCH, min(fetch, 1000))),
