@@ -63,6 +63,9 @@ class ProductVector(models.Model):
         ]
         indexes = [
             models.Index(fields=["space", "status"], name="shop_clip_vector_state"),
+            # Exact search probes a product's row of one space; with a second space beside it the
+            # product's index alone reads both rows (docs/performance.md, one space against two).
+            models.Index(fields=["product", "space"], name="shop_clip_vector_product_space"),
         ]
 
     def __str__(self) -> str:

@@ -176,3 +176,11 @@ def test_a_retired_space_is_never_built_or_activated_again(indexed_store, settin
         cursor.execute(f"DROP INDEX {index_name(old.pk)}")
     process_pending()
     assert index_state(old.pk) is None and active_space().pk == new.pk
+
+
+@pytest.mark.django_db
+def test_exact_search_can_probe_one_space_of_a_product():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'shop_clip_vector_product_space'")
+        (definition,) = cursor.fetchone()
+    assert definition.endswith("(product_id, model_id)")
