@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter
 
+from shop_clip.regions import overlap
+
 from .rendering import _backdrop, _lighting
 from .synthetic import SyntheticProduct
 
@@ -172,23 +174,13 @@ def busy(products: Sequence[SyntheticProduct], rng: np.random.Generator) -> tupl
             else:
                 left, top = rng.uniform(0, width - cut.width), rng.uniform(0, height - cut.height)
             box = _fraction((left, top, left + cut.width, top + cut.height), width, height)
-            if all(_hidden(box, other) <= 0.15 for other in boxes):
+            if all(overlap(box, other) <= 0.15 for other in boxes):
                 break
         placed.append((cut, int(left), int(top)))
         boxes.append(box)
     picture = _with_shadows(picture, placed, max(1, round(short * 0.012)))
     picture = ImageChops.multiply(picture, _lighting(max(width, height), rng).crop((0, 0, width, height)))
     return _noise_and_blur(picture, rng, (0.4, 1.1), (2.5, 6.0)), boxes, int(rng.integers(70, 86))
-
-
-def _hidden(box: Box, other: Box) -> float:
-    """The share of either box that the other covers, whichever is larger."""
-    width = min(box[2], other[2]) - max(box[0], other[0])
-    height = min(box[3], other[3]) - max(box[1], other[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    smaller = min((box[2] - box[0]) * (box[3] - box[1]), (other[2] - other[0]) * (other[3] - other[1]))
-    return width * height / smaller
 
 
 COMPOSERS: dict[str, Callable[..., tuple[Image.Image, list[Box], int]]] = {
