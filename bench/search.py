@@ -20,8 +20,9 @@
    ``--second-space``: the same catalog with a second 512-d space (another model's vectors for the
    same products, its own index), in a file copy of the database, so the active index is the same
    graph in both; the fresh and warm table then runs both databases, query by query in turn.
-   ``--binary``: an HNSW index over ``binary_quantize`` of the active space's vectors (``--binary-m``),
-   its hamming-nearest candidates re-ranked by the halfvec distance, against the halfvec index.
+   ``--binary``: an HNSW index over ``binary_quantize`` of the active space's vectors (``--binary-m``;
+   ``--binary-centred``: of their differences from the space's mean), its hamming-nearest candidates
+   re-ranked by the halfvec distance, against the halfvec index.
 3. HTTP: gunicorn on 127.0.0.1 and a bounded threaded load generator: ``search/`` with the query
    embedding cached (a few queries repeat; hybrid, the default, and ``mode=vector``) and not cached
    (every query new), ``products/<pk>/similar/`` and ``complete-the-look/``; p50/p99 and throughput.
@@ -900,24 +901,41 @@ def _short_vectors(text: str) -> str:
 
 
 # -- binary quantisation -----------------------------------------------------------------------
-BINARY_CANDIDATES = (40, 100, 200, 400)  # hamming-nearest rows re-ranked by the halfvec distance
+BINARY_CANDIDATES = (40, 100, 200, 400, 800, 1000)  # hamming-nearest rows re-ranked by the halfvec distance
 BINARY_FILTERS = ("none", "50%", "10%")  # those the index serves (selective ones are searched exactly)
 
 
-def binary_index_name(space_id: str, m: int) -> str:
+def binary_index_name(space_id: str, m: int, centred: bool = False) -> str:
     from shop_clip.hnsw import index_name
 
-    return index_name(space_id).replace("shop_clip_hnsw_", f"bench_hnsw_bit_m{int(m)}_")
+    return index_name(space_id).replace("shop_clip_hnsw_", f"bench_hnsw_bit{'c' if centred else ''}_m{int(m)}_")
 
 
-def binary_index_sql(space_id: str, m: int) -> str:
-    """The space's HNSW index over the sign bits of its vectors (pgvector's binary_quantize)."""
+def sign_bits(value_sql: str, centre: str | None) -> str:
+    """The sign bits of a halfvec expression, of its difference from ``centre`` (a halfvec literal)
+    when given: the index and the query must spell it the same."""
+    if centre is not None:
+        value_sql = f"({value_sql} - '{centre}'::halfvec({DIM}))"
+    return f"binary_quantize({value_sql})::bit({DIM})"
+
+
+def binary_index_sql(space_id: str, m: int, centre: str | None = None) -> str:
+    """The space's HNSW index over the sign bits of its vectors (pgvector's binary_quantize), or of
+    their differences from the space's mean vector ``centre``."""
     from shop_clip.hnsw import HNSW_EF_CONSTRUCTION
 
-    return (f"CREATE INDEX IF NOT EXISTS {binary_index_name(space_id, m)} ON shop_clip_productvector USING hnsw "
-            f"((binary_quantize(embedding::halfvec({DIM}))::bit({DIM})) bit_hamming_ops) "
+    name = binary_index_name(space_id, m, centre is not None)
+    return (f"CREATE INDEX IF NOT EXISTS {name} ON shop_clip_productvector USING hnsw "
+            f"(({sign_bits(f'embedding::halfvec({DIM})', centre)}) bit_hamming_ops) "
             f"WITH (m = {int(m)}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
             f"WHERE model_id = '{space_id.replace(chr(39), chr(39) * 2)}'")
+
+
+def space_centre(cursor, space_id: str) -> str:
+    """The mean of the space's vectors, as a halfvec literal (what centring subtracts)."""
+    cursor.execute("SELECT avg(embedding::vector)::halfvec::text FROM shop_clip_productvector WHERE model_id = %s",
+                   [space_id])
+    return cursor.fetchone()[0]
 
 
 def binary_index(space, build: dict[str, Any], args) -> dict[str, Any]:
@@ -925,20 +943,36 @@ def binary_index(space, build: dict[str, Any], args) -> dict[str, Any]:
     with the build figures) and bytes."""
     from django.db import connection
 
-    name = binary_index_name(space.model_id, args.binary_m)
+    name = binary_index_name(space.model_id, args.binary_m, args.binary_centred)
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         existing = cursor.fetchone()[0]
-        figures = {"index": name, "m": args.binary_m, **build.get(name, {})}
+        figures = {"index": name, "m": args.binary_m, "centred": args.binary_centred, **build.get(name, {})}
         if not existing:
-            figures["build_s"] = _timed_build(cursor, binary_index_sql(space.model_id, args.binary_m), args)
+            centre = space_centre(cursor, space.model_id) if args.binary_centred else None
+            figures["build_s"] = _timed_build(cursor, binary_index_sql(space.model_id, args.binary_m, centre), args)
             cursor.execute("ANALYZE shop_clip_productvector")
             print(f"  built the binary index in {figures['build_s']:.1f} s", flush=True)
-            build[name] = {"build_s": figures["build_s"]}
+            build[name] = {"build_s": figures["build_s"], "centre": centre}
             store_build(build)
+            figures["centre"] = centre
         cursor.execute("SELECT pg_relation_size(%s::regclass)", [name])
         figures["index_bytes"] = cursor.fetchone()[0]
     return figures
+
+
+def binary_plan_uses_index(space, query: np.ndarray, binary: dict[str, Any]) -> bool:
+    """Whether the candidates query walks the binary index (its expression must match the index's)."""
+    from django.db import connection, transaction
+
+    from shop_clip.knn import Restriction, set_local
+    from shop_clip.scan_plan import query_settings
+
+    sql, params = binary_sql(query, space, 100, Restriction(), binary.get("centre"))
+    with transaction.atomic(), connection.cursor() as cursor:
+        set_local(cursor, {**query_settings(100), "hnsw.ef_search": "100"})
+        cursor.execute("EXPLAIN " + sql, params)
+        return any(binary["index"] in row[0] for row in cursor.fetchall())
 
 
 def binary_benchmark(catalog: Catalog, space, queries: np.ndarray, build: dict[str, Any],
@@ -946,6 +980,7 @@ def binary_benchmark(catalog: Catalog, space, queries: np.ndarray, build: dict[s
     """The halfvec index (the app's bare KNN statement) against the binary index re-ranked by
     halfvec distance, for each candidate count, query by query in turn, warm."""
     variants = ["halfvec"] + [f"binary, {n} candidates" for n in BINARY_CANDIDATES]
+    binary["query_uses_index"] = binary_plan_uses_index(space, queries[0], binary)
     results = []
     for name, params in FILTERS:
         if name not in BINARY_FILTERS:
@@ -956,10 +991,10 @@ def binary_benchmark(catalog: Catalog, space, queries: np.ndarray, build: dict[s
         timings = {variant: Timings() for variant in variants}
         for query in queries[:min(10, len(queries))]:  # warm the caches
             for variant in variants:
-                _binary_or_halfvec(variant, space, query, filters)
+                _binary_or_halfvec(variant, space, query, filters, binary.get("centre"))
         for number, (query, truth) in enumerate(zip(queries, truth_d, strict=True)):
             for variant in variants[number % len(variants):] + variants[:number % len(variants)]:
-                seconds, ids = _binary_or_halfvec(variant, space, query, filters)
+                seconds, ids = _binary_or_halfvec(variant, space, query, filters, binary.get("centre"))
                 timings[variant].seconds.append(seconds)
                 timings[variant].rows.append(len(ids))
                 timings[variant].recalls.append(recall(catalog, query, ids, truth, LIMIT))
@@ -979,7 +1014,8 @@ def binary_benchmark(catalog: Catalog, space, queries: np.ndarray, build: dict[s
     return results
 
 
-def _binary_or_halfvec(variant: str, space, query: np.ndarray, filters: dict[str, Any]) -> tuple[float, list[int]]:
+def _binary_or_halfvec(variant: str, space, query: np.ndarray, filters: dict[str, Any],
+                       centre: str | None = None) -> tuple[float, list[int]]:
     """The bare statement of one variant, its settings SET LOCAL: seconds and product ids."""
     from django.db import connection, transaction
 
@@ -991,7 +1027,7 @@ def _binary_or_halfvec(variant: str, space, query: np.ndarray, filters: dict[str
         settings = query_settings(LIMIT)
     else:
         candidates = int(variant.split()[1])
-        sql, params = binary_sql(query, space, candidates, Restriction(filters))
+        sql, params = binary_sql(query, space, candidates, Restriction(filters), centre)
         settings = {**query_settings(candidates), "hnsw.ef_search": str(candidates)}
     with transaction.atomic(), connection.cursor() as cursor:
         set_local(cursor, settings)
@@ -1002,7 +1038,7 @@ def _binary_or_halfvec(variant: str, space, query: np.ndarray, filters: dict[str
         return time.perf_counter() - start, [row[0] for row in rows]
 
 
-def binary_sql(query: np.ndarray, space, candidates: int, restriction) -> tuple[str, tuple]:
+def binary_sql(query: np.ndarray, space, candidates: int, restriction, centre: str | None = None) -> tuple[str, tuple]:
     """The ``candidates`` rows nearest by hamming distance of the sign bits (the binary index),
     re-ranked by the halfvec cosine distance: SQL and parameters, rows ``(product_id, distance)``."""
     from django.db.models.expressions import RawSQL
@@ -1012,8 +1048,8 @@ def binary_sql(query: np.ndarray, space, candidates: int, restriction) -> tuple[
 
     literal = halfvec_literals(query)[0]
     rows = restriction.apply(ProductVector.objects.filter(space=space, dim=DIM, embedding__isnull=False))
-    hamming = RawSQL(f"binary_quantize(shop_clip_productvector.embedding::halfvec({DIM}))::bit({DIM}) "
-                     f"<~> binary_quantize(%s::halfvec({DIM}))", [literal])
+    hamming = RawSQL(f"{sign_bits(f'shop_clip_productvector.embedding::halfvec({DIM})', centre)} "
+                     f"<~> {sign_bits(f'%s::halfvec({DIM})', centre)}", [literal])
     inner, params = (rows.annotate(hamming=hamming).order_by("hamming").values("product_id", "embedding")
                      [:candidates].query.sql_with_params())
     sql = (f"SELECT product_id, embedding <=> %s::halfvec({DIM}) AS distance FROM ({inner}) AS candidates "
@@ -1223,6 +1259,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--binary", action="store_true", help="also a binary-quantised HNSW index of the "
                         "active space, re-ranked by the halfvec distance, against the halfvec index")
     parser.add_argument("--binary-m", type=int, default=16, help="m of the binary index")
+    parser.add_argument("--binary-centred", action="store_true", help="the binary index quantises each vector's "
+                        "difference from the space's mean vector (and the query's)")
     parser.add_argument("--load-only", action="store_true", help="load and build, measure nothing")
     parser.add_argument("--shared-buffers", help="restart the embedded PostgreSQL with this shared_buffers "
                         "for the run (e.g. 6GB: both databases' indexes resident), and as it was afterwards")

@@ -61,3 +61,24 @@ def test_search_benchmark_runs_at_tiny_size(tmp_path):
     assert 0.05 < default["tag 10%"]["selectivity"] < 0.15 and 0.005 < default["tags 2%"]["selectivity"] < 0.04
     assert default["tags 2%"]["path"] == "exact" and default["tags 2%"]["recall_at_10"] == 1
     assert load["tags_s"] >= 0
+
+
+def test_binary_benchmark_runs_centred_and_its_query_walks_its_index(tmp_path):
+    out = tmp_path / "binary.json"
+    env = dict(os.environ, SHOP_CLIP_MODEL=str(settings.SHOP_CLIP["ENCODER"]["MODEL"]))
+    result = subprocess.run(
+        [sys.executable, "bench/search.py", "--products", "2000", "--queries", "10", "--exact-check", "1",
+         "--skip-http", "--skip-modes", "--binary", "--binary-m", "8", "--binary-centred",
+         "--database", "shop_clip_bench_smoke_binary", "--drop", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    index = data["binary_index"]
+    assert index["centred"] and index["m"] == 8 and index["index"].startswith("bench_hnsw_bitc_m8_")
+    assert index["centre"].startswith("[") and len(index["centre"].split(",")) == 512
+    # The query spells the centred expression as the index does, so the planner uses the index.
+    assert index["query_uses_index"] is True
+    variants = {(row["filter"], row["variant"]) for row in data["binary"]}
+    assert ("none", "binary, 1000 candidates") in variants and ("10%", "halfvec") in variants
+    assert all(0 <= row["recall_at_10"] <= 1 and row["size_ratio"] > 0 for row in data["binary"])
