@@ -124,12 +124,36 @@ def test_augmentation_keeps_shape_and_is_reproducible():
     assert not torch.equal(first, pixels)
 
 
+def test_scene_augmentation_puts_a_share_of_the_batch_on_new_backdrops_and_repeats():
+    from demo_project.training.scene_augmentation import SceneAugmentation
+
+    products = list(generate_catalog(32, seed=3, image_size=32))
+    raw = torch.stack([torch.from_numpy(np.asarray(p.image, dtype=np.float32) / 255).permute(2, 0, 1)
+                       for p in products])
+    mean, std = torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1)
+    pixels = (raw - mean) / std
+    masks = torch.from_numpy(np.stack([np.asarray(p.mask) for p in products])).unsqueeze(1)
+    rows = torch.arange(32)
+    augment = SceneAugmentation(masks, share=0.5, mean=(0.5,) * 3, std=(0.25,) * 3)
+    first = augment(pixels, rows, torch.Generator().manual_seed(4))
+    assert torch.equal(first, augment(pixels, rows, torch.Generator().manual_seed(4)))
+    changed = [bool((first[i] - pixels[i]).abs().max() > 1e-3) for i in range(32)]
+    assert 6 <= sum(changed) <= 26  # about half, the rest untouched
+    after = first * std + mean
+    assert after.min() >= -1e-5 and after.max() <= 1 + 1e-5  # still a photo's range
+    # A scene's backdrop is no longer the studio's light grey: its corners changed for most.
+    corners = [(after[i, :, :3, :3] - raw[i, :, :3, :3]).abs().mean() > 0.05 for i in range(32) if changed[i]]
+    assert sum(corners) >= 0.6 * len(corners)
+    assert torch.equal(SceneAugmentation(masks, share=0.0)(pixels, rows, torch.Generator()), pixels)
+
+
 # -- a short training run -----------------------------------------------------------------------
 
 def test_short_training_lowers_the_loss_and_beats_an_untrained_model(tmp_path):
     from demo_project.training.look_alike_batches import LookAlikeBatches
     from demo_project.training.mini_data import build_training_pairs, tokenizer_corpus
     from demo_project.training.mini_model import MiniClipSize, build_mini_clip
+    from demo_project.training.scene_augmentation import SceneAugmentation
     from demo_project.training.st_format import save_sentence_transformer
     from demo_project.training.tokenizer import build_word_tokenizer
     from shop_clip.training.retrieval import retrieval_metrics
@@ -142,7 +166,8 @@ def test_short_training_lowers_the_loss_and_beats_an_untrained_model(tmp_path):
     model, processor = build_mini_clip(tokenizer, size)
     save_sentence_transformer(model, processor, tmp_path / "untrained")
 
-    pairs, attributes = build_training_pairs(processor, 640, seed=0, image_size=64)
+    pairs, attributes, masks = build_training_pairs(processor, 640, seed=0, image_size=64)
+    assert masks.shape == (640, 1, 32, 32) and masks.dtype == torch.uint8
     log = train_contrastive(model, pairs, Schedule(epochs=12, batch_size=64, lr=2e-3), seed=0, progress=False,
                             image_mean=processor.image_processor.image_mean,
                             image_std=processor.image_processor.image_std,
@@ -155,6 +180,21 @@ def test_short_training_lowers_the_loss_and_beats_an_untrained_model(tmp_path):
     before = retrieval_metrics(tmp_path / "untrained", held_out)
     after = retrieval_metrics(tmp_path / "trained", held_out)
     assert after["recall_at_10"] > before["recall_at_10"] + 0.15, (before, after)
+
+    # A caller's augmentation (train_mini --scene-share) sees every batch's rows before training does.
+    scenes = SceneAugmentation(masks, share=0.5, mean=processor.image_processor.image_mean,
+                               std=processor.image_processor.image_std)
+    seen = []
+
+    def recording(pixels, rows, generator):
+        seen.append(rows.clone())
+        return scenes(pixels, rows, generator)
+
+    more = train_contrastive(model, pairs, Schedule(epochs=1, batch_size=64, lr=1e-4), seed=0, progress=False,
+                             batches=LookAlikeBatches(attributes, 64), augment=recording)
+    assert len(seen) == more.steps > 0 and all(math.isfinite(loss) for loss in more.losses)
+    rows = torch.cat(seen)
+    assert rows.max() < len(pairs) and len(rows.unique()) > len(pairs) // 2  # the rows of the pairs trained on
 
 
 def test_train_mini_command_writes_a_loadable_model_and_is_reproducible(tmp_path):

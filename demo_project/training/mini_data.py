@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from PIL import Image
 from transformers import CLIPProcessor
 
 from shop_clip.training.contrastive import UNNAMED
@@ -54,26 +55,31 @@ def _labels(attributes: dict, named: tuple[str, ...]) -> list[int]:
 
 
 def build_training_pairs(processor: CLIPProcessor, count: int, seed: int,
-                         image_size: int) -> tuple[EncodedPairs, list[dict]]:
+                         image_size: int) -> tuple[EncodedPairs, list[dict], torch.Tensor]:
     """Preprocessed, attribute-labelled pairs from ``count`` products without ``HELD_OUT_PAIRS``.
 
-    Returns the pairs and each product's attributes (for look-alike batching).
+    Returns the pairs, each product's attributes (for look-alike batching) and its mask at the
+    model's input size, (N, 1, H, W) uint8 (for scene augmentation).
     """
     rng = np.random.default_rng(seed + 1)  # text resampling has its own stream
     attributes: list[dict] = []
     text_labels: list[list[int]] = []
+    masks: list[np.ndarray] = []
+    crop = processor.image_processor.crop_size
+    mask_size = (crop["width"], crop["height"])
 
     def items():
         for product in generate_catalog(count, seed, image_size=image_size, exclude_pairs=HELD_OUT_PAIRS):
             texts = product_texts(product, rng)
             attributes.append(product.attributes)
+            masks.append(np.asarray(product.mask.resize(mask_size, Image.BILINEAR)))
             text_labels.extend(_labels(product.attributes, NAMED_BY_KIND[kind]) for _, kind in texts)
             yield product.image, [text for text, _ in texts]
 
     pairs = encode_pairs(processor, items())
     pairs.image_labels = torch.tensor([_labels(item, LABELLED) for item in attributes])
     pairs.text_labels = torch.tensor(text_labels)
-    return pairs, attributes
+    return pairs, attributes, torch.from_numpy(np.stack(masks)).unsqueeze(1)
 
 
 def tokenizer_corpus(seed: int, copies: int = 2) -> Iterator[str]:

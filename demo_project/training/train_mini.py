@@ -20,6 +20,7 @@ from shop_clip.training.training_loop import Schedule, TrainingLog, train_contra
 from .look_alike_batches import LookAlikeBatches
 from .mini_data import build_training_pairs, tokenizer_corpus
 from .mini_model import MiniClipSize, build_mini_clip, describe_size
+from .scene_augmentation import SceneAugmentation
 from .st_format import save_sentence_transformer
 from .tokenizer import build_word_tokenizer
 
@@ -33,6 +34,7 @@ class MiniRecipe:
     schedule: Schedule = Schedule(epochs=24, batch_size=128, lr=1e-3)
     group_size: int = 4  # look-alike groups per batch: see ``look_alike_batches``
     size: MiniClipSize = MiniClipSize()
+    scene_share: float = 0.0  # of each batch in a generated scene; 0 ships: 0.5 cost look-alikes (see docs/training.md)
     seed: int = 0
 
 
@@ -43,14 +45,18 @@ def train_mini(output: str | Path, recipe: MiniRecipe = MiniRecipe(), *, device:
     tokenizer = build_word_tokenizer(tokenizer_corpus(recipe.seed), recipe.size.max_text_length)
     model, processor = build_mini_clip(tokenizer, recipe.size)
     started = time.perf_counter()
-    pairs, attributes = build_training_pairs(processor, recipe.products, recipe.seed, recipe.render_size)
+    pairs, attributes, masks = build_training_pairs(processor, recipe.products, recipe.seed, recipe.render_size)
     batches = LookAlikeBatches(attributes, recipe.schedule.batch_size, recipe.group_size)
     if progress:
         print(f"{len(pairs)} products, {pairs.input_ids.shape[0]} texts, vocabulary {len(tokenizer)}, "
               f"prepared in {time.perf_counter() - started:.0f}s")
     log = train_contrastive(model, pairs, recipe.schedule, seed=recipe.seed, device=device, progress=progress,
                             image_mean=processor.image_processor.image_mean,
-                            image_std=processor.image_processor.image_std, batches=batches)
+                            image_std=processor.image_processor.image_std, batches=batches,
+                            augment=SceneAugmentation(masks, share=recipe.scene_share,
+                                                      mean=processor.image_processor.image_mean,
+                                                      std=processor.image_processor.image_std)
+                            if recipe.scene_share else None)
     save_sentence_transformer(model.cpu(), processor, output)
     return log
 
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=MiniRecipe.schedule.batch_size)
     parser.add_argument("--lr", type=float, default=MiniRecipe.schedule.lr)
     parser.add_argument("--seed", type=int, default=MiniRecipe.seed)
+    parser.add_argument("--scene-share", type=float, default=MiniRecipe.scene_share,
+                        help="share of each batch put in a generated scene (0: catalog photos only)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="CPU threads for torch (default 2: the reference machine's cores)")
@@ -71,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
-    recipe = MiniRecipe(products=args.products, seed=args.seed,
+    recipe = MiniRecipe(products=args.products, seed=args.seed, scene_share=args.scene_share,
                         schedule=Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr))
     print("model size:", describe_size(recipe.size))
     started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -74,14 +75,17 @@ def _pick_texts(pairs: EncodedPairs, batch: torch.Tensor, generator: torch.Gener
 def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule, *, seed: int = 0,
                       device: str | torch.device = "cpu", progress: bool = True,
                       image_mean=CLIP_MEAN, image_std=CLIP_STD,
-                      batches: Batches | None = None) -> TrainingLog:
+                      batches: Batches | None = None,
+                      augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                      ) -> TrainingLog:
     """Train ``model`` in place with the symmetric InfoNCE loss (from scratch or fine-tuning); returns the log.
 
     Each epoch is cut into ``batches`` (any :class:`~.batching.Batches`; default: random,
     ``schedule.batch_size``); every image gets a randomly chosen text of its own and (if
     ``schedule.augment``) a random flip/shift/zoom/exposure.  Identical texts, and texts whose
     labels fit another image (see ``contrastive``), count as extra positives.  ``image_mean`` /
-    ``image_std`` must be the processor's normalisation (for exposure augmentation).
+    ``image_std`` must be the processor's normalisation (for exposure augmentation).  ``augment``,
+    a caller's own ``(pixels, batch rows, generator) -> pixels``, runs before that augmentation.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -111,6 +115,8 @@ def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule,
             input_ids = pairs.input_ids[rows, :length].to(device)
             attention_mask = pairs.attention_mask[rows, :length].to(device)
             pixels = pairs.pixel_values[batch].to(device).float()
+            if schedule.augment and augment is not None:
+                pixels = augment(pixels, batch, generator)
             if schedule.augment:
                 pixels = augment_pixels(pixels, generator, mean=image_mean, std=image_std)
             matches = same_text_matches(input_ids)
