@@ -7,9 +7,9 @@ catalog photos only, the 32-pixel model named a busy scene's products right 0.29
 on perfect crops (docs/decisions/shop-the-look-scenes.md).  This puts a share of each batch
 through such a scene: the product cut out with its mask, moved, and pasted on a generated backdrop.
 
-The backdrops are this module's own (gradients, stripes at any angle, checks, smooth blotches):
-not the eval's scene generator, so the eval still measures what the
-model learnt beyond it.  Everything is drawn from the training loop's generator: runs repeat.
+The backdrops are this module's own (gradients, stripes at any angle, checks, smooth blotches),
+not the eval's scene generator, so the eval still measures what the model learnt beyond it.
+Everything is drawn from the training loop's generator: runs repeat.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ class SceneAugmentation:
         device = pixels.device
         mean, std = self.mean.to(device), self.std.to(device)
         raw = (pixels[chosen].float() * std + mean).clamp(0, 1)
-        mask = self.masks[rows[chosen]].to(device).float() / 255
+        cut = self.masks[rows[chosen]].to(device).float() / 255
         count, _, height, width = raw.shape
 
         def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
             return (low + (high - low) * torch.rand(count, *shape, generator=generator)).to(device)
 
         photo = (uniform(0, 1) < self.photo_share).view(count, 1, 1, 1)
-        mask = torch.where(photo, torch.ones_like(mask), mask)
+        mask = torch.where(photo, torch.ones_like(cut), cut)
         # Scale 0.55-1.1 of the catalog framing; shifts up to a third of the frame cut it off at an edge.
         scale = uniform(0.55, 1.1)
         shift = uniform(-0.33, 0.33, 2) * (uniform(0, 1) < 0.4).unsqueeze(1) + uniform(-0.08, 0.08, 2)
@@ -60,7 +60,7 @@ class SceneAugmentation:
         neighbours = (uniform(0, 1) < self.neighbour_share).view(count, 1, 1, 1)
         if count > 1 and bool(neighbours.any()):
             # Another chosen product's edge enters the frame from a side, behind this one.
-            other, other_mask = raw.roll(1, 0), self.masks[rows[chosen]].roll(1, 0).to(device).float() / 255
+            other, other_mask = raw.roll(1, 0), cut.roll(1, 0)
             angle = uniform(0, 2 * math.pi)
             reach = uniform(0.75, 1.0)
             offset = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1) * reach.unsqueeze(1) * 1.6
