@@ -905,10 +905,11 @@ BINARY_CANDIDATES = (40, 100, 200, 400, 800, 1000)  # hamming-nearest rows re-ra
 BINARY_FILTERS = ("none", "50%", "10%")  # those the index serves (selective ones are searched exactly)
 
 
-def binary_index_name(space_id: str, m: int, centred: bool = False) -> str:
+def binary_index_name(space_id: str, m: int, centred: bool = False, ef_construction: int | None = None) -> str:
     from shop_clip.hnsw import index_name
 
-    return index_name(space_id).replace("shop_clip_hnsw_", f"bench_hnsw_bit{'c' if centred else ''}_m{int(m)}_")
+    ef = f"_ef{int(ef_construction)}" if ef_construction else ""
+    return index_name(space_id).replace("shop_clip_hnsw_", f"bench_hnsw_bit{'c' if centred else ''}_m{int(m)}{ef}_")
 
 
 def sign_bits(value_sql: str, centre: str | None) -> str:
@@ -919,15 +920,15 @@ def sign_bits(value_sql: str, centre: str | None) -> str:
     return f"binary_quantize({value_sql})::bit({DIM})"
 
 
-def binary_index_sql(space_id: str, m: int, centre: str | None = None) -> str:
+def binary_index_sql(space_id: str, m: int, centre: str | None = None, ef_construction: int | None = None) -> str:
     """The space's HNSW index over the sign bits of its vectors (pgvector's binary_quantize), or of
-    their differences from the space's mean vector ``centre``."""
+    their differences from the space's mean vector ``centre``; ``ef_construction``: the app's by default."""
     from shop_clip.hnsw import HNSW_EF_CONSTRUCTION
 
-    name = binary_index_name(space_id, m, centre is not None)
+    name = binary_index_name(space_id, m, centre is not None, ef_construction)
     return (f"CREATE INDEX IF NOT EXISTS {name} ON shop_clip_productvector USING hnsw "
             f"(({sign_bits(f'embedding::halfvec({DIM})', centre)}) bit_hamming_ops) "
-            f"WITH (m = {int(m)}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
+            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction or HNSW_EF_CONSTRUCTION)}) "
             f"WHERE model_id = '{space_id.replace(chr(39), chr(39) * 2)}'")
 
 
@@ -943,14 +944,16 @@ def binary_index(space, build: dict[str, Any], args) -> dict[str, Any]:
     with the build figures) and bytes."""
     from django.db import connection
 
-    name = binary_index_name(space.model_id, args.binary_m, args.binary_centred)
+    name = binary_index_name(space.model_id, args.binary_m, args.binary_centred, args.binary_ef_construction)
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         existing = cursor.fetchone()[0]
-        figures = {"index": name, "m": args.binary_m, "centred": args.binary_centred, **build.get(name, {})}
+        figures = {"index": name, "m": args.binary_m, "centred": args.binary_centred,
+                   "ef_construction": args.binary_ef_construction, **build.get(name, {})}
         if not existing:
             centre = space_centre(cursor, space.model_id) if args.binary_centred else None
-            figures["build_s"] = _timed_build(cursor, binary_index_sql(space.model_id, args.binary_m, centre), args)
+            figures["build_s"] = _timed_build(cursor, binary_index_sql(space.model_id, args.binary_m, centre,
+                                                                    args.binary_ef_construction), args)
             cursor.execute("ANALYZE shop_clip_productvector")
             print(f"  built the binary index in {figures['build_s']:.1f} s", flush=True)
             build[name] = {"build_s": figures["build_s"], "centre": centre}
@@ -981,6 +984,9 @@ def binary_benchmark(catalog: Catalog, space, queries: np.ndarray, build: dict[s
     halfvec distance, for each candidate count, query by query in turn, warm."""
     variants = ["halfvec"] + [f"binary, {n} candidates" for n in BINARY_CANDIDATES]
     binary["query_uses_index"] = binary_plan_uses_index(space, queries[0], binary)
+    if not binary["query_uses_index"]:  # e.g. another index of the same expression: drop it first
+        print(f"  WARNING: the candidates query does not walk {binary['index']}: these figures are not its own",
+              flush=True)
     results = []
     for name, params in FILTERS:
         if name not in BINARY_FILTERS:
@@ -1261,6 +1267,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--binary-m", type=int, default=16, help="m of the binary index")
     parser.add_argument("--binary-centred", action="store_true", help="the binary index quantises each vector's "
                         "difference from the space's mean vector (and the query's)")
+    parser.add_argument("--binary-ef-construction", type=int, help="ef_construction of the binary index "
+                        "(default: the app's)")
     parser.add_argument("--load-only", action="store_true", help="load and build, measure nothing")
     parser.add_argument("--shared-buffers", help="restart the embedded PostgreSQL with this shared_buffers "
                         "for the run (e.g. 6GB: both databases' indexes resident), and as it was afterwards")
