@@ -3,9 +3,9 @@
     python bench/look_oracle.py [MODEL_DIR ...] [--json bench/results/look_oracle.json]
 
 For every product of the demo's eval scenes (``demo_project.training.eval_set``: the same photos
-``shop_clip_eval --scenes`` measures), a square on its true box, padded by 12% as ``regions``
-pads, is encoded and compared with the demo store's 600 products (plain numpy cosine, no
-database): whether the nearest names its category, and whether the very product is among the
+``shop_clip_eval --scenes`` measures), the square ``regions`` crops round its true box (its padding,
+kept inside the photo) is encoded and compared with the demo store's 600 products (plain numpy
+cosine, no database): whether the nearest names its category, and whether the very product is among the
 five nearest of its category.  The gap between these figures and ``shop_clip_eval``'s is what
 region proposals lose; what these figures miss is the model's.  Several models are measured in
 one run, on the same crops.
@@ -27,23 +27,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.support import RESULTS, machine, print_table, write_json  # noqa: E402
 
 BUNDLED = Path(__file__).resolve().parent.parent / "shop_clip" / "pretrained" / "shop-clip-mini"
-PADDING = 0.12
 
 
 def oracle_crops(scenes_dir: Path):
     """``(kind, crop, category, photo file name)`` for every product of every scene."""
     from PIL import Image
 
+    from shop_clip.regions import _padded_square, crop
+
     for scene in json.loads((scenes_dir / "scenes.json").read_text()):
         photo = Image.open(scenes_dir / scene["image"]).convert("RGB")
         width, height = photo.size
         for item in scene["products"]:
-            x0, y0, x1, y1 = (item["box"][0] * width, item["box"][1] * height,
-                              item["box"][2] * width, item["box"][3] * height)
-            side = max(x1 - x0, y1 - y0) * (1 + PADDING)
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            crop = photo.crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)))
-            yield scene["kind"], crop, item["category"], item["lookup"]["image__startswith"].split("/")[-1]
+            x0, y0, x1, y1 = item["box"]
+            square = _padded_square(x0 * width, y0 * height, x1 * width, y1 * height, width, height)
+            yield (scene["kind"], crop(photo, square), item["category"],
+                   item["lookup"]["image__startswith"].split("/")[-1])
 
 
 def measure(model_dir: str, store, crops) -> dict[str, dict[str, float]]:
@@ -82,11 +81,11 @@ def main(argv: list[str] | None = None) -> dict:
     results = {model: measure(model, store, crops) for model in args.models}
     rows = [[Path(model).name, kind, figures["products"], figures["category"], figures["exact_at_5"]]
             for model, kinds in results.items() for kind, figures in kinds.items()]
-    print_table("shop the look on the true boxes (12% padding): the model's share of the errors",
+    print_table("shop the look on the true boxes, cropped as regions crops: the model's share of the errors",
                 ["model", "kind", "products", "category right", "exact in first 5"], rows)
     data = {"benchmark": "look_oracle", "command": "python bench/look_oracle.py " + " ".join(argv or sys.argv[1:]),
-            "when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "padding": PADDING,
-            "models": results, "elapsed_s": round(time.perf_counter() - started, 1)}
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "models": results,
+            "elapsed_s": round(time.perf_counter() - started, 1)}
     write_json(args.json, data)
     return data
 
