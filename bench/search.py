@@ -912,24 +912,22 @@ def binary_index_name(space_id: str, m: int, centred: bool = False, ef_construct
     return index_name(space_id).replace("shop_clip_hnsw_", f"bench_hnsw_bit{'c' if centred else ''}_m{int(m)}{ef}_")
 
 
-def sign_bits(value_sql: str, centre: str | None) -> str:
-    """The sign bits of a halfvec expression, of its difference from ``centre`` (a halfvec literal)
-    when given: the index and the query must spell it the same."""
-    if centre is not None:
-        value_sql = f"({value_sql} - '{centre}'::halfvec({DIM}))"
-    return f"binary_quantize({value_sql})::bit({DIM})"
-
-
 def binary_index_sql(space_id: str, m: int, centre: str | None = None, ef_construction: int | None = None) -> str:
     """The space's HNSW index over the sign bits of its vectors (pgvector's binary_quantize), or of
-    their differences from the space's mean vector ``centre``; ``ef_construction``: the app's by default."""
-    from shop_clip.hnsw import HNSW_EF_CONSTRUCTION
+    their differences from the space's mean vector ``centre`` (a halfvec's text), with the app's
+    expression (``hnsw.sign_bits_sql``) under the benchmark's own name, m and ef_construction."""
+    from shop_clip.hnsw import HNSW_EF_CONSTRUCTION, sign_bits_sql, sql_literal
 
     name = binary_index_name(space_id, m, centre is not None, ef_construction)
     return (f"CREATE INDEX IF NOT EXISTS {name} ON shop_clip_productvector USING hnsw "
-            f"(({sign_bits(f'embedding::halfvec({DIM})', centre)}) bit_hamming_ops) "
+            f"(({sign_bits_sql(f'embedding::halfvec({DIM})', DIM, centre_vector(centre))}) bit_hamming_ops) "
             f"WITH (m = {int(m)}, ef_construction = {int(ef_construction or HNSW_EF_CONSTRUCTION)}) "
-            f"WHERE model_id = '{space_id.replace(chr(39), chr(39) * 2)}'")
+            f"WHERE model_id = {sql_literal(space_id)}")
+
+
+def centre_vector(text: str | None) -> np.ndarray | None:
+    """A halfvec's text as the vector the app keeps (``EmbeddingSpace.index_centre``)."""
+    return None if text is None else np.array(text.strip("[]").split(","), dtype=np.float16).astype(np.float32)
 
 
 def space_centre(cursor, space_id: str) -> str:
@@ -1045,22 +1043,16 @@ def _binary_or_halfvec(variant: str, space, query: np.ndarray, filters: dict[str
 
 
 def binary_sql(query: np.ndarray, space, candidates: int, restriction, centre: str | None = None) -> tuple[str, tuple]:
-    """The ``candidates`` rows nearest by hamming distance of the sign bits (the binary index),
-    re-ranked by the halfvec cosine distance: SQL and parameters, rows ``(product_id, distance)``."""
-    from django.db.models.expressions import RawSQL
+    """The app's statement for a space with a binary index (``knn.binary_statement``): the
+    ``candidates`` rows nearest by hamming distance of the sign bits, re-ranked by the halfvec
+    cosine distance; SQL and parameters, rows ``(product_id, distance, ...)``."""
+    from shop_clip.hnsw import BINARY
+    from shop_clip.knn import binary_statement
+    from shop_clip.models import EmbeddingSpace
 
-    from shop_clip.hnsw import halfvec_literals
-    from shop_clip.models import ProductVector
-
-    literal = halfvec_literals(query)[0]
-    rows = restriction.apply(ProductVector.objects.filter(space=space, dim=DIM, embedding__isnull=False))
-    hamming = RawSQL(f"{sign_bits(f'shop_clip_productvector.embedding::halfvec({DIM})', centre)} "
-                     f"<~> {sign_bits(f'%s::halfvec({DIM})', centre)}", [literal])
-    inner, params = (rows.annotate(hamming=hamming).order_by("hamming").values("product_id", "embedding")
-                     [:candidates].query.sql_with_params())
-    sql = (f"SELECT product_id, embedding <=> %s::halfvec({DIM}) AS distance FROM ({inner}) AS candidates "
-           f"ORDER BY distance, product_id LIMIT {LIMIT}")
-    return sql, (literal, *params)
+    binary_space = EmbeddingSpace(model_id=space.model_id, dim=space.dim, index_kind=BINARY,
+                                  index_centre=centre_vector(centre))
+    return binary_statement(query, binary_space, LIMIT, restriction, candidates)
 
 
 # -- HTTP --------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
 
 @admin.register(EmbeddingSpace)
 class EmbeddingSpaceAdmin(admin.ModelAdmin):
-    list_display = ["model_id", "backend", "dim", "created_at", "activated_at"]
+    list_display = ["model_id", "backend", "dim", "index_kind", "created_at", "activated_at"]
+    # A kind changes with its index built first: `shop_clip_index --switch-index`, not by editing.
+    readonly_fields = ["index_kind"]
 
 
 @admin.register(ProductVector)

@@ -114,6 +114,7 @@ def check_encoder(app_configs=None, databases=None, **kwargs):
                 hint="Give the new model its own MODEL_ID, then `shop_clip_index --all` to index it "
                      "beside the old one."))
         errors.extend(_missing_indexes())
+        errors.extend(_other_index_kinds())
     except DatabaseError:
         pass  # tables not migrated yet: migrate is about to create them
     return errors
@@ -124,8 +125,8 @@ def _missing_indexes() -> list[Warning]:
     has none on purpose: it is built in bulk when the backlog drains."""
     from django.db.models import Exists, OuterRef
 
-    from .hnsw import has_index
     from .models import EmbeddingSpace, ProductVector
+    from .space_index import space_has_index
 
     vectors = ProductVector.objects.filter(space=OuterRef("pk"))
     spaces = EmbeddingSpace.objects.filter(Exists(vectors)).exclude(
@@ -136,7 +137,42 @@ def _missing_indexes() -> list[Warning]:
                     hint="Run `python manage.py shop_clip_index`, which builds it once nothing is pending "
                          "(a worker builds it when the backlog drains); a retired model's space can be "
                          "deleted in the admin instead.")
-            for space in spaces if not has_index(space.pk)]
+            for space in spaces if not space_has_index(space)]
+
+
+def _other_index_kinds() -> list[Warning]:
+    """W003: search walks a kind of index for the active space other than ``VECTOR_INDEX``'s."""
+    from .conf import ShopClipConfigurationError
+    from .space_index import configured_index_kind
+    from .spaces import latest_active_space
+
+    try:
+        kind = configured_index_kind()
+    except ShopClipConfigurationError:
+        return []  # E009
+    space = latest_active_space()
+    if space is None or space.index_kind == kind:
+        return []
+    return [Warning(f"search walks a {space.index_kind} index for {space.model_id}, but "
+                    f"SHOP_CLIP['VECTOR_INDEX'] is {kind!r}.", id="shop_clip.W003",
+                    hint="Run `python manage.py shop_clip_index --switch-index`: it builds the other index "
+                         "beside the first while searches go on, then switches to it.")]
+
+
+@register()
+def check_vector_index(app_configs=None, **kwargs):
+    from .conf import ShopClipConfigurationError, shop_clip_settings
+    from .space_index import configured_index_kind
+
+    try:
+        configured_index_kind()
+    except ShopClipConfigurationError as exc:
+        return [Error(str(exc), id="shop_clip.E009", hint='Set SHOP_CLIP["VECTOR_INDEX"] to "halfvec" or "binary".')]
+    candidates = shop_clip_settings.BINARY_INDEX.get("CANDIDATES")
+    if not isinstance(candidates, int) or candidates < 1:
+        return [Error(f"SHOP_CLIP['BINARY_INDEX']['CANDIDATES'] = {candidates!r} is not a count of rows",
+                      id="shop_clip.E009", hint="Set it to the rows re-ranked per query, 400 by default.")]
+    return []
 
 
 @register(Tags.database)

@@ -89,6 +89,12 @@ DEFAULTS: dict[str, Any] = {
     # many parallel maintenance workers besides the worker that starts it.
     "HNSW_BUILD_MEMORY": "1GB",
     "HNSW_BUILD_WORKERS": 2,
+    # The index a new space gets: "halfvec" (its vectors), or "binary" (the sign bits of each vector
+    # minus the space's mean: about 5 times smaller, search re-ranks CANDIDATES of its nearest by
+    # the halfvec distance; docs/decisions/binary-quantised-index.md).  An existing space switches
+    # with `shop_clip_index --switch-index`, searches going on meanwhile.
+    "VECTOR_INDEX": "halfvec",
+    "BINARY_INDEX": {"M": 8, "EF_CONSTRUCTION": 200, "CANDIDATES": 400},
     # Filters leaving at most this share are searched exactly, within the bounds below
     # (docs/decisions/exact-or-index.md).  Above about 5,000 matches the index is faster and good
     # enough at 1M products (docs/decisions/filtered-search-at-1m.md).
@@ -157,6 +163,9 @@ class ShopClipConfigurationError(ImproperlyConfigured):
     """A shop-clip setting is wrong; the message names the setting and the fix."""
 
 
+MERGED = ("ENCODER", "BINARY_INDEX")  # dict settings read over their defaults
+
+
 class ShopClipSettings:
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
@@ -174,8 +183,8 @@ class ShopClipSettings:
         if name in self._cache:
             return self._cache[name]
         value = self.user_settings.get(name, DEFAULTS[name])
-        if name == "ENCODER":
-            value = {**DEFAULTS["ENCODER"], **value}
+        if name in MERGED:  # a store names only the entries it changes
+            value = {**DEFAULTS[name], **value}
         if name in IMPORT_STRINGS and isinstance(value, str):
             value = import_setting(value, name)
         self._cache[name] = value

@@ -6,6 +6,12 @@ side; pgvector indexes a fixed dimension, so each space gets a partial expressio
 space's own graph holds only its vectors: a model indexed beside the active one is never walked by
 the active one's searches (docs/decisions/index-per-space.md).  A new space is written with no
 index and its index is built in bulk once its backlog is drained (``build_index``).
+
+An index is of one of two kinds (``SHOP_CLIP["VECTOR_INDEX"]``): ``halfvec`` indexes the vectors
+themselves; ``binary`` indexes the sign bits of each vector minus the space's mean vector (its
+``centre``), about 5 times smaller, and search re-ranks the nearest by the halfvec distance
+(docs/decisions/binary-quantised-index.md).  Both kinds of one space may exist while a space
+switches between them (``space_index.switch_index_kind``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Callable
 
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -22,6 +29,8 @@ from .conf import shop_clip_settings
 TABLE = "shop_clip_productvector"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
+HALFVEC, BINARY = "halfvec", "binary"
+INDEX_KINDS = (HALFVEC, BINARY)
 DEFAULT_DIM = 512  # clip-ViT-B-32 and shop-clip-mini; the first migration indexed it
 _BUILD_LOCK = 0x5C1F  # pg advisory lock class of index builds: one builder per space
 
@@ -43,24 +52,54 @@ def _half_texts() -> np.ndarray:
     return np.array([str(value) for value in np.arange(1 << 16, dtype=np.uint16).view(np.float16)], dtype=object)
 
 
-def index_name(space_id: str) -> str:
-    """A space's index: its id made an identifier, and a hash of it (ids may hold any character)."""
+def index_name(space_id: str, kind: str = HALFVEC) -> str:
+    """A space's index of ``kind``: its id made an identifier, and a hash of it (ids may hold any
+    character)."""
     readable = re.sub(r"[^a-z0-9]+", "_", space_id.lower()).strip("_")[:30]
-    return f"shop_clip_hnsw_{readable}_{hashlib.sha256(space_id.encode()).hexdigest()[:8]}"
+    prefix = "shop_clip_hnsw_" if _kind(kind) == HALFVEC else "shop_clip_hnsw_bit_"
+    return f"{prefix}{readable}_{hashlib.sha256(space_id.encode()).hexdigest()[:8]}"
 
 
-def create_index_sql(space_id: str, dim: int, *, concurrently: bool = False) -> str:
-    """The space's partial HNSW index (``IF NOT EXISTS``: a valid one is kept)."""
+def create_index_sql(space_id: str, dim: int, *, concurrently: bool = False, kind: str = HALFVEC,
+                     centre: np.ndarray | None = None) -> str:
+    """The space's partial HNSW index of ``kind`` (``IF NOT EXISTS``: a valid one is kept); a binary
+    one over the sign bits of the vectors minus ``centre`` (none: the plain sign bits)."""
     dim = int(dim)
+    if _kind(kind) == HALFVEC:
+        key, m, ef = f"(embedding::halfvec({dim})) halfvec_cosine_ops", HNSW_M, HNSW_EF_CONSTRUCTION
+    else:
+        key = f"({sign_bits_sql(f'embedding::halfvec({dim})', dim, centre)}) bit_hamming_ops"
+        m = int(shop_clip_settings.BINARY_INDEX["M"])
+        ef = int(shop_clip_settings.BINARY_INDEX["EF_CONSTRUCTION"])
     return (
-        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(space_id)} "
-        f"ON {TABLE} USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {sql_literal(space_id)}"
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(space_id, kind)} "
+        f"ON {TABLE} USING hnsw ({key}) WITH (m = {m}, ef_construction = {ef}) WHERE model_id = {sql_literal(space_id)}"
     )
 
 
-def drop_index_sql(space_id: str, *, concurrently: bool = False) -> str:
-    return f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {index_name(space_id)}"
+def sign_bits_sql(value_sql: str, dim: int, centre: np.ndarray | None) -> str:
+    """The sign bits of a halfvec expression, or of its difference from ``centre``.  The index and
+    the query spell it alike (the planner matches the expression): the centre is a literal."""
+    if centre is not None:
+        value_sql = f"({value_sql} - {sql_literal(halfvec_literals(centre)[0])}::halfvec({int(dim)}))"
+    return f"binary_quantize({value_sql})::bit({int(dim)})"
+
+
+def hamming_sql(dim: int, centre: np.ndarray | None, column: str = f"{TABLE}.embedding") -> str:
+    """SQL for the hamming distance between a row's sign bits and a ``%s`` query vector's, in the
+    binary index's form."""
+    return (f"({sign_bits_sql(f'({column})::halfvec({int(dim)})', dim, centre)} <~> "
+            f"{sign_bits_sql(f'%s::halfvec({int(dim)})', dim, centre)})")
+
+
+def _kind(kind: str) -> str:
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"not an index kind: {kind!r} (one of {', '.join(INDEX_KINDS)})")
+    return kind
+
+
+def drop_index_sql(space_id: str, *, concurrently: bool = False, kind: str = HALFVEC) -> str:
+    return f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {index_name(space_id, kind)}"
 
 
 def sql_literal(text: str) -> str:
@@ -85,22 +124,25 @@ def distance_sql(dim: int, column: str = f"{TABLE}.embedding", *, exact: bool = 
     return f"(({column})::halfvec({dim}) <=> %s::halfvec({dim}))"
 
 
-def index_state(space_id: str, using: str = DEFAULT_DB_ALIAS) -> str | None:
+def index_state(space_id: str, using: str = DEFAULT_DB_ALIAS, kind: str = HALFVEC) -> str | None:
     """"valid", "invalid" (a build that was interrupted or is running now) or None (no index)."""
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                       "WHERE c.relname = %s", [index_name(space_id)])
+                       "WHERE c.relname = %s", [index_name(space_id, kind)])
         row = cursor.fetchone()
     return None if row is None else ("valid" if row[0] else "invalid")
 
 
-def has_index(space_id: str) -> bool:
-    """The space's index exists and is complete (a concurrent build in progress is not)."""
-    return index_state(space_id) == "valid"
+def has_index(space_id: str, kind: str = HALFVEC) -> bool:
+    """The space's index of ``kind`` exists and is complete (a concurrent build in progress is not)."""
+    return index_state(space_id, kind=kind) == "valid"
 
 
-def build_index(space_id: str, dim: int, *, using: str = DEFAULT_DB_ALIAS, wait: bool = False) -> bool:
-    """Build the space's index in bulk over the vectors already written; True when it was built.
+def build_index(space_id: str, dim: int, *, using: str = DEFAULT_DB_ALIAS, wait: bool = False,
+                kind: str = HALFVEC, centre: Callable[[], np.ndarray | None] | None = None) -> bool:
+    """Build the space's index of ``kind`` in bulk over the vectors already written; True when it
+    was built.  A binary index is built around what ``centre`` returns, called by the one builder
+    once it knows it builds (no valid index of the kind exists, none is being built).
 
     With ``HNSW_BUILD_MEMORY`` of maintenance memory and ``HNSW_BUILD_WORKERS`` parallel workers,
     ``CONCURRENTLY`` (writes go on) unless inside a transaction, where PostgreSQL refuses it.  One
@@ -116,15 +158,16 @@ def build_index(space_id: str, dim: int, *, using: str = DEFAULT_DB_ALIAS, wait:
         if not wait and not cursor.fetchone()[0]:
             return False
         try:
-            state = index_state(space_id, using)
+            state = index_state(space_id, using, kind)
             if state == "valid":
                 return False
             if state == "invalid":
-                cursor.execute(drop_index_sql(space_id, concurrently=concurrently))
+                cursor.execute(drop_index_sql(space_id, concurrently=concurrently, kind=kind))
+            around = centre() if centre is not None else None
             if not concurrently:  # rows this transaction wrote have deferred FK checks, which block DDL
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             with _build_settings(cursor, local=not concurrently):
-                cursor.execute(create_index_sql(space_id, dim, concurrently=concurrently))
+                cursor.execute(create_index_sql(space_id, dim, concurrently=concurrently, kind=kind, centre=around))
             if not concurrently:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         finally:
@@ -151,7 +194,8 @@ class _build_settings:
                 self.cursor.execute(f"RESET {name}")
 
 
-def drop_space_index(space_id: str) -> None:
-    """Drop a space's index (its space is being deleted)."""
+def drop_space_index(space_id: str, kinds: tuple[str, ...] = INDEX_KINDS) -> None:
+    """Drop a space's indexes of ``kinds`` (every kind: its space is being deleted)."""
     with connection.cursor() as cursor:
-        cursor.execute(drop_index_sql(space_id, concurrently=not connection.in_atomic_block))
+        for kind in kinds:
+            cursor.execute(drop_index_sql(space_id, concurrently=not connection.in_atomic_block, kind=kind))

@@ -10,13 +10,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
+from pgvector import HalfVector
 
 from .catalog import get_catalog
+from .conf import shop_clip_settings
 from .errors import QueryError
-from .hnsw import distance_sql, halfvec_literals, sql_literal
+from .hnsw import BINARY, distance_sql, halfvec_literals, hamming_sql, sql_literal
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .read_db import on_read, read_alias, read_connection
 from .scan_plan import ScanPlan, plan_for, query_settings
@@ -129,17 +131,80 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
 def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction = Restriction(),
                  plan: ScanPlan = ScanPlan.INDEX) -> QuerySet:
     """``(product_id, distance, image_key, family)`` of the ``fetch`` nearest rows ``restriction``
-    leaves; under ``ScanPlan.EXACT`` every matching row's distance is computed, ties ordered by product."""
+    leaves, through the halfvec index, or under ``ScanPlan.EXACT`` every matching row's distance
+    computed, ties ordered by product.  A space with a binary index: ``binary_statement``."""
+    exact = plan is ScanPlan.EXACT
+    order = ("distance", "product_id") if exact else ("distance",)
+    return _ranked_rows(vector, space, restriction, exact=exact).order_by(*order)[:fetch]
+
+
+def binary_statement(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
+                     candidates: int) -> tuple[str, tuple]:
+    """SQL and parameters for a space with a binary index: the ``candidates`` rows ``restriction``
+    leaves nearest by their sign bits (the index, with the iterative scan past filtered rows),
+    re-ranked by the halfvec distance; rows as ``knn_queryset``'s.  The candidates are a subquery
+    in FROM, so their distances are computed on the rows the index scan fetched (``id IN`` would
+    fetch each again: docs/decisions/binary-quantised-index.md)."""
+    rows = _ranked_rows(vector, space, restriction, exact=True, hamming=Hamming(space, halfvec_literals(vector)[0]))
+    sql, params = rows.order_by("hamming")[:candidates].query.sql_with_params()
+    # Output columns by position (product_id, distance, ...): the same names may repeat without variants.
+    return f"SELECT * FROM ({sql}) AS candidates ORDER BY 2, 1 LIMIT {int(fetch)}", params
+
+
+def _ranked_rows(vector: np.ndarray, space: EmbeddingSpace, restriction: Restriction, *, exact: bool,
+                 **ordering: Any) -> QuerySet:
+    """The space's vector rows ``restriction`` leaves (and no open hidden flag), as
+    ``(product_id, distance, image_key, family)``, unordered; ``ordering``: annotations to order
+    by, not selected."""
     rows = restriction.apply(on_read(ProductVector.objects.filter(space=space, dim=space.dim, embedding__isnull=False)))
     hidden = hidden_flag_kinds()
     if hidden:  # open moderation flags of these kinds keep a product away from shoppers
         rows = rows.exclude(product_id__in=ProductFlag.objects.filter(
             space=space, kind__in=hidden, reviewed_at__isnull=True).values("product_id"))
     family = GROUP if get_catalog().group_field else "product_id"
-    exact = plan is ScanPlan.EXACT
-    order = ("distance", "product_id") if exact else ("distance",)
-    return (rows.annotate(distance=RawSQL(distance_sql(space.dim, exact=exact), [halfvec_literals(vector)[0]]))
-            .order_by(*order).values_list("product_id", "distance", "image_key", family)[:fetch])
+    return (rows.annotate(distance=RawSQL(distance_sql(space.dim, exact=exact), [halfvec_literals(vector)[0]]),
+                          **ordering).values_list("product_id", "distance", "image_key", family))
+
+
+def knn_rows(cursor, vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
+             plan: ScanPlan) -> list[tuple]:
+    """The rows of ``knn_queryset``, or of ``binary_statement`` for a space with a binary index."""
+    candidates = binary_candidates(space, fetch, plan)
+    if not candidates:
+        return list(knn_queryset(vector, space, fetch, restriction, plan))
+    cursor.execute(*binary_statement(vector, space, fetch, restriction, candidates))
+    return cursor.fetchall()
+
+
+class Hamming(Func):
+    """The hamming distance of a row's sign bits to a query vector's, as the space's binary index
+    has them; the column as the compiler names it (``U0`` inside the subquery of candidates)."""
+
+    output_field = IntegerField()
+
+    def __init__(self, space: EmbeddingSpace, literal: str) -> None:
+        super().__init__(F("embedding"))
+        self.space, self.literal = space, literal
+
+    def as_sql(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        return hamming_sql(self.space.dim, centre(self.space), column), [*params, self.literal]
+
+
+def binary_candidates(space: EmbeddingSpace, fetch: int, plan: ScanPlan) -> int | None:
+    """How many rows a query of ``fetch`` takes from the space's binary index to re-rank; None where
+    the plan is not the index's or the space's index is a halfvec one (it ranks by the distance itself)."""
+    if plan is not ScanPlan.INDEX or space.index_kind != BINARY:
+        return None
+    return max(int(shop_clip_settings.BINARY_INDEX["CANDIDATES"]), fetch)
+
+
+def centre(space: EmbeddingSpace) -> np.ndarray | None:
+    """The vector the space's binary index takes sign bits around (None: the plain sign bits)."""
+    value = space.index_centre
+    if value is None:
+        return None
+    return np.asarray(value.to_list() if isinstance(value, HalfVector) else value, dtype=np.float32)
 
 
 def set_local(cursor, values: Mapping[str, str]) -> None:
@@ -168,11 +233,11 @@ def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restricti
     truncated = False
     connection = read_connection()  # the settings and the queries: one transaction on one connection
     nested = connection.in_atomic_block
-    settings = query_settings(fetch, plan)
+    settings = query_settings(binary_candidates(space, fetch, plan) or fetch, plan)
     with transaction.atomic(using=read_alias()), connection.cursor() as cursor:
         set_local(cursor, settings)
         for vector in vectors:
-            rows = list(knn_queryset(vector, space, fetch, restriction, plan))
+            rows = knn_rows(cursor, vector, space, fetch, restriction, plan)
             truncated |= len(rows) == fetch
             for row in map(Neighbour._make, rows):
                 if row.group_id not in best or row.distance < best[row.group_id].distance:

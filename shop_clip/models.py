@@ -26,6 +26,12 @@ class EmbeddingSpace(models.Model):
     dim = models.PositiveSmallIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(null=True, blank=True)
+    index_kind = models.CharField(
+        max_length=16, default="halfvec", choices=[("halfvec", "halfvec"), ("binary", "binary (sign bits)")],
+        help_text="The HNSW index search walks (hnsw.py); a new space takes SHOP_CLIP['VECTOR_INDEX'].")
+    # The mean the binary index's sign bits are taken around (its expression holds it as well):
+    # changed only while no binary index of the space exists.
+    index_centre = HalfVectorField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "embedding space"

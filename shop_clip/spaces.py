@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from .conf import shop_clip_settings
 from .encoders import BaseEncoder, configured_identity, get_encoder
-from .hnsw import build_index, has_index
 from .models import EmbeddingSpace, ProductVector
 from .read_db import on_read
+from .space_index import build_space_index, configured_index_kind, space_has_index
 
 logger = logging.getLogger("shop_clip.spaces")
 
@@ -37,7 +37,8 @@ def configured_space(encoder: BaseEncoder | None = None) -> EmbeddingSpace:
         identity = (encoder.model_id, encoder.dim)
     backend = backend_path(encoder) if encoder is not None else configured_backend()
     space, created = EmbeddingSpace.objects.get_or_create(
-        model_id=identity[0], defaults={"model_ref": model_ref, "dim": identity[1], "backend": backend})
+        model_id=identity[0], defaults={"model_ref": model_ref, "dim": identity[1], "backend": backend,
+                                        "index_kind": configured_index_kind()})
     if not space.backend:  # a space created before spaces recorded their backend
         space.backend = backend
         space.save(update_fields=["backend"])
@@ -92,8 +93,8 @@ def complete_backfill(space: EmbeddingSpace) -> bool:
     if _has_pending(space):
         return False
     started = time.monotonic()
-    if not has_index(space.pk) and build_index(space.pk, space.dim):
-        logger.info("built the HNSW index of %s over %d vectors in %.1f s", space.model_id,
+    if not space_has_index(space) and build_space_index(space):
+        logger.info("built the %s HNSW index of %s over %d vectors in %.1f s", space.index_kind, space.model_id,
                     ProductVector.objects.filter(space=space, embedding__isnull=False).count(),
                     time.monotonic() - started)
     return activate_if_complete(space)
@@ -103,7 +104,7 @@ def unindexed_targets() -> list[EmbeddingSpace]:
     """The spaces kept current (``target_spaces``) holding vectors but no complete HNSW index:
     being written, or a build was interrupted.  A retired space is never built or activated again."""
     return [space for space in target_spaces()
-            if ProductVector.objects.filter(space=space).exists() and not has_index(space.pk)]
+            if ProductVector.objects.filter(space=space).exists() and not space_has_index(space)]
 
 
 def activate_if_complete(space: EmbeddingSpace) -> bool:
@@ -114,7 +115,7 @@ def activate_if_complete(space: EmbeddingSpace) -> bool:
         current = latest_active_space()
         if current is not None and current.pk == space.pk:
             return False
-        if _has_pending(space) or not has_index(space.pk):
+        if _has_pending(space) or not space_has_index(space):
             return False
         if current is not None and _covered_products(space) < _covered_products(current):
             return False

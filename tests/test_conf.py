@@ -23,6 +23,12 @@ def test_overrides_and_partial_encoder_settings(settings):
     assert shop_clip_settings.ENCODER["BATCH_SIZE"] == DEFAULTS["ENCODER"]["BATCH_SIZE"]
 
 
+def test_a_partial_binary_index_setting_keeps_the_other_entries(settings):
+    settings.SHOP_CLIP = {"BINARY_INDEX": {"CANDIDATES": 800}}
+    assert shop_clip_settings.BINARY_INDEX == {**DEFAULTS["BINARY_INDEX"], "CANDIDATES": 800}
+    assert shop_clip_settings.VECTOR_INDEX == "halfvec"
+
+
 def test_unknown_setting_name_is_an_error():
     with pytest.raises(AttributeError):
         _ = shop_clip_settings.NOT_A_SETTING

@@ -21,7 +21,7 @@ from shop_clip.contrib.oscar import filters
 from shop_clip.contrib.oscar.serializers import OscarProductSerializer
 from shop_clip.models import ProductVector
 
-from ..conftest import png_bytes, wait_for_indexing
+from ..conftest import png_bytes, wait_for_indexing, wait_until
 from ..store_contract import ContractCatalog, FilterCase, Photo, StoreContract, StoreQueryset, committed_catalog
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -300,6 +300,34 @@ def test_oscars_product_page_shows_more_like_this(celery_worker, shop):
     assert "<h2>More like this</h2>" in page and "/static/shop_clip/shop_clip.css" in page
     shown = {int(pk) for pk in re.findall(r'data-product-id="(\d+)"', page)}
     assert shown and product.pk not in shown and not shown & shop.ids(*HIDDEN)
+
+
+def test_switched_to_a_binary_index_the_shop_answers_with_families_and_hidden_products_as_exact_search_does(
+        celery_worker, shop, settings):
+    import numpy as np
+
+    from shop_clip.hnsw import BINARY, HALFVEC, has_index
+    from shop_clip.knn import nearest
+    from shop_clip.scan_plan import ScanPlan
+    from shop_clip.spaces import latest_active_space
+
+    wait_for_indexing()
+    wait_until(lambda: (space := latest_active_space()) is not None and has_index(space.pk), 60,
+               "the worker to build the index")
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "VECTOR_INDEX": BINARY}
+    call_command("shop_clip_index", "--switch-index")  # outside a transaction: built and dropped CONCURRENTLY
+    space = latest_active_space()
+    assert space.index_kind == BINARY and space.index_centre is not None
+    assert has_index(space.pk, BINARY) and not has_index(space.pk, HALFVEC)
+    hidden = shop.ids(*HIDDEN)
+    for row in ProductVector.objects.filter(space=space, embedding__isnull=False):
+        query = np.asarray(row.embedding, dtype=np.float32)
+        # 400 candidates re-ranked: every row of this small shop, so the order is exact search's.
+        walked = [(hit.product_id, hit.group_id) for hit in nearest(query, space, wanted=20, plan=ScanPlan.INDEX)]
+        assert walked == [(hit.product_id, hit.group_id) for hit in nearest(query, space, wanted=20,
+                                                                             plan=ScanPlan.EXACT)]
+        families = [group for _, group in walked]
+        assert len(families) == len(set(families)) and not {value for hit in walked for value in hit} & hidden
 
 
 # -- the store contract (tests/store_contract.py) on the shop, committed once and embedded in this process --------

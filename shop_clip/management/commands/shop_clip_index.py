@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from tqdm import tqdm
 
 from shop_clip.claim_lanes import process_pending
 from shop_clip.claim_results import time_summary
 from shop_clip.conf import get_product_model
 from shop_clip.encoders import EncoderUnavailable
-from shop_clip.hnsw import has_index
+from shop_clip.hnsw import index_name
 from shop_clip.keywords import keyword_search_enabled, missing_document_ids, refresh_documents
 from shop_clip.marking import mark_pending, missing_product_ids, send_index_task
 from shop_clip.models import ProductVector
-from shop_clip.spaces import complete_backfill, configured_space
+from shop_clip.space_index import configured_index_kind, space_has_index, switch_index_kind
+from shop_clip.spaces import complete_backfill, configured_space, target_spaces
 
 CHUNK = 500
 
@@ -34,12 +37,19 @@ class Command(BaseCommand):
         parser.add_argument("--inline", action="store_true", help="embed in this process, not on the workers")
         parser.add_argument("--wait", action="store_true", help="after enqueueing, show progress until done")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
+        parser.add_argument("--switch-index", action="store_true",
+                            help="build the kind of HNSW index SHOP_CLIP['VECTOR_INDEX'] names for each space "
+                                 "kept current, beside the one search walks, then switch search to it (nothing "
+                                 "is marked)")
 
     def handle(self, *args, **options):
         try:
             space = configured_space()
         except EncoderUnavailable as exc:
             raise CommandError(str(exc)) from exc
+        if options["switch_index"]:
+            self._switch_indexes()
+            return
         ids = (list(get_product_model()._default_manager.values_list("pk", flat=True))
                if options["all"] else missing_product_ids())
         marked = 0
@@ -66,10 +76,29 @@ class Command(BaseCommand):
     def _complete(self, space) -> None:
         """Build the space's HNSW index if its backfill is done and it has none (workers build it
         when they drain a backlog; this covers a store whose worker was stopped then)."""
-        if not has_index(space.pk):
-            self.stdout.write(f"building the HNSW index of {space.model_id} in bulk")
-        if complete_backfill(space):
+        if not space_has_index(space):
+            self.stdout.write(f"building the {space.index_kind} HNSW index of {space.model_id} in bulk")
+        with build_progress(index_name(space.pk, space.index_kind)):
+            activated = complete_backfill(space)
+        if activated:
             self.stdout.write(f"search now reads {space.model_id}")
+
+    def _switch_indexes(self) -> None:
+        kind = configured_index_kind()
+        for space in target_spaces():
+            if space.index_kind == kind:
+                self.stdout.write(f"{space.model_id}: search already walks its {kind} index")
+                continue
+            old = space.index_kind
+            if space_has_index(space):
+                self.stdout.write(f"{space.model_id}: building its {kind} index beside its {old} one; "
+                                  "search walks the old one meanwhile")
+            with build_progress(index_name(space.pk, kind)):
+                switched = switch_index_kind(space, kind)
+            if not switched:
+                raise CommandError(f"another process is building the {kind} index of {space.model_id}: run "
+                                   "this again once it is done (`shop_clip_status` shows the index as building)")
+            self.stdout.write(f"{space.model_id}: search walks its {kind} index; the {old} one is dropped")
 
     def _index_missing_keywords(self) -> None:
         """Keyword documents of the products without one (older than shop-clip's keyword search;
@@ -109,3 +138,42 @@ class Command(BaseCommand):
         failed = ProductVector.objects.filter(status=ProductVector.Status.FAILED).count()
         if failed:
             self.stdout.write(self.style.WARNING(f"{failed} images failed: see `shop_clip_status --failed`"))
+
+
+class build_progress:
+    """A progress bar of the index build named ``index`` while the block runs, read from
+    PostgreSQL's ``pg_stat_progress_create_index`` on a connection of its own (the build's
+    connection is busy running it)."""
+
+    def __init__(self, index: str, every: float = 1.0) -> None:
+        self.index, self.every = index, every
+        self.done = threading.Event()
+
+    def __enter__(self) -> None:
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _watch(self) -> None:
+        bar = None
+        try:
+            while not self.done.wait(self.every):
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT p.phase, p.tuples_done, p.tuples_total FROM pg_stat_progress_create_index p "
+                                   "JOIN pg_class c ON c.oid = p.index_relid WHERE c.relname = %s", [self.index])
+                    row = cursor.fetchone()
+                if row is None:
+                    continue
+                phase, done, total = row
+                if bar is None:
+                    bar = tqdm(total=total or None, desc=f"building {self.index}", unit="row")
+                bar.set_postfix_str(phase)
+                bar.total = total or bar.total
+                bar.update(done - bar.n)
+        finally:
+            if bar is not None:
+                bar.close()
+            connection.close()  # this thread's own connection

@@ -25,11 +25,11 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2))
             return
-        self.stdout.write(f"{'model':<40} {'total':>8} {'embedded':>9} {'pending':>8} {'failed':>7} {'index':>8}")
+        self.stdout.write(f"{'model':<40} {'total':>8} {'embedded':>9} {'pending':>8} {'failed':>7} {'index':>18}")
         for row in data["models"]:
             name = row["model"] + (" (active)" if row["active"] else "")
             self.stdout.write(f"{name:<40} {row['total']:>8} {row['embedded']:>9} {row['pending']:>8} "
-                              f"{row['failed']:>7} {row['index']:>8}")
+                              f"{row['failed']:>7} {row['index'] + ' (' + row['index_kind'] + ')':>18}")
         if not data["models"]:
             self.stdout.write("nothing indexed yet: run `python manage.py shop_clip_index`")
         for row in data["models"]:
