@@ -21,7 +21,7 @@ def test_status_counts_reasons_and_open_flags(make_product, settings, capsys):
     call_command("shop_clip_status", "--failed")
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if "(active)" in line)
-    assert row.split()[-5:] == ["3", "1", "1", "1", "valid"]  # total, embedded, pending, failed, index
+    assert row.split()[-6:] == ["3", "1", "1", "1", "valid", "(halfvec)"]  # total, embedded, pending, failed, index
     assert "image main: " in out and "open moderation flags" not in out
 
     ProductFlag.objects.create(product=good, space=ProductVector.objects.get(product=good).space,
