@@ -254,8 +254,7 @@ def _voted_region(box: regions.Box, vector: np.ndarray, space: EmbeddingSpace,
             if categories:
                 weight = float(np.exp((hit.score - hits[0].score) / shop_clip_settings.LOOK_VOTE_TEMPERATURE))
                 votes[categories[0]] = votes.get(categories[0], 0.0) + weight
-                if look_vector is vector:
-                    best.setdefault(categories[0], hit.score)
+                best[categories[0]] = max(best.get(categories[0], -1.0), hit.score)
     if not votes:
         return None
     category = max(votes, key=votes.get)

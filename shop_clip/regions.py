@@ -34,6 +34,9 @@ _PALETTE_SAMPLE = 200    # border pixels sampled per side
 _PALETTE_SIDE_SHARE = 0.03  # a colour on at least this share of three sides is the backdrop's
 _PALETTE_SIGMA = 4       # distance to the nearest backdrop colour, in robust deviations, that is foreground
 _PALETTE_FLOOR = 6       # plus this many levels: JPEG and blur
+_BACKDROP_LIGHTNESS = 130  # a light scene's backdrops (its own, its photos'): every channel this light ...
+_BACKDROP_CHROMA = 35      # ... and this close to grey
+_MOST_FOREGROUND_BORDER = 0.3  # a border more foreground than this is no backdrop
 _SPLIT_BORDER = 0.08    # a blob is photos with their own backdrops when its border is nearly all backdrop
 _SPLIT_INSET = 2        # working-copy pixels of a blob's edge left out when it is segmented within
 _SPLIT_MIN_PART = 0.05  # a product inside a blob of several photos is at least this share of it
@@ -76,7 +79,7 @@ def segmented_proposals(image: Image.Image) -> list[Proposal]:
     residual, border = _plane_residual(pixels)
     tone = pixels[border].mean(axis=0)
     studio = tone.min() >= _STUDIO_LIGHTNESS and tone.max() - tone.min() <= _STUDIO_CHROMA
-    mask = _plain_foreground(residual, border) if studio else _palette_foreground(residual, border)
+    mask = _palette_foreground(residual, border, pixels if studio else None)
     if mask is None:
         return []
     labels = _blobs(mask)
@@ -165,7 +168,8 @@ def _plane_residual(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return residual.reshape(height, width, 3), border
 
 
-def _plain_foreground(residual: np.ndarray, border: np.ndarray, most: float = 0.3) -> np.ndarray | None:
+def _plain_foreground(residual: np.ndarray, border: np.ndarray, most: float = _MOST_FOREGROUND_BORDER
+                      ) -> np.ndarray | None:
     """Pixels that the border's colour plane does not explain, or None without a usable border
     (more than ``most`` of it is foreground)."""
     distance = np.linalg.norm(residual, axis=2)
@@ -176,28 +180,57 @@ def _plain_foreground(residual: np.ndarray, border: np.ndarray, most: float = 0.
     return distance > _FOREGROUND_SIGMA * spread
 
 
-def _palette_foreground(residual: np.ndarray, border: np.ndarray) -> np.ndarray | None:
-    """Pixels far from every colour (beyond the plane) that the backdrop shows along at least
-    three sides of the photo: a texture's colours are all round the border, a product cut off by
-    one edge is not.  None when no colour is."""
+def _palette_foreground(residual: np.ndarray, border: np.ndarray, pixels: np.ndarray | None = None
+                        ) -> np.ndarray | None:
+    """Pixels far from every colour (beyond the plane) that the backdrop shows along the border,
+    or None when the border shows none.
+
+    A busy backdrop's colours are those along at least three sides of the photo: a texture's
+    colours are all round the border, a product cut off by one edge is not.  With ``pixels`` (a
+    light, nearly neutral scene) they are the light, nearly neutral colours on the border, however
+    few sides each is on: a collage's photos reach the border, each with a backdrop of its own, and
+    a products' colours stand out from all of them (one plane of colour measured worse there:
+    docs/decisions/shop-the-look-scenes.md).
+    """
     height, width = residual.shape[:2]
     band = max(2, round(_BORDER * min(height, width)))
     rng = np.random.default_rng(0)  # the same photo, the same boxes
-    sides = [residual[:band].reshape(-1, 3), residual[-band:].reshape(-1, 3),
-             residual[:, :band].reshape(-1, 3), residual[:, -band:].reshape(-1, 3)]
-    samples = [side[rng.choice(len(side), min(len(side), _PALETTE_SAMPLE), replace=False)] for side in sides]
-    sample = np.concatenate(samples)
-    side_of = np.repeat(np.arange(4), [len(part) for part in samples])
+    picks = [rng.choice(len(side), min(len(side), _PALETTE_SAMPLE), replace=False) for side in _sides(residual, band)]
+    sample = np.concatenate([side[pick] for side, pick in zip(_sides(residual, band), picks, strict=True)])
+    side_of = np.repeat(np.arange(4), [len(pick) for pick in picks])
     centres, labels = kmeans2(sample, _PALETTE_COLOURS, seed=1, minit="++")
-    counts = np.zeros((_PALETTE_COLOURS, 4))
-    np.add.at(counts, (labels, side_of), 1)
-    backdrop = (counts >= _PALETTE_SIDE_SHARE * np.bincount(side_of, minlength=4)).sum(axis=1) >= 3
+    if pixels is None:
+        counts = np.zeros((_PALETTE_COLOURS, 4))
+        np.add.at(counts, (labels, side_of), 1)
+        backdrop = (counts >= _PALETTE_SIDE_SHARE * np.bincount(side_of, minlength=4)).sum(axis=1) >= 3
+    else:
+        colours = np.concatenate([side[pick] for side, pick in zip(_sides(pixels, band), picks, strict=True)])
+        counts = np.bincount(labels, minlength=_PALETTE_COLOURS)
+        tones = np.zeros((_PALETTE_COLOURS, 3))
+        np.add.at(tones, labels, colours)
+        tones /= np.maximum(counts, 1)[:, None]
+        light = ((tones.min(axis=1) >= _BACKDROP_LIGHTNESS)
+                 & (tones.max(axis=1) - tones.min(axis=1) <= _BACKDROP_CHROMA))
+        backdrop = light & (counts >= _PALETTE_SIDE_SHARE * len(sample))
+        if counts[backdrop].sum() < (1 - _MOST_FOREGROUND_BORDER) * len(sample):
+            return None  # the border is mostly something else: a scene, not a flat-lay
     if not backdrop.any():
         return None
-    nearest = np.linalg.norm(sample[backdrop[labels]][:, None] - centres[backdrop][None], axis=2).min(axis=1)
-    spread = 1.4826 * np.median(nearest) + 1.0
-    distance = np.linalg.norm(residual.reshape(-1, 1, 3) - centres[backdrop][None], axis=2).min(axis=1)
+    spread = 1.4826 * np.median(_nearest_distance(sample[backdrop[labels]], centres[backdrop])) + 1.0
+    distance = _nearest_distance(residual.reshape(-1, 3), centres[backdrop])
     return (distance > _PALETTE_SIGMA * spread + _PALETTE_FLOOR).reshape(height, width)
+
+
+def _nearest_distance(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each point's distance to its nearest centre (|p|² - 2 p·c + |c|²: no (points, centres, 3) array)."""
+    squared = (points * points).sum(axis=1)[:, None] - 2 * points @ centres.T + (centres * centres).sum(axis=1)[None]
+    return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
+
+
+def _sides(values: np.ndarray, band: int) -> list[np.ndarray]:
+    """The ``band`` outermost rows or columns of each side, as lists of colours."""
+    return [values[:band].reshape(-1, 3), values[-band:].reshape(-1, 3), values[:, :band].reshape(-1, 3),
+            values[:, -band:].reshape(-1, 3)]
 
 
 def _padded_square(x0: int, y0: int, x1: int, y1: int, width: int, height: int, padding: float = _PADDING) -> Box:

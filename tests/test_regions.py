@@ -67,3 +67,24 @@ def test_catalog_photos_side_by_side_are_split_into_their_products():
     assert len(proposals) == 2
     for box in truth:
         assert max(iou(proposal.box, box) for proposal in proposals) >= 0.5
+
+
+def test_catalog_photos_reaching_the_edges_each_with_its_own_backdrop_give_their_products():
+    """A collage tiled with photos: the border is the photos' backdrops (grey, white, lilac, sage),
+    not the scene's, and each product stands out from all of them."""
+    scene = Image.new("RGB", (400, 400), (214, 212, 222))
+    backdrops = ((186, 190, 184), (238, 238, 236), (212, 204, 222), (196, 204, 192))
+    products = (_product("scarf", "pink", 7), _product("trousers", "pink", 8), _product("dress", "green", 9),
+                _product("handbag", "yellow", 10))
+    truth = []
+    for (left, top), backdrop, product in zip(((0, 0), (200, 0), (0, 200), (200, 200)), backdrops, products,
+                                              strict=True):
+        photo = Image.new("RGB", (200, 200), backdrop)
+        box = _paste_cutout(photo, product, 35, 35, 130)
+        scene.paste(photo, (left, top))
+        truth.append(((left + box[0] * 200) / 400, (top + box[1] * 200) / 400, (left + box[2] * 200) / 400,
+                      (top + box[3] * 200) / 400))
+    proposals = regions.segmented_proposals(scene)
+    assert len(proposals) == 4
+    for box in truth:
+        assert max(iou(proposal.box, box) for proposal in proposals) >= 0.4
