@@ -1,9 +1,9 @@
 """Where a scene photo shows products: boxes to crop and embed, without an object detector.
 
 Two kinds of proposals.  A flat-lay or collage (products laid out on one backdrop, the usual
-"shop the look" photo of a store) is segmented: the backdrop is modelled as a smooth plane of
-colour fitted to the photo's border, pixels far from it are foreground, and each connected
-foreground blob is a product.  Any other photo (a person wearing the look, a busy room) gets
+"shop the look" photo of a store) is segmented: a smooth plane of colour is fitted to the photo's
+border, the colours left along the border are the backdrop's, pixels far from all of them are
+foreground, and each connected foreground blob is a product.  Any other photo (a person wearing the look, a busy room) gets
 sliding square windows of several sizes; the CLIP model then tells which windows show what.
 """
 
@@ -64,12 +64,14 @@ def flat_lay_boxes(image: Image.Image) -> list[Box]:
 def segmented_proposals(image: Image.Image) -> list[Proposal]:
     """One proposal per product laid on a backdrop, largest first; ``[]`` when the photo has none.
 
-    A light, nearly neutral backdrop (a studio flat-lay, a collage of catalog photos) is a plane of
-    colour, and the crops keep it (painting it flat measured worse: bench/results/eval_scenes_demo.json's
+    A light, nearly neutral backdrop (a studio flat-lay, a collage of catalog photos) is the light,
+    nearly neutral colours along its border (the scene's, and the photos' reaching the edge), and
+    the crops keep it (painting it flat measured worse: bench/results/eval_scenes_demo.json's
     notes).  A blob there whose own border is nearly all backdrop is several photos side by side
     (a collage), and is segmented again, within itself.  Any other backdrop (a coloured gradient,
-    planks, checks) is a palette of the colours its border shows, and each crop's backdrop is
-    painted the studio's grey: the catalog's photos, all the model knows, have studio backdrops.
+    planks, checks) is a palette of the colours its border shows on three sides, and each crop's
+    backdrop is painted the studio's grey: the catalog's photos, all the model knows, have studio
+    backdrops.
     """
     small = _working_copy(image)
     if small is None:
