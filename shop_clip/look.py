@@ -215,9 +215,9 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     crops += [regions.proposal_crop(image, replace(proposals[index], box=proposals[index].tight)) for index in tighter]
     vectors = get_encoder(model=space.model_ref).encode_images(crops)
     second = dict(zip(tighter, vectors[len(proposals):], strict=True))
-    candidates = []
+    candidates, known = [], {}
     for index, (proposal, vector) in enumerate(zip(proposals, vectors, strict=False)):
-        region = _voted_region(proposal.box, vector, space, second.get(index))
+        region = _voted_region(proposal.box, vector, space, second.get(index), known)
         if (region is not None and region.confidence >= shop_clip_settings.LOOK_MIN_CONFIDENCE
                 and region.score >= shop_clip_settings.LOOK_MIN_SCORE):
             candidates.append(region)
@@ -236,29 +236,46 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
 
 
 def _voted_region(box: regions.Box, vector: np.ndarray, space: EmbeddingSpace,
-                  tighter: np.ndarray | None = None) -> Region | None:
+                  tighter: np.ndarray | None = None, known: dict[Any, list[str] | None] | None = None
+                  ) -> Region | None:
     """The region's category by its nearest visible products' votes (and those of its tighter
     crop's, when there is one: a category both looks agree on wins), or None when none has one.
+    ``known``: categories of products already read for this photo, by id (None: not shown), and
+    filled in.
 
     One product of another category nearest by a hair (a crop of a lamp that one vase resembles)
     does not outvote several of the right one."""
-    catalog = get_catalog()
     votes: dict[str, float] = {}
     best: dict[str, float] = {}
     looks = [vector] if tighter is None else [vector, tighter]
-    for look_vector in looks:
-        hits = hits_for(nearest(look_vector, space, wanted=shop_clip_settings.LOOK_VOTE_NEIGHBOURS,
-                                restriction=Restriction()))
-        for hit in hits:
-            categories = catalog.category_values(hit.product)
+    ranked = [nearest(look_vector, space, wanted=shop_clip_settings.LOOK_VOTE_NEIGHBOURS, restriction=Restriction())
+              for look_vector in looks]
+    known = _categories_of({key for rows in ranked for row in rows for key in (row.group_id, row.product_id)},
+                           {} if known is None else known)
+    for rows in ranked:
+        rows = [row for row in rows if known[row.group_id] is not None and known[row.product_id] is not None]
+        for row in rows:
+            categories = known[row.group_id]
             if categories:
-                weight = float(np.exp((hit.score - hits[0].score) / shop_clip_settings.LOOK_VOTE_TEMPERATURE))
+                # exp((score - best score) / temperature), a score being 1 - distance
+                weight = float(np.exp((rows[0].distance - row.distance) / shop_clip_settings.LOOK_VOTE_TEMPERATURE))
                 votes[categories[0]] = votes.get(categories[0], 0.0) + weight
-                best[categories[0]] = max(best.get(categories[0], -1.0), hit.score)
+                best[categories[0]] = max(best.get(categories[0], -1.0), 1.0 - row.distance)
     if not votes:
         return None
     category = max(votes, key=votes.get)
     return Region(box, category, best.get(category, 0.0), vector, votes[category] / sum(votes.values()))
+
+
+def _categories_of(keys: set[Any], known: dict[Any, list[str] | None]) -> dict[Any, list[str] | None]:
+    """``known`` with the categories of ``keys`` not in it yet, read in one query (None for a
+    product the shoppers may not see, as ``hits_for`` leaves it out)."""
+    missing = keys - known.keys()
+    if missing:
+        catalog = get_catalog()
+        products = on_read(catalog.product_queryset()).in_bulk(missing)
+        known.update({key: catalog.category_values(products[key]) if key in products else None for key in missing})
+    return known
 
 
 def _look_request(feature: str, queryset: QuerySet | None, filters: Filters | None, categories: int | None,

@@ -3,8 +3,9 @@
 Two kinds of proposals.  A flat-lay or collage (products laid out on one backdrop, the usual
 "shop the look" photo of a store) is segmented: a smooth plane of colour is fitted to the photo's
 border, the colours left along the border are the backdrop's, pixels far from all of them are
-foreground, and each connected foreground blob is a product.  Any other photo (a person wearing the look, a busy room) gets
-sliding square windows of several sizes; the CLIP model then tells which windows show what.
+foreground, and each connected foreground blob is a product.  Any other photo (a person wearing
+the look, a busy room) gets sliding square windows of several sizes; the CLIP model then tells
+which windows show what.
 """
 
 from __future__ import annotations
