@@ -875,7 +875,7 @@ def explain_filters(space, query: np.ndarray, alias: str = "default") -> list[di
             return execute(sql, sql_params, many, context)
 
         with connection.execute_wrapper(record):
-            _timed_search(params, space, query, alias)
+            _timed_search(params, space, query, alias, {})  # the app's defaults
         steps = []
         with connection.cursor() as cursor:
             cursor.execute("BEGIN")
