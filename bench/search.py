@@ -926,15 +926,20 @@ def binary_index_sql(space_id: str, m: int, centre: str | None = None, ef_constr
 
 
 def centre_vector(text: str | None) -> np.ndarray | None:
-    """A halfvec's text as the vector the app keeps (``EmbeddingSpace.index_centre``)."""
-    return None if text is None else np.array(text.strip("[]").split(","), dtype=np.float16).astype(np.float32)
+    """The build record's centre (a halfvec's text) as the vector the app keeps (``EmbeddingSpace.index_centre``)."""
+    from shop_clip.hnsw import parse_halfvec
+
+    return None if text is None else parse_halfvec(text)
 
 
-def space_centre(cursor, space_id: str) -> str:
-    """The mean of the space's vectors, as a halfvec literal (what centring subtracts)."""
-    cursor.execute("SELECT avg(embedding::vector)::halfvec::text FROM shop_clip_productvector WHERE model_id = %s",
-                   [space_id])
-    return cursor.fetchone()[0]
+def space_centre(space_id: str) -> str | None:
+    """The mean of the space's vectors, as the app's binary index takes it (``space_index.mean_vector``),
+    in a halfvec's text for the build record."""
+    from shop_clip.hnsw import halfvec_literals
+    from shop_clip.space_index import mean_vector
+
+    centre = mean_vector(space_id)
+    return None if centre is None else halfvec_literals(centre)[0]
 
 
 def binary_index(space, build: dict[str, Any], args) -> dict[str, Any]:
@@ -949,7 +954,7 @@ def binary_index(space, build: dict[str, Any], args) -> dict[str, Any]:
         figures = {"index": name, "m": args.binary_m, "centred": args.binary_centred,
                    "ef_construction": args.binary_ef_construction, **build.get(name, {})}
         if not existing:
-            centre = space_centre(cursor, space.model_id) if args.binary_centred else None
+            centre = space_centre(space.model_id) if args.binary_centred else None
             figures["build_s"] = _timed_build(cursor, binary_index_sql(space.model_id, args.binary_m, centre,
                                                                     args.binary_ef_construction), args)
             cursor.execute("ANALYZE shop_clip_productvector")

@@ -46,6 +46,11 @@ def halfvec_literals(vectors: np.ndarray) -> list[str]:
     return ["[" + ",".join(words[row].tolist()) + "]" for row in halves.view(np.uint16)]
 
 
+def parse_halfvec(text: str) -> np.ndarray:
+    """A halfvec as PostgreSQL writes it (``'[0.1,...]'``), as float32 holding its half-precision values."""
+    return np.array(text.strip("[]").split(","), dtype=np.float16).astype(np.float32)
+
+
 @functools.cache
 def _half_texts() -> np.ndarray:
     """The shortest round-trip text of every half-precision bit pattern, indexed by the bits."""

@@ -9,7 +9,7 @@ import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from .conf import ShopClipConfigurationError, shop_clip_settings
-from .hnsw import BINARY, INDEX_KINDS, TABLE, build_index, drop_space_index, has_index, index_state
+from .hnsw import BINARY, INDEX_KINDS, TABLE, build_index, drop_space_index, has_index, index_state, parse_halfvec
 from .models import EmbeddingSpace
 
 logger = logging.getLogger("shop_clip.space_index")
@@ -47,14 +47,19 @@ def record_centre(space: EmbeddingSpace, using: str = DEFAULT_DB_ALIAS) -> np.nd
     """The mean of the space's vectors at half precision, recorded on the space: called by the one
     builder of its binary index, before the build, while no valid binary index exists.  None
     (plain sign bits) for a space with no vectors yet."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT avg(embedding::vector)::halfvec::text FROM {TABLE} "
-                       "WHERE model_id = %s AND embedding IS NOT NULL", [space.pk])
-        text = cursor.fetchone()[0]
-    centre = None if text is None else np.array(text.strip("[]").split(","), dtype=np.float16).astype(np.float32)
+    centre = mean_vector(space.pk, using)
     EmbeddingSpace.objects.using(using).filter(pk=space.pk).update(index_centre=centre)
     space.index_centre = centre
     return centre
+
+
+def mean_vector(space_id: str, using: str = DEFAULT_DB_ALIAS) -> np.ndarray | None:
+    """The mean of the space's vectors, at half precision; None when it has none."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT avg(embedding::vector)::halfvec::text FROM {TABLE} "
+                       "WHERE model_id = %s AND embedding IS NOT NULL", [space_id])
+        text = cursor.fetchone()[0]
+    return None if text is None else parse_halfvec(text)
 
 
 def switch_index_kind(space: EmbeddingSpace, kind: str) -> bool:
