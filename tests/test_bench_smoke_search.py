@@ -82,3 +82,27 @@ def test_binary_benchmark_runs_centred_and_its_query_walks_its_index(tmp_path):
     variants = {(row["filter"], row["variant"]) for row in data["binary"]}
     assert ("none", "binary, 1000 candidates") in variants and ("10%", "halfvec") in variants
     assert all(0 <= row["recall_at_10"] <= 1 and row["size_ratio"] > 0 for row in data["binary"])
+
+
+def test_the_apps_binary_index_benchmark_switches_a_loaded_database_and_measures_every_filter(tmp_path):
+    out = tmp_path / "binary_app.json"
+    env = dict(os.environ, SHOP_CLIP_MODEL=str(settings.SHOP_CLIP["ENCODER"]["MODEL"]))
+    database = "shop_clip_bench_smoke_binary_app"
+    loaded = subprocess.run(
+        [sys.executable, "bench/search.py", "--products", "2000", "--database", database, "--load-only",
+         "--json", str(tmp_path / "load.json")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert loaded.returncode == 0, loaded.stdout[-3000:] + loaded.stderr[-3000:]
+    result = subprocess.run(
+        [sys.executable, "bench/binary_app.py", "--products", "2000", "--queries", "10", "--database", database,
+         "--switch", "--drop", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "search walks its binary index" in result.stdout
+    data = json.loads(out.read_text())
+    rows = {row["filter"]: row for row in data["results"]}
+    assert data["index"] == "binary" and len(rows) == 11
+    assert rows["none"]["path"] == "hnsw" and rows["none"]["full_pages"] == 1 and rows["none"]["recall_at_10"] >= 0.9
+    assert all(0 <= row["recall_at_10"] <= 1 and row["path"] in ("hnsw", "exact") for row in rows.values())

@@ -78,7 +78,7 @@ class Command(BaseCommand):
         when they drain a backlog; this covers a store whose worker was stopped then)."""
         if not space_has_index(space):
             self.stdout.write(f"building the {space.index_kind} HNSW index of {space.model_id} in bulk")
-        with build_progress(index_name(space.pk, space.index_kind)):
+        with build_progress(index_name(space.pk, space.index_kind), _vectors(space)):
             activated = complete_backfill(space)
         if activated:
             self.stdout.write(f"search now reads {space.model_id}")
@@ -93,7 +93,7 @@ class Command(BaseCommand):
             if space_has_index(space):
                 self.stdout.write(f"{space.model_id}: building its {kind} index beside its {old} one; "
                                   "search walks the old one meanwhile")
-            with build_progress(index_name(space.pk, kind)):
+            with build_progress(index_name(space.pk, kind), _vectors(space)):
                 switched = switch_index_kind(space, kind)
             if not switched:
                 raise CommandError(f"another process is building the {kind} index of {space.model_id}: run "
@@ -140,13 +140,18 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"{failed} images failed: see `shop_clip_status --failed`"))
 
 
-class build_progress:
-    """A progress bar of the index build named ``index`` while the block runs, read from
-    PostgreSQL's ``pg_stat_progress_create_index`` on a connection of its own (the build's
-    connection is busy running it)."""
+def _vectors(space) -> int:
+    """The vectors a build of the space's index reads (pgvector reports no total of its own)."""
+    return ProductVector.objects.filter(space=space, embedding__isnull=False).count()
 
-    def __init__(self, index: str, every: float = 1.0) -> None:
-        self.index, self.every = index, every
+
+class build_progress:
+    """A progress bar of the index build named ``index`` while the block runs, of ``total`` rows,
+    read from PostgreSQL's ``pg_stat_progress_create_index`` on a connection of its own (the
+    build's connection is busy running it)."""
+
+    def __init__(self, index: str, total: int | None = None, every: float = 1.0) -> None:
+        self.index, self.total, self.every = index, total, every
         self.done = threading.Event()
 
     def __enter__(self) -> None:
@@ -169,10 +174,11 @@ class build_progress:
                     continue
                 phase, done, total = row
                 if bar is None:
-                    bar = tqdm(total=total or None, desc=f"building {self.index}", unit="row")
+                    bar = tqdm(total=total or self.total, desc=f"building {self.index}", unit="row")
                 bar.set_postfix_str(phase)
-                bar.total = total or bar.total
-                bar.update(done - bar.n)
+                bar.total = total or self.total
+                if done > bar.n:  # a later phase (validation) counts from 0 again
+                    bar.update(done - bar.n)
         finally:
             if bar is not None:
                 bar.close()
