@@ -78,7 +78,7 @@ def _measure(args, size: str) -> dict:
                 seconds.append(spent)
                 recalls.append(bench.recall(catalog, query, ids, exact, bench.LIMIT))
                 full.append(len(ids) == bench.LIMIT)
-            rows.append({"filter": name, "path": bench._path(params, "default", {}),
+            rows.append({"filter": name, "path": bench._path(params, "default", {}, space),
                          "p50_ms": round(statistics.median(seconds) * 1000, 1),
                          "recall_at_10": round(float(np.mean(recalls)), 3),
                          "full_pages": round(float(np.mean(full)), 3)})

@@ -579,7 +579,7 @@ def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) 
         if scenario.words:
             store = Restriction(scenario.store_filters)
             hits = hits_for(nearest(query, space, wanted=LIMIT, restriction=store.narrowed(
-                **keyword_filter(scenario.words)), plan=plan_for_words(scenario.words, store)))
+                **keyword_filter(scenario.words)), plan=plan_for_words(scenario.words, store, space)))
         else:
             hits = hits_for(nearest(query, space, wanted=LIMIT, restriction=Restriction(scenario.filters)))
         scenario.code_s.append(time.perf_counter() - start)
@@ -825,13 +825,15 @@ def _timed_search(params: dict[str, str], space, query: np.ndarray, alias: str,
         start = time.perf_counter()
         if words:
             hits = hits_for(nearest(query, space, wanted=LIMIT, restriction=Restriction(store).narrowed(
-                **keyword_filter(words)), plan=plan_for_words(words, Restriction(store))))
+                **keyword_filter(words)), plan=plan_for_words(words, Restriction(store), space)))
         else:
             hits = hits_for(nearest(query, space, wanted=LIMIT, restriction=Restriction(filters)))
         return time.perf_counter() - start, [hit.product.pk for hit in hits]
 
 
-def _path(params: dict[str, str], alias: str, overrides: dict[str, Any]) -> str:
+def _path(params: dict[str, str], alias: str, overrides: dict[str, Any], space=None) -> str:
+    """"exact" or "hnsw": the plan ``knn.nearest`` takes for ``params`` (in ``space``, which may
+    search more exactly: a binary one)."""
     from shop_clip.knn import Restriction
     from shop_clip.read_db import reading
     from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
@@ -839,7 +841,8 @@ def _path(params: dict[str, str], alias: str, overrides: dict[str, Any]) -> str:
     with _settings({**overrides, "READ_DATABASE": alias}), reading():
         store, filters = _filters(params)
         words = params.get(KEYWORDS)
-        plan = plan_for_words(words, Restriction(store)) if words else plan_for(Restriction(filters))
+        plan = (plan_for_words(words, Restriction(store), space) if words
+                else plan_for(Restriction(filters), space))
     return "exact" if plan is ScanPlan.EXACT else "hnsw"
 
 

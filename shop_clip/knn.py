@@ -118,7 +118,7 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
     # With several images a product, or several variants a family, one answer can take several rows.
     catalog = get_catalog()
     fetch = wanted * (1 if catalog.image_model is None and not catalog.group_field else 3)
-    plan = plan or plan_for(restriction)
+    plan = plan or plan_for(restriction, space)
     while True:
         best, truncated = _best_rows(vectors, space, fetch, restriction, plan)
         if len(best) >= wanted or not truncated:

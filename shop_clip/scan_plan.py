@@ -15,10 +15,12 @@ from django.db.models import QuerySet
 
 from .catalog import get_catalog
 from .conf import shop_clip_settings
+from .hnsw import BINARY
 from .read_db import on_read, read_connection
 
 if TYPE_CHECKING:
     from .knn import Restriction
+    from .models import EmbeddingSpace
 
 
 class ScanPlan(Enum):
@@ -26,18 +28,18 @@ class ScanPlan(Enum):
     EXACT = "exact"  # every matching row's distance, through the filters' own indexes
 
 
-def plan_for(restriction: Restriction) -> ScanPlan:
+def plan_for(restriction: Restriction, space: EmbeddingSpace | None = None) -> ScanPlan:
     """EXACT when the restriction leaves so few products that exact search is both needed and
-    affordable (at most ``exact_search_max_rows``, counted no further than that)."""
+    affordable (at most ``exact_search_max_rows`` for ``space``, counted no further than that)."""
     if not restriction or shop_clip_settings.HNSW_ITERATIVE_SCAN == "off":
         return ScanPlan.INDEX
-    most = exact_search_max_rows()
+    most = exact_search_max_rows(space)
     # No ordering: counting then stops at the threshold (an index-only scan where there is one).
     products = on_read(_countable(restriction)).order_by()
     return ScanPlan.EXACT if most > 0 and products[:most + 1].count() <= most else ScanPlan.INDEX
 
 
-def plan_for_words(words: str, restriction: Restriction) -> ScanPlan:
+def plan_for_words(words: str, restriction: Restriction, space: EmbeddingSpace | None = None) -> ScanPlan:
     """``plan_for`` the products with every word of ``words`` within ``restriction``.
 
     From PostgreSQL's estimate of the words' matches (its statistics of the ``tsvector`` column),
@@ -49,11 +51,11 @@ def plan_for_words(words: str, restriction: Restriction) -> ScanPlan:
 
     if shop_clip_settings.HNSW_ITERATIVE_SCAN == "off":
         return ScanPlan.INDEX
-    if estimated_matches(words) <= exact_search_max_rows():
+    if estimated_matches(words) <= exact_search_max_rows(space):
         return ScanPlan.EXACT
     if not restriction:
         return ScanPlan.INDEX
-    return plan_for(restriction.narrowed(**keyword_filter(words)))
+    return plan_for(restriction.narrowed(**keyword_filter(words)), space)
 
 
 def _countable(restriction: Restriction) -> QuerySet:
@@ -69,9 +71,10 @@ def _countable(restriction: Restriction) -> QuerySet:
     return restriction.products()
 
 
-def exact_search_max_rows() -> int:
+def exact_search_max_rows(space: EmbeddingSpace | None = None) -> int:
     """The most products a restriction may leave for exact search: a share of the catalog, within
-    ``EXACT_SEARCH_MIN_ROWS`` and ``EXACT_SEARCH_MAX_ROWS``."""
+    ``EXACT_SEARCH_MIN_ROWS`` and ``EXACT_SEARCH_MAX_ROWS`` (``BINARY_INDEX["EXACT_SEARCH_MAX_ROWS"]``
+    for a space with a binary index, whose filtered scans need CANDIDATES rows that pass, not 10)."""
     model = get_catalog().product_model
     connection = read_connection()
     with connection.cursor() as cursor:  # the count of the last ANALYZE: free, and close enough
@@ -79,6 +82,8 @@ def exact_search_max_rows() -> int:
                        [connection.ops.quote_name(model._meta.db_table)])
         row = cursor.fetchone()
     most = shop_clip_settings.EXACT_SEARCH_MAX_ROWS
+    if space is not None and space.index_kind == BINARY:
+        most = int(shop_clip_settings.BINARY_INDEX["EXACT_SEARCH_MAX_ROWS"])
     if row is None or row[0] < 0:  # never analyzed: a new, small catalog
         return most
     share = int(row[0] * shop_clip_settings.EXACT_SEARCH_SELECTIVITY)

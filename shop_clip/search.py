@@ -65,7 +65,7 @@ def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filte
             return nearest(vector, space, wanted=wanted, restriction=restriction)
         if mode is Mode.KEYWORD:
             return nearest(vector, space, wanted=wanted, restriction=restriction.narrowed(**keyword_filter(words)),
-                           plan=plan_for_words(words, restriction))
+                           plan=plan_for_words(words, restriction, space))
         rankings = hybrid_rankings(words, vector, space, wanted=wanted, restriction=restriction)
         return fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K)
 

@@ -180,3 +180,20 @@ def test_an_unknown_index_kind_or_candidate_count_is_a_configuration_error(setti
     assert [e.id for e in errors] == ["shop_clip.E009"] and "'int8'" in errors[0].msg
     binary_settings(settings, CANDIDATES=0)
     assert [e.id for e in check_vector_index()] == ["shop_clip.E009"]
+
+
+def test_a_binary_space_searches_more_filters_exactly(binary_store, settings):
+    from demo_project.catalog.models import Product
+    from shop_clip.scan_plan import plan_for
+
+    space = binary_store
+    cheap = Restriction({"price__lte": 30})
+    matching = Product.objects.filter(price__lte=30).count()
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MIN_ROWS": matching + 1,
+                          "EXACT_SEARCH_MAX_ROWS": matching - 1}
+    binary_settings(settings, EXACT_SEARCH_MAX_ROWS=matching)
+    halfvec_space = EmbeddingSpace(model_id=space.model_id, dim=space.dim, index_kind=HALFVEC)
+    # The same filter: the index for a halfvec space (more matches than it searches exactly), exact for a binary one.
+    assert plan_for(cheap, halfvec_space) is ScanPlan.INDEX and plan_for(cheap, space) is ScanPlan.EXACT
+    binary_settings(settings, EXACT_SEARCH_MAX_ROWS=matching - 1)
+    assert plan_for(cheap, space) is ScanPlan.INDEX
