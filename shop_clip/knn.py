@@ -13,7 +13,6 @@ from django.db import transaction
 from django.db.models import F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
-from pgvector import HalfVector
 
 from .catalog import get_catalog
 from .conf import shop_clip_settings
@@ -201,10 +200,8 @@ def binary_candidates(space: EmbeddingSpace, fetch: int, plan: ScanPlan) -> int 
 
 def centre(space: EmbeddingSpace) -> np.ndarray | None:
     """The vector the space's binary index takes sign bits around (None: the plain sign bits)."""
-    value = space.index_centre
-    if value is None:
-        return None
-    return np.asarray(value.to_list() if isinstance(value, HalfVector) else value, dtype=np.float32)
+    # A list as the field reads it, or the array record_centre set.
+    return None if space.index_centre is None else np.asarray(space.index_centre, dtype=np.float32)
 
 
 def set_local(cursor, values: Mapping[str, str]) -> None:
