@@ -664,6 +664,7 @@ def second_space_database(catalog: Catalog, space, build: dict[str, Any], url: s
     from django.db import connections
 
     from shop_clip.hnsw import create_index_sql, index_name
+    from shop_clip.models import EmbeddingSpace
 
     name = f"{args.database}_two"
     reused = _database_exists(url, name) and args.reuse
@@ -688,9 +689,9 @@ def second_space_database(catalog: Catalog, space, build: dict[str, Any], url: s
     other = Catalog(vectors, catalog.cluster, catalog.in_stock, catalog.in_category_10, catalog.price_cents,
                     catalog.words)
     connection = connections[TWO_SPACES]
+    # Through the ORM, so the space's other columns take the model's defaults (index_kind, ...).
+    EmbeddingSpace.objects.using(TWO_SPACES).create(model_id=SECOND_SPACE, model_ref="bench-second-model", dim=DIM)
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO shop_clip_embeddingspace (model_id, model_ref, backend, dim, created_at) "
-                       "VALUES (%s, 'bench-second-model', '', %s, now())", [SECOND_SPACE, DIM])
         start = time.perf_counter()
         with cursor.copy("COPY shop_clip_productvector (product_id, image_key, model_id, dim, embedding, "
                          "content_hash, status, error, attempts, updated_at) FROM STDIN (FORMAT BINARY)") as copy:

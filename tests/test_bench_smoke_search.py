@@ -106,3 +106,27 @@ def test_the_apps_binary_index_benchmark_switches_a_loaded_database_and_measures
     assert data["index"] == "binary" and len(rows) == 11
     assert rows["none"]["path"] == "hnsw" and rows["none"]["full_pages"] == 1 and rows["none"]["recall_at_10"] >= 0.9
     assert all(0 <= row["recall_at_10"] <= 1 and row["path"] in ("hnsw", "exact") for row in rows.values())
+
+
+def test_the_second_space_benchmark_adds_a_space_beside_the_active_one_and_measures_both(tmp_path):
+    out = tmp_path / "spaces.json"
+    env = dict(os.environ, SHOP_CLIP_MODEL=str(settings.SHOP_CLIP["ENCODER"]["MODEL"]))
+    result = subprocess.run(
+        [sys.executable, "bench/search.py", "--products", "2000", "--queries", "5", "--exact-check", "1",
+         "--skip-http", "--skip-modes", "--second-space", "--warm",
+         "--database", "shop_clip_bench_smoke_spaces", "--drop", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    second = data["second_space"]
+    assert second["database"] == "shop_clip_bench_smoke_spaces_two" and second["second_index_bytes"] > 0
+    rows = {(row["filter"], row["database"]): row for row in data["fresh_and_warm"]}
+    filters = {name for name, _ in rows}
+    assert len(filters) == 11 and {database for _, database in rows} == {"one space", "two spaces"}
+    # The second space's vectors are other vectors: a search that read them would lose its recall.
+    for name in filters:
+        one, two = rows[name, "one space"], rows[name, "two spaces"]
+        assert two["full_pages"] == 1 and two["recall_at_10"] == one["recall_at_10"] >= 0.9
+    assert {"two spaces: p50 within 1.1x of one space, warm", "two spaces: full pages at every filter"} <= {
+        target["target"] for target in data["targets"]}
