@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=MiniRecipe.seed)
     parser.add_argument("--scene-share", type=float, default=MiniRecipe.scene_share,
                         help="share of each batch put in a generated scene (0: catalog photos only)")
+    parser.add_argument("--image-size", type=int, default=MiniClipSize.image_size,
+                        help="the vision tower's input side in pixels (a probe of a model that sees more)")
+    parser.add_argument("--patch-size", type=int, default=MiniClipSize.patch_size)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="CPU threads for torch (default 2: the reference machine's cores)")
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
-    recipe = MiniRecipe(products=args.products, seed=args.seed, scene_share=args.scene_share,
+    size = replace(MiniRecipe.size, image_size=args.image_size, patch_size=args.patch_size)
+    recipe = MiniRecipe(products=args.products, seed=args.seed, scene_share=args.scene_share, size=size,
                         schedule=Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr))
     print("model size:", describe_size(recipe.size))
     started = time.perf_counter()
