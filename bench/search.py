@@ -618,6 +618,51 @@ def _plan(scenario: Scenario, space, query: np.ndarray) -> str:
         return explain_plan(sql, list(params))
 
 
+def exact_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
+    """The exact plan's statement two ways, bare SQL, query by query in turn (which goes first
+    alternating): the vector rows joined to the restriction, a probe a product (before), and taken
+    by ``product_id = ANY(ARRAY(<the matching ids>))`` (``Restriction.among_ids``, now).  Every
+    filter the app searches exactly; the answers must agree."""
+    from django.db import connection, transaction
+
+    from shop_clip.knn import Restriction, _ranked_rows, set_local
+    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words, query_settings
+
+    results = []
+    for name, params in FILTERS:
+        store, filters = _filters(params)
+        restriction, words = Restriction(filters), params.get(KEYWORDS)
+        plan = plan_for_words(words, Restriction(store), space) if words else plan_for(restriction, space)
+        if plan is not ScanPlan.EXACT:
+            continue
+        seconds: dict[bool, list[float]] = {False: [], True: []}
+        agree = 0
+        for number, query in enumerate(queries):
+            answers = {}
+            for by_ids in (True, False) if number % 2 else (False, True):
+                statement = _ranked_rows(query, space, restriction, exact=True, by_ids=by_ids)
+                sql, sql_params = statement.order_by("distance", "product_id")[:LIMIT].query.sql_with_params()
+                with transaction.atomic(), connection.cursor() as cursor:
+                    set_local(cursor, query_settings(LIMIT, ScanPlan.EXACT))
+                    start = time.perf_counter()
+                    cursor.cursor.execute(sql, sql_params)
+                    answers[by_ids] = cursor.cursor.fetchall()
+                    seconds[by_ids].append(time.perf_counter() - start)
+            agree += answers[True] == answers[False]
+        joined, by_ids = latency_summary(seconds[False]), latency_summary(seconds[True])
+        results.append({"filter": name, "params": params, "matching": restriction.products().count(),
+                        "joined_p50_ms": joined["p50_ms"], "joined_p99_ms": joined["p99_ms"],
+                        "by_ids_p50_ms": by_ids["p50_ms"], "by_ids_p99_ms": by_ids["p99_ms"],
+                        "ratio": round(joined["p50_ms"] / by_ids["p50_ms"], 2),
+                        "same_answers": round(agree / len(queries), 3), "queries": len(queries)})
+    print_table(f"the exact plan's statement, bare SQL, {len(queries)} queries in turn: joined (before) "
+                "against by the ids (now)", ["filter", "matching", "joined p50", "by ids p50", "ratio",
+                                             "joined p99", "by ids p99", "same answers"],
+                [[r["filter"], r["matching"], r["joined_p50_ms"], r["by_ids_p50_ms"], r["ratio"],
+                  r["joined_p99_ms"], r["by_ids_p99_ms"], r["same_answers"]] for r in results])
+    return results
+
+
 def _scan_plan(scenario: Scenario):
     from shop_clip.scan_plan import ScanPlan
 
@@ -1275,6 +1320,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "for the run (e.g. 6GB: both databases' indexes resident), and as it was afterwards")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) the statements of "
                         "one search at each filter (on each database), then stop")
+    parser.add_argument("--exact-statements", action="store_true",
+                        help="time the exact plan's statement joined (before) and by the matching ids (now), "
+                             "bare SQL, at every filter searched exactly, then stop")
     parser.add_argument("--reuse", action="store_true", help="keep the catalog and index of an earlier run of "
                         "the same size and seed (for re-measuring; build figures are from that run)")
     parser.add_argument("--drop", action="store_true", help="drop the database afterwards (smoke runs)")
@@ -1344,6 +1392,13 @@ def _run(args, out: Path, url: str) -> dict[str, Any]:
     variants = {label: (alias, {}) for label, alias in aliases.items()}
     if args.before:
         variants = {"one space, before": ("default", BEFORE), **variants}
+    if args.exact_statements:
+        rows = exact_statements(space, queries)
+        write_json(out, {"benchmark": "search --exact-statements", "command": "python bench/search.py "
+                         + " ".join(sys.argv[1:]), "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                         "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+                         "server": server_settings(), "load": build, "exact_statements": rows})
+        return {"exact_statements": rows}
     if args.explain:
         plans = [plan for alias in aliases.values() for plan in explain_filters(space, queries[0], alias)]
         write_json(out, {"command": "python bench/search.py " + " ".join(sys.argv[1:]), "explain": plans})

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import transaction
-from django.db.models import F, Func, IntegerField, Q, QuerySet
+from django.db.models import BooleanField, F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
@@ -54,9 +55,33 @@ class Restriction:
         """The store's products this restriction leaves (each variant whose family matches)."""
         return self._narrow(get_catalog().products(), "pk", "")
 
+    def product_ids(self, *, approximate: bool = False) -> QuerySet:
+        """The ids of the products this restriction leaves, one column, unordered, on the read
+        database.  Tag filters alone (``tag_filter_kwargs``: a subquery of distinct product ids)
+        are read from the tag index without the product table (docs/decisions/exact-or-index.md);
+        ``approximate``: even where the tagged products are not exactly those left (hidden ones, a
+        condition, variants' families), for a count that only chooses the scan plan."""
+        lookups = self.lookups
+        tags_alone = (set(lookups) == {"pk__in"} and isinstance(lookups["pk__in"], QuerySet)
+                      and self.within is None and not self.exclude)
+        catalog = get_catalog()
+        if tags_alone and (approximate or not (self.conditions or catalog.hides_products or catalog.group_field)):
+            return on_read(lookups["pk__in"]).order_by()
+        return on_read(self.products()).order_by().values("pk")
+
     def apply(self, rows: QuerySet) -> QuerySet:
         """``rows`` of ``ProductVector`` narrowed to the products this restriction leaves."""
         return self._narrow(rows, "product_id", "product__")
+
+    def among_ids(self, rows: QuerySet) -> QuerySet:
+        """``rows`` of ``ProductVector`` of the products this restriction leaves, as ``apply``,
+        reached by ``product_id = ANY(ARRAY(<their ids>))``: one index scan over the sorted ids,
+        where a join probes the index once a product (the exact plan's few thousand products;
+        docs/decisions/filtered-search-at-1m.md)."""
+        ids = self.product_ids()
+        rows = rows.filter(AnyOf(F("product_id"), ArraySubquery(ids)))
+        field_name = get_catalog().group_field
+        return rows.annotate(**{GROUP: group_key(field_name, "product__")}) if field_name else rows
 
     def _narrow(self, rows: QuerySet, key: str, prefix: str) -> QuerySet:
         catalog = get_catalog()
@@ -82,6 +107,17 @@ class Restriction:
         if self.exclude:
             rows = rows.exclude(**{f"{GROUP}__in": _groups(catalog.products().filter(pk__in=list(self.exclude)))})
         return rows
+
+
+class AnyOf(Func):
+    """``column = ANY(array)``: a B-tree index scan takes the array's values in order, without a
+    descent for each value that lies on the page before (PostgreSQL 17 and later)."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra):
+        column, array = (compiler.compile(expression) for expression in self.source_expressions)
+        return f"{column[0]} = ANY({array[0]})", (*column[1], *array[1])
 
 
 def group_key(field_name: str, prefix: str = "") -> Coalesce:
@@ -134,7 +170,7 @@ def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restrict
     computed, ties ordered by product.  A space with a binary index: ``binary_statement``."""
     exact = plan is ScanPlan.EXACT
     order = ("distance", "product_id") if exact else ("distance",)
-    return _ranked_rows(vector, space, restriction, exact=exact).order_by(*order)[:fetch]
+    return _ranked_rows(vector, space, restriction, exact=exact, by_ids=exact).order_by(*order)[:fetch]
 
 
 def binary_statement(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
@@ -151,11 +187,13 @@ def binary_statement(vector: np.ndarray, space: EmbeddingSpace, fetch: int, rest
 
 
 def _ranked_rows(vector: np.ndarray, space: EmbeddingSpace, restriction: Restriction, *, exact: bool,
-                 **ordering: Any) -> QuerySet:
+                 by_ids: bool = False, **ordering: Any) -> QuerySet:
     """The space's vector rows ``restriction`` leaves (and no open hidden flag), as
-    ``(product_id, distance, image_key, family)``, unordered; ``ordering``: annotations to order
-    by, not selected."""
-    rows = restriction.apply(on_read(ProductVector.objects.filter(space=space, dim=space.dim, embedding__isnull=False)))
+    ``(product_id, distance, image_key, family)``, unordered; ``by_ids``: reached by the
+    restricted products' ids (``Restriction.among_ids``); ``ordering``: annotations to order by,
+    not selected."""
+    rows = on_read(ProductVector.objects.filter(space=space, dim=space.dim, embedding__isnull=False))
+    rows = restriction.among_ids(rows) if by_ids else restriction.apply(rows)
     hidden = hidden_flag_kinds()
     if hidden:  # open moderation flags of these kinds keep a product away from shoppers
         rows = rows.exclude(product_id__in=ProductFlag.objects.filter(

@@ -11,12 +11,10 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
-
 from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .hnsw import BINARY
-from .read_db import on_read, read_connection
+from .read_db import read_connection
 
 if TYPE_CHECKING:
     from .knn import Restriction
@@ -35,7 +33,7 @@ def plan_for(restriction: Restriction, space: EmbeddingSpace | None = None) -> S
         return ScanPlan.INDEX
     most = exact_search_max_rows(space)
     # No ordering: counting then stops at the threshold (an index-only scan where there is one).
-    products = on_read(_countable(restriction)).order_by()
+    products = restriction.product_ids(approximate=True)  # close enough to choose a plan
     return ScanPlan.EXACT if most > 0 and products[:most + 1].count() <= most else ScanPlan.INDEX
 
 
@@ -56,19 +54,6 @@ def plan_for_words(words: str, restriction: Restriction, space: EmbeddingSpace |
     if not restriction:
         return ScanPlan.INDEX
     return plan_for(restriction.narrowed(**keyword_filter(words)), space)
-
-
-def _countable(restriction: Restriction) -> QuerySet:
-    """The rows whose count is the number of products ``restriction`` leaves.
-
-    Tag filters alone (``tag_filter_kwargs``: a subquery of distinct product ids) are counted in
-    the tag index without the product table (docs/decisions/exact-or-index.md).
-    """
-    lookups = restriction.lookups
-    if (set(lookups) == {"pk__in"} and isinstance(lookups["pk__in"], QuerySet)
-            and restriction.within is None and not restriction.exclude):
-        return lookups["pk__in"]
-    return restriction.products()
 
 
 def exact_search_max_rows(space: EmbeddingSpace | None = None) -> int:

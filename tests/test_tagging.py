@@ -251,6 +251,39 @@ def test_tag_filters_alone_are_counted_without_the_product_table(catalog, db, se
     assert any("catalog_product" in query["sql"] for query in queries.captured_queries if "COUNT(" in query["sql"])
 
 
+def test_exact_search_reads_the_matching_products_vectors_by_their_ids_in_one_index_scan(catalog, db, settings):
+    """The exact plan takes the vector rows by ``product_id = ANY(ARRAY(<the matching ids>))``
+    (one index scan over the sorted ids, not a probe a product: docs/decisions/filtered-search-at-1m.md),
+    with tag filters' ids straight from the tag index; the answers are numpy's exact nearest."""
+    from django.db import connection, transaction
+
+    from demo_project.catalog.models import Product
+    from shop_clip.knn import Restriction, knn_queryset, set_local
+    from shop_clip.scan_plan import ScanPlan, query_settings
+    from shop_clip.tag_rules import tag_filter_kwargs
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAG_FILTERS": ["colour", "pattern"]}
+    space = active_space()
+    rows = ProductVector.objects.filter(space=space, embedding__isnull=False).order_by("product_id")
+    matrix = {row.product_id: np.asarray(row.embedding, dtype=np.float32) for row in rows}
+    query = matrix[catalog[0]] + matrix[catalog[1]]
+    tags = tag_filter_kwargs({"colour": "red"}, space)
+    for filters, reads_products in ((tags, False), ({"in_stock": True}, True), ({**tags, "in_stock": True}, True)):
+        matching = sorted(Product.objects.filter(**filters).values_list("pk", flat=True))
+        assert len(matching) > 10
+        unit = np.stack([matrix[pk] / np.linalg.norm(matrix[pk]) for pk in matching])
+        distances = 1 - unit @ (query / np.linalg.norm(query))
+        expected = [matching[i] for i in np.lexsort((matching, distances))][:10]
+        statement = knn_queryset(query, space, 10, Restriction(filters), ScanPlan.EXACT)
+        with transaction.atomic(), connection.cursor() as cursor:
+            set_local(cursor, query_settings(10, ScanPlan.EXACT))
+            found = [row[0] for row in statement]
+            plan = statement.explain()
+        assert found == expected, filters
+        assert "Index Cond: (product_id = ANY ((InitPlan" in plan and "Nested Loop" not in plan.split("InitPlan")[0]
+        assert ("catalog_product" in str(statement.query)) is reads_products, filters
+
+
 def test_command_prints_a_summary_and_writes_json(catalog, db, tmp_path, capsys):
     out = tmp_path / "tags.json"
     call_command("shop_clip_tag", "--all", "--json", str(out))
