@@ -590,20 +590,28 @@ def _time_query(scenario: Scenario, space, query: np.ndarray, bare_first: bool) 
 
 
 def _time_bare(scenario: Scenario, space, query: np.ndarray) -> None:
-    from django.db import connection, transaction
-
-    from shop_clip.knn import Restriction, knn_queryset, set_local
-    from shop_clip.scan_plan import query_settings
+    from shop_clip.knn import Restriction, knn_queryset
 
     plan = _scan_plan(scenario)
     sql, params = knn_queryset(query, space, LIMIT, Restriction(scenario.filters), plan).query.sql_with_params()
+    scenario.bare_s.append(_bare(sql, params, plan)[0])
+
+
+def _bare(sql: str, params, plan) -> tuple[float, list[tuple]]:
+    """Seconds and rows of one KNN statement with its plan's SET LOCAL settings, timed on the
+    psycopg cursor (no Django in the timing)."""
+    from django.db import connection, transaction
+
+    from shop_clip.knn import set_local
+    from shop_clip.scan_plan import query_settings
+
     with transaction.atomic(), connection.cursor() as cursor:
         set_local(cursor, query_settings(LIMIT, plan))
-        raw = cursor.cursor  # the psycopg cursor: no Django in the timing
+        raw = cursor.cursor
         start = time.perf_counter()
         raw.execute(sql, params)
-        raw.fetchall()
-        scenario.bare_s.append(time.perf_counter() - start)
+        rows = raw.fetchall()
+        return time.perf_counter() - start, rows
 
 
 def _plan(scenario: Scenario, space, query: np.ndarray) -> str:
@@ -624,10 +632,8 @@ def exact_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
     alternating): the vector rows joined to the restriction, a probe a product (before), and taken
     by ``product_id = ANY(ARRAY(<the matching ids>))`` (``Restriction.among_ids``, now).  Every
     filter the app searches exactly; the answers must agree."""
-    from django.db import connection, transaction
-
-    from shop_clip.knn import Restriction, _ranked_rows, set_local
-    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words, query_settings
+    from shop_clip.knn import Restriction, _ranked_rows
+    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
 
     results = []
     for name, params in FILTERS:
@@ -643,12 +649,8 @@ def exact_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
             for by_ids in (True, False) if number % 2 else (False, True):
                 statement = _ranked_rows(query, space, restriction, exact=True, by_ids=by_ids)
                 sql, sql_params = statement.order_by("distance", "product_id")[:LIMIT].query.sql_with_params()
-                with transaction.atomic(), connection.cursor() as cursor:
-                    set_local(cursor, query_settings(LIMIT, ScanPlan.EXACT))
-                    start = time.perf_counter()
-                    cursor.cursor.execute(sql, sql_params)
-                    answers[by_ids] = cursor.cursor.fetchall()
-                    seconds[by_ids].append(time.perf_counter() - start)
+                took, answers[by_ids] = _bare(sql, sql_params, ScanPlan.EXACT)
+                seconds[by_ids].append(took)
             agree += answers[True] == answers[False]
         joined, by_ids = latency_summary(seconds[False]), latency_summary(seconds[True])
         results.append({"filter": name, "params": params, "matching": restriction.products().count(),
