@@ -14,7 +14,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from demo_project.training.synthetic import HELD_OUT_PAIRS, generate_catalog, make_product, query_for  # noqa: E402
 from shop_clip.training.augmentation import augment_pixels  # noqa: E402
-from shop_clip.training.contrastive import UNNAMED, clip_loss, label_matches, same_text_matches  # noqa: E402
+from shop_clip.training.contrastive import (  # noqa: E402
+    UNNAMED,
+    clip_loss,
+    label_matches,
+    same_text_matches,
+    view_loss,
+)
 from shop_clip.training.evaluation import (  # noqa: E402
     attribute_grades,
     attribute_ranking_quality,
@@ -115,6 +121,21 @@ def test_extra_positives_stop_penalising_look_alikes():
     assert excess_plain > 0.4
 
 
+def test_a_view_is_trained_towards_its_own_image_and_leaves_the_images_alone():
+    images = torch.eye(4, requires_grad=True)
+    views = torch.eye(4)[[2, 0]].clone().requires_grad_(True)  # views of images 2 and 0
+    scale = torch.tensor(math.log(100.0))
+    right = view_loss(views, images, scale, torch.tensor([2, 0]))
+    wrong = view_loss(views, images, scale, torch.tensor([1, 3]))
+    assert right < 0.01 < wrong
+    wrong.backward()
+    assert images.grad is None  # the catalog's photos are targets only
+    assert views.grad.abs().sum() > 0
+    # A second image with the same product's attributes shares the target.
+    same = torch.tensor([[False, False, True, True], [True, False, False, False]])
+    assert view_loss(views, images, scale, torch.tensor([2, 0]), same) > right + 0.3
+
+
 def test_augmentation_keeps_shape_and_is_reproducible():
     pixels = torch.randn(4, 3, 16, 16)
     first = augment_pixels(pixels, torch.Generator().manual_seed(1))
@@ -145,6 +166,10 @@ def test_scene_augmentation_puts_a_share_of_the_batch_on_new_backdrops_and_repea
     corners = [(after[i, :, :3, :3] - raw[i, :, :3, :3]).abs().mean() > 0.05 for i in range(32) if changed[i]]
     assert sum(corners) >= 0.6 * len(corners)
     assert torch.equal(SceneAugmentation(masks, share=0.0)(pixels, rows, torch.Generator()), pixels)
+    # As views (train_mini --scene-views): the same scenes, beside the untouched batch, with their places.
+    views, positions = augment.views(pixels, rows, torch.Generator().manual_seed(4))
+    assert positions.tolist() == [i for i in range(32) if changed[i]]
+    assert torch.allclose(views, first[positions])
 
 
 # -- a short training run -----------------------------------------------------------------------
@@ -195,6 +220,19 @@ def test_short_training_lowers_the_loss_and_beats_an_untrained_model(tmp_path):
     assert len(seen) == more.steps > 0 and all(math.isfinite(loss) for loss in more.losses)
     rows = torch.cat(seen)
     assert rows.max() < len(pairs) and len(rows.unique()) > len(pairs) // 2  # the rows of the pairs trained on
+
+    # Views (train_mini --scene-views) add scenes beside the batch, every step.
+    viewed = []
+
+    def recording_views(pixels, rows, generator):
+        scenes_, positions = scenes.views(pixels, rows, generator)
+        viewed.append(len(positions))
+        return scenes_, positions
+
+    with_views = train_contrastive(model, pairs, Schedule(epochs=1, batch_size=64, lr=1e-4), seed=0,
+                                   progress=False, batches=LookAlikeBatches(attributes, 64), views=recording_views)
+    assert len(viewed) == with_views.steps and sum(viewed) > 0
+    assert all(math.isfinite(loss) for loss in with_views.losses)
 
 
 def test_train_mini_command_writes_a_loadable_model_and_is_reproducible(tmp_path):

@@ -27,24 +27,48 @@ class SceneAugmentation:
 
     ``masks``: (N, 1, H, W) uint8, 255 on the product, aligned with the training pairs' images.
     ``share`` of each batch becomes a scene; of those, ``photo_share`` keep their own backdrop
-    (a catalog photo pasted into a collage) instead of being cut out.
+    (a catalog photo pasted into a collage) instead of being cut out.  With ``batches``, only the
+    first that many batches get scenes, and the rest of training sees the catalog alone.
     """
 
     def __init__(self, masks: torch.Tensor, *, share: float = 0.5, photo_share: float = 0.25,
-                 neighbour_share: float = 0.3, mean=CLIP_MEAN, std=CLIP_STD):
+                 neighbour_share: float = 0.3, mean=CLIP_MEAN, std=CLIP_STD, batches: int | None = None):
         self.masks = masks
+        self.batches_left = batches
         self.share, self.photo_share, self.neighbour_share = share, photo_share, neighbour_share
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
 
     def __call__(self, pixels: torch.Tensor, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        chosen = (torch.rand(len(rows), generator=generator) < self.share).nonzero().flatten()
+        """``pixels`` with ``share`` of them replaced by their scenes."""
+        scenes, chosen = self.views(pixels, rows, generator)
         if not len(chosen):
             return pixels
+        out = pixels.clone().float()
+        out[chosen] = scenes
+        return out.to(pixels.dtype)
+
+    def views(self, pixels: torch.Tensor, rows: torch.Tensor,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scenes of ``share`` of the batch, and their positions in it: ``(scene pixels, positions)``.
+
+        The ``views`` of :func:`~shop_clip.training.training_loop.train_contrastive`: each scene
+        is paired with its own catalog photo, which stays in the batch.
+        """
+        if self.batches_left is not None:
+            if self.batches_left <= 0:
+                return pixels[:0].float(), torch.zeros(0, dtype=torch.long)
+            self.batches_left -= 1
+        chosen = (torch.rand(len(rows), generator=generator) < self.share).nonzero().flatten()
+        if not len(chosen):
+            return pixels[:0].float(), chosen
+        return self._scenes(pixels[chosen].float(), rows[chosen], generator), chosen
+
+    def _scenes(self, pixels: torch.Tensor, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         device = pixels.device
         mean, std = self.mean.to(device), self.std.to(device)
-        raw = (pixels[chosen].float() * std + mean).clamp(0, 1)
-        cut = self.masks[rows[chosen]].to(device).float() / 255
+        raw = (pixels * std + mean).clamp(0, 1)
+        cut = self.masks[rows].to(device).float() / 255
         count, _, height, width = raw.shape
 
         def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
@@ -73,9 +97,7 @@ class SceneAugmentation:
         scene = torch.where(blurred, _blur(scene), scene)
         noise = torch.randn(scene.shape, generator=generator).to(device) * uniform(0.0, 0.025).view(count, 1, 1, 1)
         scene = (scene + noise).clamp(0, 1)
-        out = pixels.clone().float()
-        out[chosen] = (scene - mean) / std
-        return out.to(pixels.dtype)
+        return (scene - mean) / std
 
 
 def _moved(raw: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor):

@@ -35,6 +35,8 @@ class MiniRecipe:
     group_size: int = 4  # look-alike groups per batch: see ``look_alike_batches``
     size: MiniClipSize = MiniClipSize()
     scene_share: float = 0.0  # of each batch in a generated scene; 0 ships: 0.5 cost look-alikes (see docs/training.md)
+    scene_views: float = 0.0  # of each batch also seen in a scene, paired with its catalog photo
+    scene_epochs: int | None = None  # scenes in the first this many epochs only (None: all)
     seed: int = 0
 
 
@@ -50,13 +52,16 @@ def train_mini(output: str | Path, recipe: MiniRecipe = MiniRecipe(), *, device:
     if progress:
         print(f"{len(pairs)} products, {pairs.input_ids.shape[0]} texts, vocabulary {len(tokenizer)}, "
               f"prepared in {time.perf_counter() - started:.0f}s")
+    mean, std = processor.image_processor.image_mean, processor.image_processor.image_std
+    scene_batches = None if recipe.scene_epochs is None else recipe.scene_epochs * batches.steps_per_epoch
     log = train_contrastive(model, pairs, recipe.schedule, seed=recipe.seed, device=device, progress=progress,
-                            image_mean=processor.image_processor.image_mean,
-                            image_std=processor.image_processor.image_std, batches=batches,
-                            augment=SceneAugmentation(masks, share=recipe.scene_share,
-                                                      mean=processor.image_processor.image_mean,
-                                                      std=processor.image_processor.image_std)
-                            if recipe.scene_share else None)
+                            image_mean=mean, image_std=std, batches=batches,
+                            augment=SceneAugmentation(masks, share=recipe.scene_share, mean=mean, std=std,
+                                                      batches=scene_batches)
+                            if recipe.scene_share else None,
+                            views=SceneAugmentation(masks, share=recipe.scene_views, mean=mean, std=std,
+                                              batches=scene_batches).views
+                            if recipe.scene_views else None)
     save_sentence_transformer(model.cpu(), processor, output)
     return log
 
@@ -71,6 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=MiniRecipe.seed)
     parser.add_argument("--scene-share", type=float, default=MiniRecipe.scene_share,
                         help="share of each batch put in a generated scene (0: catalog photos only)")
+    parser.add_argument("--scene-views", type=float, default=MiniRecipe.scene_views,
+                        help="share of each batch also seen in a generated scene and trained towards its "
+                             "catalog photo (0: none)")
+    parser.add_argument("--scene-epochs", type=int, default=MiniRecipe.scene_epochs,
+                        help="scenes in the first this many epochs only, the catalog alone after (default: all)")
     parser.add_argument("--image-size", type=int, default=MiniClipSize.image_size,
                         help="the vision tower's input side in pixels (a probe of a model that sees more)")
     parser.add_argument("--patch-size", type=int, default=MiniClipSize.patch_size)
@@ -83,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     size = replace(MiniRecipe.size, image_size=args.image_size, patch_size=args.patch_size)
-    recipe = MiniRecipe(products=args.products, seed=args.seed, scene_share=args.scene_share, size=size,
+    recipe = MiniRecipe(products=args.products, seed=args.seed, scene_share=args.scene_share,
+                        scene_views=args.scene_views, scene_epochs=args.scene_epochs, size=size,
                         schedule=Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr))
     print("model size:", describe_size(recipe.size))
     started = time.perf_counter()

@@ -50,3 +50,22 @@ def clip_loss(image_embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale
     image_to_text = F.cross_entropy(logits, fits / fits.sum(dim=1, keepdim=True))
     text_to_image = F.cross_entropy(logits.T, fits.T / fits.T.sum(dim=1, keepdim=True))
     return (image_to_text + text_to_image) / 2
+
+
+def view_loss(view_embeds: torch.Tensor, image_embeds: torch.Tensor, logit_scale: torch.Tensor,
+              positions: torch.Tensor, fits: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of each view against the batch's images, its own image (``positions``) the target.
+
+    ``view_embeds``: (V, D), other views (a scene, a crop) of the images at ``positions`` of
+    ``image_embeds`` (B, D).  ``fits``: optional (V, B) bool, further images a view matches
+    (the same product's attributes).  The images are targets only: their gradient is stopped, so
+    the loss moves the views towards the catalog, not the catalog towards the views.
+    """
+    views = F.normalize(view_embeds.float(), dim=-1)
+    images = F.normalize(image_embeds.detach().float(), dim=-1)
+    scale = logit_scale.float().clamp(max=MAX_LOGIT_SCALE).exp()
+    logits = scale * views @ images.T
+    own = torch.zeros_like(logits, dtype=torch.bool)
+    own[torch.arange(len(positions), device=logits.device), positions.to(logits.device)] = True
+    targets = (own | fits.to(logits.device)).float() if fits is not None else own.float()
+    return F.cross_entropy(logits, targets / targets.sum(dim=1, keepdim=True))

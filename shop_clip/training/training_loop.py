@@ -14,7 +14,7 @@ from transformers import CLIPModel
 
 from .augmentation import CLIP_MEAN, CLIP_STD, augment_pixels
 from .batching import Batches, RandomBatches
-from .contrastive import MAX_LOGIT_SCALE, clip_loss, label_matches, same_text_matches
+from .contrastive import MAX_LOGIT_SCALE, clip_loss, label_matches, same_text_matches, view_loss
 from .pairs import EncodedPairs
 
 
@@ -77,6 +77,9 @@ def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule,
                       image_mean=CLIP_MEAN, image_std=CLIP_STD,
                       batches: Batches | None = None,
                       augment: Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                      views: Callable[[torch.Tensor, torch.Tensor, torch.Generator],
+                                      tuple[torch.Tensor, torch.Tensor]] | None = None,
+                      view_weight: float = 0.5,
                       ) -> TrainingLog:
     """Train ``model`` in place with the symmetric InfoNCE loss (from scratch or fine-tuning); returns the log.
 
@@ -86,6 +89,10 @@ def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule,
     labels fit another image (see ``contrastive``), count as extra positives.  ``image_mean`` /
     ``image_std`` must be the processor's normalisation (for exposure augmentation).  ``augment``,
     a caller's own ``(pixels, batch rows, generator) -> pixels``, runs before that augmentation.
+    ``views``, a caller's ``(pixels, batch rows, generator) -> (view pixels, positions)``, adds
+    other views of some of the batch's images (a scene around the product, say): each is trained
+    towards its own image among the batch's (``contrastive.view_loss``, ``view_weight`` of the loss),
+    while the batch itself trains exactly as without them.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -115,17 +122,27 @@ def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule,
             input_ids = pairs.input_ids[rows, :length].to(device)
             attention_mask = pairs.attention_mask[rows, :length].to(device)
             pixels = pairs.pixel_values[batch].to(device).float()
+            extra, positions = views(pixels, batch, generator) if views is not None else (pixels[:0], None)
             if schedule.augment and augment is not None:
                 pixels = augment(pixels, batch, generator)
             if schedule.augment:
                 pixels = augment_pixels(pixels, generator, mean=image_mean, std=image_std)
+                if len(extra):
+                    extra = augment_pixels(extra, generator, mean=image_mean, std=image_std)
             matches = same_text_matches(input_ids)
             if pairs.image_labels is not None and pairs.text_labels is not None:
                 matches |= label_matches(pairs.image_labels[batch], pairs.text_labels[rows]).to(device)
             with autocast:
-                images = model.get_image_features(pixel_values=pixels).pooler_output
+                images = model.get_image_features(pixel_values=torch.cat([pixels, extra])).pooler_output
+                images, view_images = images[:len(batch)], images[len(batch):]
                 texts = model.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
                 loss = clip_loss(images, texts, model.logit_scale, matches)
+                if len(view_images):
+                    fits = None
+                    if pairs.image_labels is not None:
+                        labels = pairs.image_labels[batch]
+                        fits = (labels[positions][:, None, :] == labels[None, :, :]).all(dim=-1)
+                    loss = loss + view_weight * view_loss(view_images, images, model.logit_scale, positions, fits)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
