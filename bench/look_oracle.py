@@ -6,7 +6,8 @@ For every product of the demo's eval scenes (``demo_project.training.eval_set``:
 ``shop_clip_eval --scenes`` measures), the square ``regions`` crops round its true box (its padding,
 kept inside the photo) is encoded and compared with the demo store's 600 products (plain numpy
 cosine, no database): whether the nearest names its category, and whether the very product is among the
-five nearest of its category.  The gap between these figures and ``shop_clip_eval``'s is what
+five nearest of its category.  A model with a region tower (``<model>/look_regions``) embeds the
+crops with it, as the encoder does.  The gap between these figures and ``shop_clip_eval``'s is what
 region proposals lose; what these figures miss is the model's.  Several models are measured in
 one run, on the same crops.
 """
@@ -49,10 +50,12 @@ def measure(model_dir: str, store, crops) -> dict[str, dict[str, float]]:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_dir, device="cpu")
+    regions_dir = Path(model_dir) / "look_regions"  # the region tower, where the model has one
+    regions = SentenceTransformer(str(regions_dir), device="cpu") if regions_dir.is_dir() else model
     catalog = model.encode([product.image for _, product in store], batch_size=64, normalize_embeddings=True)
     categories = np.array([product.attributes["category"] for _, product in store])
     names = [name.removesuffix(".jpg") for name, _ in store]
-    vectors = model.encode([crop for _, crop, _, _ in crops], batch_size=64, normalize_embeddings=True)
+    vectors = regions.encode([crop for _, crop, _, _ in crops], batch_size=64, normalize_embeddings=True)
     counts: dict[str, list[int]] = {}
     for vector, (kind, _, category, name) in zip(vectors, crops, strict=True):
         order = np.argsort(-(catalog @ vector))

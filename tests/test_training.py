@@ -321,3 +321,37 @@ def test_finetune_runs_end_to_end_and_saves_a_loadable_model(tmp_path, mini):
     tuned = SentenceTransformer(str(tmp_path / "tuned"), device="cpu")
     assert tuned.encode([products[0].image]).shape == (1, 512)
     assert not np.allclose(tuned.encode(["red mug"]), mini.encode(["red mug"]))
+
+
+def test_a_region_tower_brings_scenes_home_and_leaves_the_catalog_space_alone():
+    """train_look_regions (tried for #16, not shipped): a copy of the image tower trained on scenes."""
+    from demo_project.training.mini_data import build_training_pairs
+    from demo_project.training.region_tower import catalog_vectors, region_tower, train_region_tower
+    from demo_project.training.scene_augmentation import SceneAugmentation
+    from demo_project.training.st_format import load_clip_parts
+    from shop_clip.encoders.sentence_transformers import BUNDLED
+    from shop_clip.training.training_loop import Schedule
+
+    model, processor = load_clip_parts(BUNDLED["shop-clip-mini"])
+    pairs, _, masks = build_training_pairs(processor, 256, seed=3, image_size=64)
+    mean, std = processor.image_processor.image_mean, processor.image_processor.image_std
+    targets = catalog_vectors(model, pairs.pixel_values)
+    scenes = SceneAugmentation(masks, share=1.0, mean=mean, std=std)
+
+    def own_rank(tower):  # mean rank of each scene's own product among the 256, on fixed scenes
+        views = scenes(pairs.pixel_values.float(), torch.arange(256), torch.Generator().manual_seed(9))
+        vectors = catalog_vectors(tower, views)
+        scores = vectors @ targets.T
+        return float((scores > scores.diagonal()[:, None]).sum(dim=1).float().mean())
+
+    tower = region_tower(model)
+    before = own_rank(tower)
+    log = train_region_tower(tower, pairs.pixel_values, targets, pairs.image_labels, scenes,
+                             Schedule(epochs=8, batch_size=64, lr=1e-3), logit_scale=float(model.logit_scale.exp()),
+                             image_mean=mean, image_std=std, progress=False)
+    assert log.steps == 32 and log.mean_loss(last=4) < log.mean_loss(first=4)
+    assert own_rank(tower) < 0.7 * before
+    assert torch.equal(catalog_vectors(model, pairs.pixel_values), targets)  # the catalog's tower is untouched
+    trained = dict(tower.named_parameters())
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, trained[name]) != name.startswith(("vision_model.", "visual_projection."))
