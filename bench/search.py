@@ -597,16 +597,16 @@ def _time_bare(scenario: Scenario, space, query: np.ndarray) -> None:
     scenario.bare_s.append(_bare(sql, params, plan)[0])
 
 
-def _bare(sql: str, params, plan) -> tuple[float, list[tuple]]:
-    """Seconds and rows of one KNN statement with its plan's SET LOCAL settings, timed on the
-    psycopg cursor (no Django in the timing)."""
+def _bare(sql: str, params, plan, also: dict[str, str] | None = None) -> tuple[float, list[tuple]]:
+    """Seconds and rows of one KNN statement with its plan's SET LOCAL settings (and ``also``),
+    timed on the psycopg cursor (no Django in the timing)."""
     from django.db import connection, transaction
 
     from shop_clip.knn import set_local
     from shop_clip.scan_plan import query_settings
 
     with transaction.atomic(), connection.cursor() as cursor:
-        set_local(cursor, query_settings(LIMIT, plan))
+        set_local(cursor, {**query_settings(LIMIT, plan), **(also or {})})
         raw = cursor.cursor
         start = time.perf_counter()
         raw.execute(sql, params)
@@ -664,6 +664,103 @@ def exact_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
                 [[r["filter"], r["matching"], r["joined_p50_ms"], r["by_ids_p50_ms"], r["ratio"],
                   r["joined_p99_ms"], r["by_ids_p99_ms"], r["same_answers"]] for r in results])
     return results
+
+
+def covering_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
+    """The exact plan's vector rows three ways, bare SQL, query by query in turn (the order
+    rotating): the app's statement (by the ids) reading each row's heap page, as it does now; the
+    same statement with a covering index, ``(product_id) INCLUDE (model_id, dim, image_key,
+    embedding)``, there for an index-only scan; and the rows joined to the restriction, forced onto
+    a nested loop over that index.  Every filter the app searches exactly; the answers must agree.
+    Builds the index and vacuums the table (index-only scans need the visibility map) first, and
+    drops the index at the end."""
+    from django.db import connection
+
+    from shop_clip.knn import Restriction, _ranked_rows
+    from shop_clip.models import ProductVector
+    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
+
+    table, index = ProductVector._meta.db_table, f"shop_clip_bench_covering_{int(space.dim)}"
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        # Not partial: the statement's "dim = %s" is a bound parameter, which no index predicate is proven by.
+        cursor.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (product_id) "
+                       "INCLUDE (model_id, dim, image_key, embedding)")
+        built = time.perf_counter() - started
+        cursor.execute(f"VACUUM (ANALYZE) {table}")
+        cursor.execute("SELECT pg_relation_size(%s::regclass)", [index])
+        index_bytes = cursor.fetchone()[0]
+    print(f"  covering index {index}: {index_bytes / 2**20:,.0f} MiB, built in {built:.0f} s, "
+          f"vacuumed in {time.perf_counter() - started - built:.0f} s")
+    forced = {name: "off" for name in ("enable_indexscan", "enable_bitmapscan", "enable_seqscan", "enable_hashjoin",
+                                       "enable_mergejoin")}  # a nested loop probing the covering index
+    # label: (by the ids, SET LOCAL)
+    variants = {"heap": (True, {"enable_indexonlyscan": "off"}), "covering": (True, {}),
+                "covering, joined": (False, forced)}
+    results = []
+    try:
+        for name, params in FILTERS:
+            store, filters = _filters(params)
+            restriction, words = Restriction(filters), params.get(KEYWORDS)
+            plan = plan_for_words(words, Restriction(store), space) if words else plan_for(restriction, space)
+            if plan is not ScanPlan.EXACT:
+                continue
+
+            def statement_for(query, by_ids, restriction=restriction):
+                rows = _ranked_rows(query, space, restriction, exact=True, by_ids=by_ids)
+                return rows.order_by("distance", "product_id")[:LIMIT].query.sql_with_params()
+
+            plans = {label: _analysed(*statement_for(queries[0], by_ids), extra)
+                     for label, (by_ids, extra) in variants.items()}
+            seconds: dict[str, list[float]] = {label: [] for label in variants}
+            agree = 0
+            for number, query in enumerate(queries):
+                labels = list(variants)
+                answers = {}
+                for label in labels[number % 3:] + labels[:number % 3]:
+                    by_ids, extra = variants[label]
+                    took, answers[label] = _bare(*statement_for(query, by_ids), ScanPlan.EXACT, extra)
+                    seconds[label].append(took)
+                agree += len({tuple(rows) for rows in answers.values()}) == 1
+            summary = {label: latency_summary(times) for label, times in seconds.items()}
+            results.append({"filter": name, "params": params, "queries": len(queries),
+                            "same_answers": round(agree / len(queries), 3), "plans": plans,
+                            **{f"{label}_p50_ms": summary[label]["p50_ms"] for label in variants},
+                            **{f"{label}_p99_ms": summary[label]["p99_ms"] for label in variants},
+                            "ratio": round(summary["heap"]["p50_ms"] / summary["covering"]["p50_ms"], 2)})
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {index}")
+    print_table(f"the exact plan's vector rows, bare SQL, {len(queries)} queries in turn: each row's heap page "
+                "(now) against a covering index read index-only, by the ids and joined",
+                ["filter", "heap p50", "covering p50", "ratio", "covering, joined p50", "heap p99", "covering p99",
+                 "same answers", "covering's scan"],
+                [[r["filter"], r["heap_p50_ms"], r["covering_p50_ms"], r["ratio"], r["covering, joined_p50_ms"],
+                  r["heap_p99_ms"], r["covering_p99_ms"], r["same_answers"],
+                  r["plans"]["covering"]["scan"].split(" on ")[0]]
+                 for r in results])
+    return [{**r, "index_bytes": index_bytes, "build_s": round(built, 1)} for r in results]
+
+
+def _analysed(sql: str, params, also: dict[str, str]) -> dict[str, Any]:
+    """How EXPLAIN ANALYZE reads the vector rows: the scan node and its heap fetches."""
+    from django.db import connection, transaction
+
+    from shop_clip.knn import set_local
+    from shop_clip.models import ProductVector
+    from shop_clip.scan_plan import ScanPlan, query_settings
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        set_local(cursor, {**query_settings(LIMIT, ScanPlan.EXACT), **also})
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        lines = [row[0] for row in cursor.fetchall()]
+    table = f" on {ProductVector._meta.db_table} "
+    scans = [line.strip().lstrip("-> ") for line in lines if table in line and "Scan" in line]
+    if os.environ.get("BENCH_SHOW_PLANS"):
+        print("\n".join(lines))
+    fetches = [line.strip() for line in lines if "Heap Fetches" in line]
+    return {"scan": scans[0].split("  (")[0] if scans else "?", "heap_fetches": fetches[:1],
+            "execution": [line for line in lines if line.startswith("Execution Time")][:1]}
 
 
 def _scan_plan(scenario: Scenario):
@@ -1325,6 +1422,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "for the run (e.g. 6GB: both databases' indexes resident), and as it was afterwards")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) the statements of "
                         "one search at each filter (on each database), then stop")
+    parser.add_argument("--covering", action="store_true",
+                        help="time the exact plan's statement over a covering index (built, then dropped) read "
+                             "index-only against the heap, bare SQL, at every filter searched exactly, then stop")
     parser.add_argument("--exact-statements", action="store_true",
                         help="time the exact plan's statement joined (before) and by the matching ids (now), "
                              "bare SQL, at every filter searched exactly, then stop")
@@ -1404,6 +1504,13 @@ def _run(args, out: Path, url: str) -> dict[str, Any]:
                          "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
                          "server": server_settings(), "load": build, "exact_statements": rows})
         return {"exact_statements": rows}
+    if args.covering:
+        rows = covering_statements(space, queries)
+        write_json(out, {"benchmark": "search --covering", "command": "python bench/search.py "
+                         + " ".join(sys.argv[1:]), "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                         "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+                         "server": server_settings(), "load": build, "covering": rows})
+        return {"covering": rows}
     if args.explain:
         plans = [plan for alias in aliases.values() for plan in explain_filters(space, queries[0], alias)]
         write_json(out, {"command": "python bench/search.py " + " ".join(sys.argv[1:]), "explain": plans})
