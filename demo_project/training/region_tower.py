@@ -47,7 +47,7 @@ def region_tower(model: CLIPModel) -> CLIPModel:
 def train_region_tower(tower: CLIPModel, pixels: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
                        views: Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor],
                        schedule: Schedule, *, logit_scale: float, seed: int = 0, image_mean=CLIP_MEAN,
-                       image_std=CLIP_STD, progress: bool = True) -> TrainingLog:
+                       image_std=CLIP_STD, progress: bool = True, owners: torch.Tensor | None = None) -> TrainingLog:
     """Train ``tower``'s image side in place so its vector of a view of product ``i`` is nearest ``targets[i]``.
 
     ``pixels``: the catalog's photos (N, 3, H, W), normalised; ``targets``: their unit vectors in
@@ -56,6 +56,7 @@ def train_region_tower(tower: CLIPModel, pixels: torch.Tensor, targets: torch.Te
     apart).  ``views(pixels, rows, generator)`` turns a batch of photos into the views to train
     on (scenes, crops; some may stay as they are).  Each view is scored against all N targets at
     ``logit_scale``, so every step compares it with the whole catalog, not only the batch.
+    ``owners``: where ``pixels`` are other images than the catalog's (crops), each one's catalog row.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -78,8 +79,9 @@ def train_region_tower(tower: CLIPModel, pixels: torch.Tensor, targets: torch.Te
     started = time.perf_counter()
     bar = tqdm(total=total_steps, desc="region tower", disable=not progress, mininterval=2.0)
     for _ in range(schedule.epochs):
-        for rows in batches.epoch(generator):
-            batch = views(pixels[rows].float(), rows, generator)
+        for picked in batches.epoch(generator):
+            rows = picked if owners is None else owners[picked]
+            batch = views(pixels[picked].float(), rows, generator)
             if schedule.augment:
                 batch = augment_pixels(batch, generator, mean=image_mean, std=image_std)
             vectors = F.normalize(tower.get_image_features(pixel_values=batch).pooler_output.float(), dim=-1)

@@ -24,6 +24,7 @@ import torch
 
 from shop_clip.training.training_loop import Schedule, TrainingLog
 
+from .live_crops import live_crops
 from .mini_data import build_training_pairs
 from .region_tower import catalog_vectors, region_tower, train_region_tower
 from .scene_augmentation import SceneAugmentation
@@ -39,6 +40,7 @@ class RegionRecipe:
 
     schedule: Schedule = Schedule(epochs=6, batch_size=128, lr=1e-3)
     scene_share: float = 0.75  # of each batch in a scene; the rest stay catalog photos, which must still land home
+    live_scenes: int = 0  # > 0: train on the live regions' crops of this many scenes (``live_crops``) instead
     seed: int = 0
 
 
@@ -55,12 +57,25 @@ def train_look_regions(model_dir: str | Path, output: str | Path | None = None, 
         print(f"{len(pairs)} products and their catalog vectors, prepared in {time.perf_counter() - started:.0f}s")
     mean, std = processor.image_processor.image_mean, processor.image_processor.image_std
     tower = region_tower(model)
-    log = train_region_tower(tower, pairs.pixel_values, targets, pairs.image_labels,
-                             SceneAugmentation(masks, share=recipe.scene_share, mean=mean, std=std),
-                             recipe.schedule, logit_scale=float(model.logit_scale.exp()), seed=recipe.seed,
-                             image_mean=mean, image_std=std, progress=progress)
+    pixels, owners = pairs.pixel_values, None
+    views = SceneAugmentation(masks, share=recipe.scene_share, mean=mean, std=std)
+    if recipe.live_scenes:
+        crops, crop_owners = live_crops(processor, mini.products, mini.seed, mini.render_size, recipe.live_scenes,
+                                        progress=progress)
+        if progress:
+            print(f"{len(crops)} crops of {len(crop_owners.unique())} products from {recipe.live_scenes} scenes")
+        pixels = torch.cat([crops, pairs.pixel_values])  # with the catalog's photos, which must still land home
+        owners = torch.cat([crop_owners, torch.arange(len(pairs))])
+        views = _as_they_are
+    log = train_region_tower(tower, pixels, targets, pairs.image_labels, views, recipe.schedule,
+                             logit_scale=float(model.logit_scale.exp()), seed=recipe.seed, image_mean=mean,
+                             image_std=std, progress=progress, owners=owners)
     save_sentence_transformer(tower, processor, Path(output) if output else Path(model_dir) / REGIONS_DIR)
     return log
+
+
+def _as_they_are(pixels: torch.Tensor, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return pixels
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,13 +85,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=RegionRecipe.schedule.epochs)
     parser.add_argument("--lr", type=float, default=RegionRecipe.schedule.lr)
     parser.add_argument("--scene-share", type=float, default=RegionRecipe.scene_share)
+    parser.add_argument("--live-scenes", type=int, default=RegionRecipe.live_scenes,
+                        help="train on the live regions' crops of this many training scenes instead (0: none)")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="CPU threads for torch (default 2: the reference machine's cores)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     recipe = RegionRecipe(schedule=Schedule(epochs=args.epochs, batch_size=RegionRecipe.schedule.batch_size,
-                                            lr=args.lr), scene_share=args.scene_share)
+                                            lr=args.lr), scene_share=args.scene_share,
+                          live_scenes=args.live_scenes)
     started = time.perf_counter()
     log = train_look_regions(args.model, args.output, recipe)
     print(f"trained {log.steps} steps in {log.seconds:.0f}s; loss {log.mean_loss(first=20):.3f} -> "
