@@ -324,7 +324,7 @@ def test_finetune_runs_end_to_end_and_saves_a_loadable_model(tmp_path, mini):
 
 
 def test_a_region_tower_brings_scenes_home_and_leaves_the_catalog_space_alone():
-    """train_look_regions (tried for #16, not shipped): a copy of the image tower trained on scenes."""
+    """train_look_regions: a copy of the image tower trained on scenes (here scene_augmentation's)."""
     from demo_project.training.mini_data import build_training_pairs
     from demo_project.training.region_tower import catalog_vectors, region_tower, train_region_tower
     from demo_project.training.scene_augmentation import SceneAugmentation
@@ -355,3 +355,17 @@ def test_a_region_tower_brings_scenes_home_and_leaves_the_catalog_space_alone():
     trained = dict(tower.named_parameters())
     for name, parameter in model.named_parameters():
         assert torch.equal(parameter, trained[name]) != name.startswith(("vision_model.", "visual_projection."))
+
+
+def test_live_crops_are_the_regions_the_app_cuts_each_with_the_one_product_it_lies_on():
+    from demo_project.training.live_crops import live_crops
+    from demo_project.training.st_format import load_clip_parts
+    from shop_clip.encoders.sentence_transformers import BUNDLED
+
+    _, processor = load_clip_parts(BUNDLED["shop-clip-mini"])
+    pixels, owners = live_crops(processor, 80, 0, 64, scenes=6, progress=False)
+    assert pixels.shape[1:] == (3, 32, 32) and len(pixels) == len(owners) >= 6
+    # Rows of the catalog's first products (six scenes of 2-4 take at most 24 of its 80), most found.
+    assert owners.max() < 80 and 6 <= len(owners.unique()) <= 24
+    again, _ = live_crops(processor, 80, 0, 64, scenes=6, progress=False)
+    assert torch.equal(again, pixels)  # seeded: the same crops every run

@@ -5,8 +5,7 @@ vector, look-alike and search result depends on them.  A region of a shopper's p
 kind of image (smaller, cut off, on a busy backdrop), and a small model trained on catalog photos
 reads it poorly.  This trains a copy of the image tower on such views of the catalog's products,
 each towards its own product's catalog vector among all the catalog's, so a region lands where its
-product's photo lies in the unchanged space.  Tried for issue #16, not shipped
-(docs/decisions/shop-the-look-scenes.md).
+product's photo lies in the unchanged space (docs/decisions/shop-the-look-scenes.md).
 """
 
 from __future__ import annotations
