@@ -632,16 +632,11 @@ def exact_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
     alternating): the vector rows joined to the restriction, a probe a product (before), and taken
     by ``product_id = ANY(ARRAY(<the matching ids>))`` (``Restriction.among_ids``, now).  Every
     filter the app searches exactly; the answers must agree."""
-    from shop_clip.knn import Restriction, _ranked_rows
-    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
+    from shop_clip.knn import _ranked_rows
+    from shop_clip.scan_plan import ScanPlan
 
     results = []
-    for name, params in FILTERS:
-        store, filters = _filters(params)
-        restriction, words = Restriction(filters), params.get(KEYWORDS)
-        plan = plan_for_words(words, Restriction(store), space) if words else plan_for(restriction, space)
-        if plan is not ScanPlan.EXACT:
-            continue
+    for name, params, restriction in _exact_filters(space):
         seconds: dict[bool, list[float]] = {False: [], True: []}
         agree = 0
         for number, query in enumerate(queries):
@@ -666,6 +661,19 @@ def exact_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
     return results
 
 
+def _exact_filters(space):
+    """``(name, params, restriction)`` of every filter the app searches exactly."""
+    from shop_clip.knn import Restriction
+    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
+
+    for name, params in FILTERS:
+        store, filters = _filters(params)
+        restriction, words = Restriction(filters), params.get(KEYWORDS)
+        plan = plan_for_words(words, Restriction(store), space) if words else plan_for(restriction, space)
+        if plan is ScanPlan.EXACT:
+            yield name, params, restriction
+
+
 def covering_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
     """The exact plan's vector rows three ways, bare SQL, query by query in turn (the order
     rotating): the app's statement (by the ids) reading each row's heap page, as it does now; the
@@ -676,9 +684,9 @@ def covering_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
     drops the index at the end."""
     from django.db import connection
 
-    from shop_clip.knn import Restriction, _ranked_rows
+    from shop_clip.knn import _ranked_rows
     from shop_clip.models import ProductVector
-    from shop_clip.scan_plan import ScanPlan, plan_for, plan_for_words
+    from shop_clip.scan_plan import ScanPlan
 
     table, index = ProductVector._meta.db_table, f"shop_clip_bench_covering_{int(space.dim)}"
     started = time.perf_counter()
@@ -699,12 +707,7 @@ def covering_statements(space, queries: np.ndarray) -> list[dict[str, Any]]:
                 "covering, joined": (False, forced)}
     results = []
     try:
-        for name, params in FILTERS:
-            store, filters = _filters(params)
-            restriction, words = Restriction(filters), params.get(KEYWORDS)
-            plan = plan_for_words(words, Restriction(store), space) if words else plan_for(restriction, space)
-            if plan is not ScanPlan.EXACT:
-                continue
+        for name, params, restriction in _exact_filters(space):
 
             def statement_for(query, by_ids, restriction=restriction):
                 rows = _ranked_rows(query, space, restriction, exact=True, by_ids=by_ids)
@@ -1497,20 +1500,15 @@ def _run(args, out: Path, url: str) -> dict[str, Any]:
     variants = {label: (alias, {}) for label, alias in aliases.items()}
     if args.before:
         variants = {"one space, before": ("default", BEFORE), **variants}
-    if args.exact_statements:
-        rows = exact_statements(space, queries)
-        write_json(out, {"benchmark": "search --exact-statements", "command": "python bench/search.py "
-                         + " ".join(sys.argv[1:]), "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                         "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-                         "server": server_settings(), "load": build, "exact_statements": rows})
-        return {"exact_statements": rows}
-    if args.covering:
-        rows = covering_statements(space, queries)
-        write_json(out, {"benchmark": "search --covering", "command": "python bench/search.py "
-                         + " ".join(sys.argv[1:]), "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                         "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-                         "server": server_settings(), "load": build, "covering": rows})
-        return {"covering": rows}
+    for wanted, name, statements in ((args.exact_statements, "exact_statements", exact_statements),
+                                     (args.covering, "covering", covering_statements)):
+        if wanted:  # one table of bare statements, then stop
+            rows = statements(space, queries)
+            write_json(out, {"benchmark": f"search --{name.replace('_', '-')}", "command": "python bench/search.py "
+                             + " ".join(sys.argv[1:]), "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                             "machine": {**host, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+                             "server": server_settings(), "load": build, name: rows})
+            return {name: rows}
     if args.explain:
         plans = [plan for alias in aliases.values() for plan in explain_filters(space, queries[0], alias)]
         write_json(out, {"command": "python bench/search.py " + " ".join(sys.argv[1:]), "explain": plans})

@@ -263,6 +263,8 @@ def test_exact_search_reads_the_matching_products_vectors_by_their_ids_in_one_in
     from shop_clip.tag_rules import tag_filter_kwargs
 
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAG_FILTERS": ["colour", "pattern"]}
+    with connection.cursor() as cursor:  # the plan follows the statistics: not whether autovacuum came by yet
+        cursor.execute("ANALYZE catalog_product, shop_clip_producttag, shop_clip_productvector")
     space = active_space()
     rows = ProductVector.objects.filter(space=space, embedding__isnull=False).order_by("product_id")
     matrix = {row.product_id: np.asarray(row.embedding, dtype=np.float32) for row in rows}
