@@ -50,7 +50,9 @@ def measure(model_dir: str, store, crops) -> dict[str, dict[str, float]]:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_dir, device="cpu")
-    regions_dir = Path(model_dir) / "look_regions"  # the region tower, where the model has one
+    from demo_project.training.train_look_regions import REGIONS_DIR
+
+    regions_dir = Path(model_dir) / REGIONS_DIR  # the region tower, where the model has one
     regions = SentenceTransformer(str(regions_dir), device="cpu") if regions_dir.is_dir() else model
     catalog = model.encode([product.image for _, product in store], batch_size=64, normalize_embeddings=True)
     categories = np.array([product.attributes["category"] for _, product in store])

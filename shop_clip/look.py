@@ -205,14 +205,9 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     overlap a better window (non-maximum suppression).  Either way a region whose category wins
     too small a share of its neighbours' votes, or whose best match is too far, is left out.
     """
-    proposals = regions.segmented_proposals(image) if shop_clip_settings.LOOK_FLAT_LAYS else []
-    segmented = bool(proposals)
-    if not segmented:
-        proposals = [regions.Proposal(box) for box in
-                     regions.window_boxes(image.width, image.height, shop_clip_settings.LOOK_WINDOW_SCALES)]
-    crops = [regions.proposal_crop(image, proposal) for proposal in proposals]
-    tighter = [index for index, proposal in enumerate(proposals) if proposal.tight is not None]
-    crops += [regions.proposal_crop(image, replace(proposals[index], box=proposals[index].tight)) for index in tighter]
+    proposals, segmented = regions.proposals_for(image, shop_clip_settings.LOOK_FLAT_LAYS,
+                                                 shop_clip_settings.LOOK_WINDOW_SCALES)
+    crops, tighter = regions.looks_of(image, proposals)
     vectors = get_encoder(model=space.model_ref).encode_images(crops)
     second = dict(zip(tighter, vectors[len(proposals):], strict=True))
     candidates, known = [], {}

@@ -10,7 +10,7 @@ which windows show what.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -275,6 +275,23 @@ def overlap(first: Box, second: Box) -> float:
         return 0.0
     smaller = min((first[2] - first[0]) * (first[3] - first[1]), (second[2] - second[0]) * (second[3] - second[1]))
     return width * height / smaller
+
+
+def proposals_for(image: Image.Image, flat_lays: bool, window_scales: tuple[float, ...]) -> tuple[list[Proposal], bool]:
+    """The regions to embed, and whether they were segmented: a flat-lay's (or collage's) products
+    (with ``flat_lays``), else sliding windows of ``window_scales``."""
+    proposals = segmented_proposals(image) if flat_lays else []
+    if proposals:
+        return proposals, True
+    return [Proposal(box) for box in window_boxes(image.width, image.height, window_scales)], False
+
+
+def looks_of(image: Image.Image, proposals: list[Proposal]) -> tuple[list[Image.Image], list[int]]:
+    """Each proposal's crop, then the tighter crop of those that have one; and which those are."""
+    crops = [proposal_crop(image, proposal) for proposal in proposals]
+    tighter = [index for index, proposal in enumerate(proposals) if proposal.tight is not None]
+    crops += [proposal_crop(image, replace(proposals[index], box=proposals[index].tight)) for index in tighter]
+    return crops, tighter
 
 
 def proposal_crop(image: Image.Image, proposal: Proposal) -> Image.Image:

@@ -53,9 +53,9 @@ def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int
                *, crop_seed: int = CROP_SEED, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(pixels (M, 3, H, W) normalised, owners (M,))``: every crop the live regions cut from
     ``scenes`` scenes of the training catalog that lies on a product, and that product's row."""
-    from shop_clip import regions
     from shop_clip.images import decode_size, load_image
     from shop_clip.look_eval import lies_on
+    from shop_clip.regions import looks_of, proposals_for
 
     settings = _settings()
     side = processor.image_processor.crop_size["height"]
@@ -67,16 +67,12 @@ def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int
     for kind, chosen in _scenes(count, seed, render_size, scenes, rng):
         photo, boxes, _ = compose_scene(kind, [product for _, product in chosen], rng)
         image = load_image(photo, target=target)
-        proposals = regions.segmented_proposals(image) if settings.LOOK_FLAT_LAYS else []
-        if not proposals:
-            proposals = [regions.Proposal(box) for box in
-                         regions.window_boxes(image.width, image.height, settings.LOOK_WINDOW_SCALES)]
-        looks = [(proposal, proposal.box) for proposal in proposals]
-        looks += [(proposal, proposal.tight) for proposal in proposals if proposal.tight is not None]
-        for proposal, box in looks:
+        proposals, _ = proposals_for(image, settings.LOOK_FLAT_LAYS, settings.LOOK_WINDOW_SCALES)
+        crops, tighter = looks_of(image, proposals)
+        for crop, box in zip(crops, [p.box for p in proposals] + [proposals[i].tight for i in tighter], strict=True):
             on = [row for (row, _), true_box in zip(chosen, boxes, strict=True) if lies_on(box, true_box)]
             if len(on) == 1:  # a crop on two products teaches neither
-                images.append(regions.proposal_crop(image, regions.Proposal(box, proposal.mask, proposal.fill)))
+                images.append(crop)
                 owners.append(on[0])
         bar.update(1)
     bar.close()

@@ -23,7 +23,7 @@ from transformers import CLIPModel
 from shop_clip.training.augmentation import CLIP_MEAN, CLIP_STD, augment_pixels
 from shop_clip.training.batching import RandomBatches
 from shop_clip.training.contrastive import MAX_LOGIT_SCALE
-from shop_clip.training.training_loop import Schedule, TrainingLog
+from shop_clip.training.training_loop import Schedule, TrainingLog, warmup_cosine
 
 
 @torch.no_grad()
@@ -62,16 +62,9 @@ def train_region_tower(tower: CLIPModel, pixels: torch.Tensor, targets: torch.Te
     tower.train()
     batches = RandomBatches(len(pixels), schedule.batch_size)
     total_steps = batches.steps_per_epoch * schedule.epochs
-    warmup = max(1, int(total_steps * schedule.warmup_fraction))
     optimizer = torch.optim.AdamW([p for p in tower.parameters() if p.requires_grad], lr=schedule.lr,
                                   weight_decay=schedule.weight_decay)
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scheduler = warmup_cosine(optimizer, schedule, total_steps)
     scale = math.exp(min(math.log(logit_scale), MAX_LOGIT_SCALE))
     targets = F.normalize(targets.float(), dim=-1)
     log = TrainingLog()

@@ -72,6 +72,20 @@ def _pick_texts(pairs: EncodedPairs, batch: torch.Tensor, generator: torch.Gener
     return starts + (torch.rand(len(batch), generator=generator) * (ends - starts)).long()
 
 
+def warmup_cosine(optimizer: torch.optim.Optimizer, schedule: Schedule,
+                  total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """``schedule``'s learning rate over ``total_steps``: linear warm-up, then cosine decay to 5%."""
+    warmup = max(1, int(total_steps * schedule.warmup_fraction))
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress_ = (step - warmup) / max(1, total_steps - warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
 def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule, *, seed: int = 0,
                       device: str | torch.device = "cpu", progress: bool = True,
                       image_mean=CLIP_MEAN, image_std=CLIP_STD,
@@ -100,17 +114,8 @@ def train_contrastive(model: CLIPModel, pairs: EncodedPairs, schedule: Schedule,
     model.to(device).train()
     batches = batches or RandomBatches(len(pairs), schedule.batch_size)
     total_steps = batches.steps_per_epoch * schedule.epochs
-    warmup = max(1, int(total_steps * schedule.warmup_fraction))
-
     optimizer = torch.optim.AdamW(_parameter_groups(model, schedule.weight_decay), lr=schedule.lr)
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress_ = (step - warmup) / max(1, total_steps - warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scheduler = warmup_cosine(optimizer, schedule, total_steps)
     autocast, scaler = _autocast(device)
     log = TrainingLog()
     started = time.perf_counter()
