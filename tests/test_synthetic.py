@@ -147,7 +147,8 @@ def test_look_scenes_are_written_with_their_labels_and_the_same_bytes_each_time(
     first = write_look_scenes(tmp_path / "a", count=3, seed=11)
     again = write_look_scenes(tmp_path / "b", count=3, seed=11)
     scenes = json.loads((first / SCENES_FILE).read_text())
-    assert [scene["kind"] for scene in scenes] == ["flat_lay"] * 3 + ["collage"] * 3 + ["busy"] * 3
+    assert [scene["kind"] for scene in scenes] == (["flat_lay"] * 3 + ["collage"] * 3 + ["busy"] * 3
+                                                   + ["not_stocked"] * 3)
     for scene in scenes:
         assert 2 <= len(scene["products"]) <= 4
         categories = [product["category"] for product in scene["products"]]
@@ -155,7 +156,10 @@ def test_look_scenes_are_written_with_their_labels_and_the_same_bytes_each_time(
         for product in scene["products"]:
             x0, y0, x1, y1 = product["box"]
             assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
-            assert product["lookup"]["image__startswith"].startswith("products/demo-0-")
+            if scene["kind"] == "not_stocked":  # nothing in the store to name, no colour it sells of the category
+                assert "lookup" not in product and "colour" not in product
+            else:
+                assert product["lookup"]["image__startswith"].startswith("products/demo-0-")
         assert (first / scene["image"]).read_bytes() == (again / scene["image"]).read_bytes()
     collages = [scene for scene in scenes if scene["kind"] == "collage"]
     assert all(60 <= scene["jpeg_quality"] <= 80 for scene in collages)
@@ -183,6 +187,21 @@ def test_look_scenes_show_store_products_training_never_saw():
     name, product = pool[0]
     index = next(i for i in range(len(store)) if image_name(0, i) == name)
     assert store[index].image.tobytes() == product.image.tobytes()  # the store's very photo
+
+
+def test_not_stocked_scenes_show_colours_of_a_category_the_store_sells_none_of():
+    from demo_project.training.eval_set import not_stocked_products
+    from demo_project.training.store_catalog import demo_store_products
+
+    held = {(p.attributes["colour"], p.attributes["category"]) for p in demo_store_products()}
+    products = not_stocked_products(seed=11)
+    assert len(products) >= 2 * len(CATEGORIES)
+    assert not any((p.attributes["colour"], p.attributes["category"]) in held for p in products)
+    # Every category of them is one the store sells: the right answer is a group of that category.
+    assert {p.attributes["category"] for p in products} <= {category for _, category in held}
+    assert len({p.attributes["category"] for p in products}) >= 10
+    again = not_stocked_products(seed=11)
+    assert [p.image.tobytes() for p in products] == [p.image.tobytes() for p in again]
 
 
 def test_the_mask_comes_from_the_same_draws_as_the_photo():

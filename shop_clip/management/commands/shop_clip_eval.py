@@ -83,17 +83,18 @@ class Command(BaseCommand):
         self.stdout.write(f"shop the look, {look['scenes']} photos of {look['products']} products "
                           f"(the very product known for {look['exact_measured']}); errors as shares of the "
                           "products: no region on it, region of another category, not in its group's first 5")
-        header = f"{'kind':<10}{'photos':>7}" + "".join(f"{title:>12}" for _, title, _ in columns)
+        rows = [*look["kinds"].items(), ("all", look)]
+        width = max(len(kind) for kind, _ in rows) + 2
+        header = f"{'kind':<{width}}{'photos':>7}" + "".join(f"{title:>12}" for _, title, _ in columns)
         self.stdout.write(header + "".join(f"{name.replace('_', ' '):>16}" for name in ERRORS))
-        self.stdout.write(f"{'target':<10}{'':>7}" + "".join(
+        self.stdout.write(f"{'target':<{width}}{'':>7}" + "".join(
             f"{TARGETS[name][0] + ' ' + format(TARGETS[name][1], 'g') if name in TARGETS else '':>12}"
             for name, _, _ in columns))
-        rows = [*look["kinds"].items(), ("all", look)]
         for kind, figures in rows:
             cells = "".join(f"{'-' if figures[name] is None else fmt.format(figures[name]):>12}"
                             for name, _, fmt in columns)
             errors = "".join(f"{figures['errors'][name]:>16.3f}" for name in ERRORS)
-            self.stdout.write(f"{kind:<10}{figures['scenes']:>7}{cells}{errors}")
+            self.stdout.write(f"{kind:<{width}}{figures['scenes']:>7}{cells}{errors}")
         for kind, figures in look["kinds"].items():
             missed = [name for name, met in figures["met"].items() if met is False]
             self.stdout.write(f"{kind}: " + ("every target met" if not missed else "missed " + ", ".join(missed)))
