@@ -50,7 +50,7 @@ def measure(model_dir: str, store, crops) -> dict[str, dict[str, float]]:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_dir, device="cpu")
-    from demo_project.training.train_look_regions import REGIONS_DIR
+    from shop_clip.encoders.sentence_transformers import REGIONS_DIR
 
     regions_dir = Path(model_dir) / REGIONS_DIR  # the region tower, where the model has one
     regions = SentenceTransformer(str(regions_dir), device="cpu") if regions_dir.is_dir() else model

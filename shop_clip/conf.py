@@ -134,10 +134,12 @@ DEFAULTS: dict[str, Any] = {
     # A region's category is voted by its nearest products (each weighted by exp((score - best) /
     # LOOK_VOTE_TEMPERATURE)); its confidence is the winner's share of the votes.  A region below
     # LOOK_MIN_CONFIDENCE or LOOK_MIN_SCORE matches nothing well and is left out (issue #16).
+    # Chosen for shop-clip-mini's region tower, whose cosines run lower than a catalog tower's;
+    # another model's are worth checking with shop_clip_eval --scenes.
     "LOOK_VOTE_NEIGHBOURS": 10,
     "LOOK_VOTE_TEMPERATURE": 0.02,
-    "LOOK_MIN_CONFIDENCE": 0.5,
-    "LOOK_MIN_SCORE": 0.5,
+    "LOOK_MIN_CONFIDENCE": 0.3,
+    "LOOK_MIN_SCORE": 0.4,
     # The DATABASES alias shoppers' answers are read from (a streaming replica); None: the primary.
     # A product saved a moment ago may not be searchable there yet (docs/decisions/read-replica.md).
     "READ_DATABASE": None,

@@ -46,7 +46,8 @@ MAX_GROUPS = 20  # groups in an answer, and products in a group
 @dataclass(frozen=True)
 class Region:
     """Where a scene photo shows a product: its category, the best similarity of a product of it
-    (``score``) and the category's share of the nearest products' votes (``confidence``)."""
+    to the look that voted (``score``), the category's share of the nearest products' votes
+    (``confidence``), and the vector its group is the nearest products to."""
 
     box: regions.Box
     category: str
@@ -208,11 +209,19 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     proposals, segmented = regions.proposals_for(image, shop_clip_settings.LOOK_FLAT_LAYS,
                                                  shop_clip_settings.LOOK_WINDOW_SCALES)
     crops, tighter = regions.looks_of(image, proposals)
-    vectors = get_encoder(model=space.model_ref).encode_images(crops)
-    second = dict(zip(tighter, vectors[len(proposals):], strict=True))
+    encoder = get_encoder(model=space.model_ref)
+    # A region tower (the model's, if it has one) names the category; the group is the products
+    # nearest the catalog's own tower's look, which puts a product's photo on its vector
+    # (docs/decisions/shop-the-look-scenes.md).
+    voters = encoder.encode_regions(crops)
+    looks = encoder.encode_images(crops if voters is None else crops[:len(proposals)])
+    voters = looks if voters is None else voters
+    second = dict(zip(tighter, voters[len(proposals):], strict=True))
     candidates, known = [], {}
-    for index, (proposal, vector) in enumerate(zip(proposals, vectors, strict=False)):
-        region = _voted_region(proposal.box, vector, space, second.get(index), known)
+    for index, proposal in enumerate(proposals):
+        region = _voted_region(proposal.box, voters[index], space, second.get(index), known)
+        if region is not None:
+            region = replace(region, vector=looks[index])
         if (region is not None and region.confidence >= shop_clip_settings.LOOK_MIN_CONFIDENCE
                 and region.score >= shop_clip_settings.LOOK_MIN_SCORE):
             candidates.append(region)

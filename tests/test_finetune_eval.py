@@ -29,6 +29,8 @@ def test_finetune_then_switch_when_the_new_index_is_complete(small_store, settin
     printed = capsys.readouterr().out
     assert "held-out text -> image retrieval" in printed and "recall_at_1" in printed
     assert (out / "modules.json").exists()
+    # The bundled model's region tower reads regions into the old catalog space: a tuned model has none.
+    assert not (out / "look_regions").exists()
 
     settings.SHOP_CLIP = {**settings.SHOP_CLIP,
                           "ENCODER": {**settings.SHOP_CLIP["ENCODER"], "MODEL": str(out)}}

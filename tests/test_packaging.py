@@ -48,7 +48,8 @@ def test_the_wheel_holds_fine_tuning_and_the_bundled_model(wheel):
     assert {"shop_clip/training/finetune.py", "shop_clip/training/training_loop.py",
             "shop_clip/management/commands/shop_clip_finetune.py", "shop_clip/retrieval_eval.py"} <= names
     model = "shop_clip/pretrained/shop-clip-mini/"
-    assert {model + "modules.json", model + "model.safetensors", model + "tokenizer.json"} <= names
+    assert {model + "modules.json", model + "model.safetensors", model + "tokenizer.json",
+            model + "look_regions/modules.json", model + "look_regions/model.safetensors"} <= names
 
 
 def test_no_installed_module_imports_demo_code(wheel):

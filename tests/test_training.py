@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -241,14 +242,18 @@ def test_train_mini_command_writes_a_loadable_model_and_is_reproducible(tmp_path
     from demo_project.training.train_mini import main
 
     def weights(name: str, *extra: str) -> bytes:
-        main(["--output", str(tmp_path / name), "--products", "48", "--epochs", "2", "--skip-eval", *extra])
+        main(["--output", str(tmp_path / name), "--products", "48", "--epochs", "2", "--skip-eval",
+              "--region-scenes", "6", "--region-epochs", "1", *extra])
         return (tmp_path / name / "model.safetensors").read_bytes()
 
     first = weights("first")
     vectors = SentenceTransformer(str(tmp_path / "first"), device="cpu").encode(["red mug"])
     assert vectors.shape == (1, 512)
+    tower = tmp_path / "first" / "look_regions" / "model.safetensors"  # shop the look's region tower
+    assert SentenceTransformer(str(tower.parent), device="cpu").encode(["red mug"]).shape == (1, 512)
     # The same command gives the same bytes (how the bundled model can be rebuilt and checked) ...
     assert weights("again") == first
+    assert (tmp_path / "again" / "look_regions" / "model.safetensors").read_bytes() == tower.read_bytes()
     # ... and the seed is what decides them.
     assert weights("other-seed", "--seed", "1") != first
 
@@ -289,6 +294,24 @@ def test_bundled_model_finds_the_category_a_shopper_asks_for(mini):
     queries = mini.encode([query_for(p.attributes, "category") for p in products], normalize_embeddings=True)
     best = (queries @ images.T).argmax(axis=1)
     assert best.tolist() == list(range(len(categories)))
+
+
+def test_the_bundled_model_reads_scene_regions_with_a_tower_of_its_own_and_keeps_its_id(tmp_path):
+    from shop_clip.encoders.sentence_transformers import REGIONS_DIR, SentenceTransformerEncoder, local_model_id
+
+    encoder = SentenceTransformerEncoder(str(MINI), device="cpu")
+    image = next(generate_catalog(1, seed=5)).image
+    regions = encoder.encode_regions([image])
+    assert regions.shape == (1, 512) and np.linalg.norm(regions) == pytest.approx(1, abs=1e-4)
+    assert not np.allclose(regions, encoder.encode_images([image]), atol=1e-3)  # another tower
+    # The tower is not part of the catalog's space: the same model without it has the same id and
+    # vectors (a new tower re-embeds nothing), and reads regions with its catalog tower.
+    bare = tmp_path / MINI.name
+    shutil.copytree(MINI, bare, ignore=shutil.ignore_patterns(REGIONS_DIR))
+    without = SentenceTransformerEncoder(str(bare), device="cpu")
+    assert without.encode_regions([image]) is None
+    assert without.model_id == encoder.model_id == local_model_id(MINI)
+    np.testing.assert_allclose(without.encode_images([image]), encoder.encode_images([image]), atol=1e-6)
 
 
 def test_training_preprocessing_matches_sentence_transformers_encode(mini):

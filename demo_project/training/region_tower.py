@@ -14,6 +14,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,18 @@ from shop_clip.training.augmentation import CLIP_MEAN, CLIP_STD, augment_pixels
 from shop_clip.training.batching import RandomBatches
 from shop_clip.training.contrastive import MAX_LOGIT_SCALE
 from shop_clip.training.training_loop import Schedule, TrainingLog, warmup_cosine
+
+
+@dataclass(frozen=True)
+class RegionRecipe:
+    """Everything that decides the region tower; the defaults ship (docs/decisions/shop-the-look-scenes.md)."""
+
+    schedule: Schedule = Schedule(epochs=3, batch_size=128, lr=1e-3)
+    live_scenes: int = 1000  # > 0: the live regions' crops of this many scenes (``live_crops``); 0: scene_share
+    category_share: float = 0.5  # of each view's target spread over its category's products (``train_region_tower``)
+    catalog_photos: int | None = 2000  # catalog photos trained on beside the crops (None: all), which must land home
+    scene_share: float = 0.75  # with live_scenes 0: of each batch in a ``scene_augmentation`` scene
+    seed: int = 0
 
 
 @torch.no_grad()
@@ -46,7 +59,8 @@ def region_tower(model: CLIPModel) -> CLIPModel:
 def train_region_tower(tower: CLIPModel, pixels: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
                        views: Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor],
                        schedule: Schedule, *, logit_scale: float, seed: int = 0, image_mean=CLIP_MEAN,
-                       image_std=CLIP_STD, progress: bool = True, owners: torch.Tensor | None = None) -> TrainingLog:
+                       image_std=CLIP_STD, progress: bool = True, owners: torch.Tensor | None = None,
+                       kin: torch.Tensor | None = None, kin_share: float = 0.0) -> TrainingLog:
     """Train ``tower``'s image side in place so its vector of a view of product ``i`` is nearest ``targets[i]``.
 
     ``pixels``: the catalog's photos (N, 3, H, W), normalised; ``targets``: their unit vectors in
@@ -56,6 +70,8 @@ def train_region_tower(tower: CLIPModel, pixels: torch.Tensor, targets: torch.Te
     on (scenes, crops; some may stay as they are).  Each view is scored against all N targets at
     ``logit_scale``, so every step compares it with the whole catalog, not only the batch.
     ``owners``: where ``pixels`` are other images than the catalog's (crops), each one's catalog row.
+    ``kin`` (N,) and ``kin_share``: that share of each view's target is spread over the products of
+    its kin (its category), so a view lands among them, not only on its very product.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -80,6 +96,9 @@ def train_region_tower(tower: CLIPModel, pixels: torch.Tensor, targets: torch.Te
             right = (labels[rows][:, None, :] == labels[None, :, :]).all(dim=-1)
             right[torch.arange(len(rows)), rows] = True
             goal = right.float() / right.sum(dim=1, keepdim=True)
+            if kin is not None and kin_share:
+                same = (kin[rows][:, None] == kin[None, :]).float()
+                goal = (1 - kin_share) * goal + kin_share * same / same.sum(dim=1, keepdim=True)
             loss = F.cross_entropy(scale * vectors @ targets.T, goal)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

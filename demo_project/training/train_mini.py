@@ -2,7 +2,8 @@
 
     python -m demo_project.training.train_mini --output shop_clip/pretrained/shop-clip-mini
 
-Fixed seeds; HELD_OUT_PAIRS never reach training.  Ends with the held-out evaluation.
+Fixed seeds; HELD_OUT_PAIRS never reach training.  Then shop the look's region tower
+(``train_look_regions.tower_for``); ends with the held-out evaluation.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import torch
 
+from shop_clip.encoders.sentence_transformers import REGIONS_DIR
 from shop_clip.training.training_loop import Schedule, TrainingLog, train_contrastive
 
 from .look_alike_batches import LookAlikeBatches
 from .mini_data import build_training_pairs, tokenizer_corpus
 from .mini_model import MiniClipSize, build_mini_clip, describe_size
+from .region_tower import RegionRecipe
 from .scene_augmentation import SceneAugmentation
 from .st_format import save_sentence_transformer
 from .tokenizer import build_word_tokenizer
@@ -38,11 +41,13 @@ class MiniRecipe:
     scene_views: float = 0.0  # of each batch also seen in a scene, paired with its catalog photo
     scene_epochs: int | None = None  # scenes in the first this many epochs only (None: all)
     seed: int = 0
+    region_tower: RegionRecipe | None = RegionRecipe()  # shop the look's second image tower (None: none)
 
 
 def train_mini(output: str | Path, recipe: MiniRecipe = MiniRecipe(), *, device: str = "cpu",
                progress: bool = True) -> TrainingLog:
-    """Generate data, train a fresh mini CLIP and save it in sentence-transformers format to ``output``."""
+    """Generate data, train a fresh mini CLIP and save it in sentence-transformers format to
+    ``output``; then its region tower, in ``output``'s ``look_regions``, from the same data."""
     torch.manual_seed(recipe.seed)
     tokenizer = build_word_tokenizer(tokenizer_corpus(recipe.seed), recipe.size.max_text_length)
     model, processor = build_mini_clip(tokenizer, recipe.size)
@@ -63,6 +68,11 @@ def train_mini(output: str | Path, recipe: MiniRecipe = MiniRecipe(), *, device:
                                               batches=scene_batches).views
                             if recipe.scene_views else None)
     save_sentence_transformer(model.cpu(), processor, output)
+    if recipe.region_tower is not None:
+        from .train_look_regions import tower_for  # it imports MiniRecipe from here
+
+        tower_for(model, processor, pairs, masks, recipe, recipe.region_tower, Path(output) / REGIONS_DIR,
+                  progress=progress)
     return log
 
 
@@ -84,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=MiniClipSize.image_size,
                         help="the vision tower's input side in pixels (a probe of a model that sees more)")
     parser.add_argument("--patch-size", type=int, default=MiniClipSize.patch_size)
+    parser.add_argument("--region-scenes", type=int, default=RegionRecipe.live_scenes,
+                        help="training scenes the region tower learns from (0: no region tower)")
+    parser.add_argument("--region-epochs", type=int, default=RegionRecipe.schedule.epochs)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="CPU threads for torch (default 2: the reference machine's cores)")
@@ -93,9 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     size = replace(MiniRecipe.size, image_size=args.image_size, patch_size=args.patch_size)
+    tower = RegionRecipe(live_scenes=args.region_scenes,
+                         schedule=replace(RegionRecipe.schedule, epochs=args.region_epochs))
     recipe = MiniRecipe(products=args.products, seed=args.seed, scene_share=args.scene_share,
                         scene_views=args.scene_views, scene_epochs=args.scene_epochs, size=size,
-                        schedule=Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr))
+                        schedule=Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr),
+                        region_tower=tower if args.region_scenes else None)
     print("model size:", describe_size(recipe.size))
     started = time.perf_counter()
     log = train_mini(args.output, recipe, device=args.device)

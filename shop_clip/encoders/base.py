@@ -67,6 +67,12 @@ class BaseEncoder(ABC):
     def encode_features(self, features) -> np.ndarray:
         return self.encode_images(features)
 
+    def encode_regions(self, images: Sequence[Image.Image]) -> np.ndarray | None:
+        """Regions of scene photos -> (n, dim) unit vectors in the catalog's space, by an image
+        tower trained for them; None where the model has none (shop the look then reads them
+        with ``encode_images``)."""
+        return None
+
     @abstractmethod
     def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """Texts -> (n, dim) unit vectors."""

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("shop_clip.encoders")
 
 BUNDLED = {"shop-clip-mini": Path(__file__).resolve().parent.parent / "pretrained" / "shop-clip-mini"}
+# A model directory's second image tower for shop the look's regions (``encode_regions``).  Its
+# weights are not the catalog's: a new tower re-embeds nothing, so the model's id leaves it out.
+REGIONS_DIR = "look_regions"
 
 
 def resolve_model_path(model: str) -> str:
@@ -34,8 +37,10 @@ def resolve_model_path(model: str) -> str:
 
 
 def local_model_id(path: Path) -> str:
-    """``<dir name>@<hash of weights>``: a retrained model in the same folder gets a new id."""
-    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*/*.safetensors"))
+    """``<dir name>@<hash of weights>``: a retrained model in the same folder gets a new id (a
+    new region tower does not: the stored vectors are still the model's)."""
+    weights = sorted(path.glob("*.safetensors")) + sorted(
+        file for file in path.glob("*/*.safetensors") if file.parent.name != REGIONS_DIR)
     return _hashed_id(path.name, tuple((str(file), file.stat().st_mtime_ns, file.stat().st_size) for file in weights))
 
 
@@ -113,6 +118,8 @@ class SentenceTransformerEncoder(BaseEncoder):
         self.model.eval()
         local = Path(path)
         self.model_id = model_id or (local_model_id(local) if local.is_dir() else model)
+        self._options = {"device": device, "batch_size": batch_size, "fp16": fp16, **options}
+        self._regions_dir = local / REGIONS_DIR if (local / REGIONS_DIR / "modules.json").is_file() else None
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
         self.image_size = _image_size(self.model)
@@ -179,3 +186,15 @@ class SentenceTransformerEncoder(BaseEncoder):
 
     def encode_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         return self._batched(list(texts), batch_size, lambda chunk: self.model.preprocess(list(chunk)))
+
+    @functools.cached_property
+    def _region_tower(self) -> SentenceTransformerEncoder | None:
+        """The model directory's ``look_regions`` tower, loaded at the first scene photo."""
+        if self._regions_dir is None:
+            return None
+        return SentenceTransformerEncoder(str(self._regions_dir), model_id=f"{self.model_id}/{REGIONS_DIR}",
+                                          **self._options)
+
+    def encode_regions(self, images: Sequence[Image.Image]) -> np.ndarray | None:
+        tower = self._region_tower
+        return None if tower is None else tower.encode_images(images)
