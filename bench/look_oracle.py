@@ -42,8 +42,9 @@ def oracle_crops(scenes_dir: Path):
         for item in scene["products"]:
             x0, y0, x1, y1 = item["box"]
             square = _padded_square(x0 * width, y0 * height, x1 * width, y1 * height, width, height)
+            lookup = item.get("lookup")  # none for a product the store does not stock: only its category can be right
             yield (scene["kind"], crop(photo, square), item["category"],
-                   item["lookup"]["image__startswith"].split("/")[-1])
+                   lookup["image__startswith"].split("/")[-1] if lookup else None)
 
 
 def measure(model_dir: str, store, crops) -> dict[str, dict[str, float]]:
@@ -62,12 +63,15 @@ def measure(model_dir: str, store, crops) -> dict[str, dict[str, float]]:
     for vector, (kind, _, category, name) in zip(vectors, crops, strict=True):
         order = np.argsort(-(catalog @ vector))
         same = [index for index in order if categories[index] == category][:5]
-        tally = counts.setdefault(kind, [0, 0, 0])
+        tally = counts.setdefault(kind, [0, 0, 0, 0])
         tally[0] += 1
         tally[1] += int(categories[order[0]] == category)
-        tally[2] += int(names.index(name) in same)
-    return {kind: {"products": n, "category": round(right / n, 3), "exact_at_5": round(exact / n, 3)}
-            for kind, (n, right, exact) in counts.items()}
+        if name is not None:
+            tally[2] += 1
+            tally[3] += int(names.index(name) in same)
+    return {kind: {"products": n, "category": round(right / n, 3),
+                   "exact_at_5": round(exact / stocked, 3) if stocked else None}
+            for kind, (n, right, stocked, exact) in counts.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
