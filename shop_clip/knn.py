@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import EmptyResultSet
 from django.db import transaction
 from django.db.models import BooleanField, F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -143,22 +144,81 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
     """The ``wanted`` products nearest to any of ``vectors``, nearest first, each once by its
     best-matching image.
 
-    One SQL statement per query vector; pgvector's iterative index scan keeps scanning until
-    enough rows pass the restriction, so a filter still fills the page.  ``plan``: ``plan_for``
-    the restriction when not given.
+    One SQL statement for all the query vectors (a KNN query each); pgvector's iterative index
+    scan keeps scanning until enough rows pass the restriction, so a filter still fills the page.
+    ``plan``: ``plan_for`` the restriction when not given.
     """
-    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-    if vectors.shape[1] != space.dim:
-        raise QueryError(f"query vector has {vectors.shape[1]} dimensions, the index {space.dim}")
-    # With several images a product, or several variants a family, one answer can take several rows.
-    catalog = get_catalog()
-    fetch = wanted * (1 if catalog.image_model is None and not catalog.group_field else 3)
+    vectors = _query_vectors(vectors, space)
+    fetch = _first_fetch(wanted)
     plan = plan or plan_for(restriction, space)
     while True:
         best, truncated = _best_rows(vectors, space, fetch, restriction, plan)
         if len(best) >= wanted or not truncated:
             break
         fetch *= 2
+    return _ranked(best, wanted)
+
+
+def nearest_each(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *, wanted: int,
+                 restrictions: Sequence[Restriction] | None = None) -> list[list[Neighbour]]:
+    """For each of ``vectors`` on its own, what ``nearest`` gives for it with its restriction
+    (``restrictions``, one a vector; none: unrestricted).
+
+    The queries that share a scan plan are one SQL statement, so the regions of a scene photo cost
+    one round trip, not one each; a query whose families did not fill ``wanted`` is asked again
+    alone, as ``nearest`` would.
+    """
+    if len(vectors) == 0:
+        return []
+    vectors = _query_vectors(vectors, space)
+    restrictions = [Restriction()] * len(vectors) if restrictions is None else list(restrictions)
+    if len(restrictions) != len(vectors):
+        raise ValueError(f"{len(vectors)} query vectors, {len(restrictions)} restrictions")
+    fetch = _first_fetch(wanted)
+    plans: dict[int, ScanPlan] = {}  # by the restriction's identity: one plan for a shared restriction
+    by_plan: dict[ScanPlan, list[int]] = {}
+    for index, restriction in enumerate(restrictions):
+        if id(restriction) not in plans:
+            plans[id(restriction)] = plan_for(restriction, space)
+        plan = plans[id(restriction)]
+        by_plan.setdefault(plan, []).append(index)
+    answers: list[list[Neighbour]] = [[] for _ in restrictions]
+    for plan, indexes in by_plan.items():
+        rows = _rows_each(vectors[indexes], space, fetch, [restrictions[index] for index in indexes], plan)
+        for index, found in zip(indexes, rows, strict=True):
+            best = _best_of(found)
+            if len(best) < wanted and len(found) == fetch:  # several rows a family: this one needs more
+                answers[index] = nearest(vectors[index], space, wanted=wanted, restriction=restrictions[index],
+                                         plan=plan)
+            else:
+                answers[index] = _ranked(best, wanted)
+    return answers
+
+
+def _query_vectors(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace) -> np.ndarray:
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    if vectors.shape[1] != space.dim:
+        raise QueryError(f"query vector has {vectors.shape[1]} dimensions, the index {space.dim}")
+    return vectors
+
+
+def _first_fetch(wanted: int) -> int:
+    """Rows a query first fetches for ``wanted`` products."""
+    # With several images a product, or several variants a family, one answer can take several rows.
+    catalog = get_catalog()
+    return wanted * (1 if catalog.image_model is None and not catalog.group_field else 3)
+
+
+def _best_of(rows: list[Neighbour], best: dict[Any, Neighbour] | None = None) -> dict[Any, Neighbour]:
+    """Each family's nearest row of ``rows`` (and of ``best``, which it updates)."""
+    best = {} if best is None else best
+    for row in rows:
+        if row.group_id not in best or row.distance < best[row.group_id].distance:
+            best[row.group_id] = row
+    return best
+
+
+def _ranked(best: dict[Any, Neighbour], wanted: int) -> list[Neighbour]:
     # The order of the SQL (distance, then product id), so pages agree on ties (duplicate images).
     return sorted(best.values(), key=lambda row: (row.distance, row.group_id, row.product_id))[:wanted]
 
@@ -203,14 +263,36 @@ def _ranked_rows(vector: np.ndarray, space: EmbeddingSpace, restriction: Restric
                           **ordering).values_list("product_id", "distance", "image_key", family))
 
 
-def knn_rows(cursor, vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
-             plan: ScanPlan) -> list[tuple]:
-    """The rows of ``knn_queryset``, or of ``binary_statement`` for a space with a binary index."""
+def _knn_statements(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restrictions: list[Restriction],
+                    plan: ScanPlan) -> list[tuple[str, list] | None]:
+    """``_knn_statement`` for each vector and its restriction; the queries of one restriction
+    compiled once, each with its own vector's literal (the ORM's compiling costs more than the query)."""
+    compiled: dict[int, tuple[str, tuple[str, tuple] | None]] = {}
+    statements: list[tuple[str, list] | None] = []
+    for vector, literal, restriction in zip(vectors, halfvec_literals(vectors), restrictions, strict=True):
+        if id(restriction) not in compiled:
+            compiled[id(restriction)] = literal, _knn_statement(vector, space, fetch, restriction, plan)
+        first, statement = compiled[id(restriction)]
+        if statement is None:
+            statements.append(None)
+            continue
+        sql, params = statement
+        statements.append((sql, [literal if isinstance(param, str) and param == first else param for param in params]))
+    return statements
+
+
+def _knn_statement(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
+                  plan: ScanPlan) -> tuple[str, tuple] | None:
+    """SQL and parameters of ``knn_queryset``, or of ``binary_statement`` for a space with a binary
+    index; None where the restriction leaves no row."""
     candidates = binary_candidates(space, fetch, plan)
-    if not candidates:
-        return list(knn_queryset(vector, space, fetch, restriction, plan))
-    cursor.execute(*binary_statement(vector, space, fetch, restriction, candidates))
-    return cursor.fetchall()
+    try:
+        if candidates:
+            return binary_statement(vector, space, fetch, restriction, candidates)
+        rows = knn_queryset(vector, space, fetch, restriction, plan)
+        return rows.query.get_compiler(using=rows.db).as_sql()
+    except EmptyResultSet:  # a restriction nothing can pass (a category with no browsable products)
+        return None
 
 
 class Hamming(Func):
@@ -265,18 +347,33 @@ def _best_rows(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restricti
                plan: ScanPlan) -> tuple[dict[Any, Neighbour], bool]:
     """Each family's nearest row over the query vectors, and whether any query hit ``fetch``."""
     best: dict[Any, Neighbour] = {}
-    truncated = False
-    connection = read_connection()  # the settings and the queries: one transaction on one connection
+    rows = _rows_each(vectors, space, fetch, [restriction] * len(vectors), plan)
+    for found in rows:
+        _best_of(found, best)
+    return best, any(len(found) == fetch for found in rows)
+
+
+def _rows_each(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restrictions: list[Restriction],
+               plan: ScanPlan) -> list[list[Neighbour]]:
+    """The ``fetch`` nearest rows for each vector and its restriction, in one statement: the KNN
+    queries of ``knn_queryset`` (or ``binary_statement``), each a subquery with its own index scan."""
+    statements = _knn_statements(vectors, space, fetch, restrictions, plan)
+    rows: list[list[Neighbour]] = [[] for _ in statements]
+    asked = [(index, statement) for index, statement in enumerate(statements) if statement is not None]
+    if not asked:
+        return rows
+    # Output columns by position (product_id, distance, ...): the same names may repeat without variants.
+    sql = " UNION ALL ".join(f"(SELECT {index}, numbered.* FROM ({statement}) AS numbered)"
+                             for index, (statement, _) in asked)
+    connection = read_connection()  # the settings and the query: one transaction on one connection
     nested = connection.in_atomic_block
     settings = query_settings(binary_candidates(space, fetch, plan) or fetch, plan)
     with transaction.atomic(using=read_alias()), connection.cursor() as cursor:
         set_local(cursor, settings)
-        for vector in vectors:
-            rows = knn_rows(cursor, vector, space, fetch, restriction, plan)
-            truncated |= len(rows) == fetch
-            for row in map(Neighbour._make, rows):
-                if row.group_id not in best or row.distance < best[row.group_id].distance:
-                    best[row.group_id] = row
+        cursor.execute(sql, [param for _, (_, params) in asked for param in params])
+        found = cursor.fetchall()
         if nested:  # SET LOCAL lasts until the outer transaction ends: the caller's queries get the defaults
             reset_local(cursor, settings)
-    return best, truncated
+    for index, *row in found:
+        rows[index].append(Neighbour._make(row))
+    return rows

@@ -31,11 +31,11 @@ from .conf import shop_clip_settings
 from .encoders import get_encoder
 from .errors import QueryError
 from .images import decode_size
-from .knn import Restriction, nearest
+from .knn import Neighbour, Restriction, nearest, nearest_each
 from .models import EmbeddingSpace
 from .read_db import on_read, reads
 from .results import Hit, Look, LookGroup
-from .search import Filters, as_image, hits_for, product_vectors, restriction_for
+from .search import Filters, as_image, hits_each, hits_for, product_vectors, restriction_for
 from .spaces import active_space
 
 __all__ = ["Look", "LookGroup", "complete_the_look", "shop_the_look"]
@@ -190,11 +190,14 @@ def shop_the_look(image: Image.Image | bytes, *, queryset: QuerySet | None = Non
     # What the photo shows does not depend on the restrictions; which products are offered does.
     found = [region for region in find_regions(as_image(image, target), space)
              if only is None or region.category == only]
+    found = found[:groups_wanted]
+    lookup = get_catalog().category_lookup
+    ranked = nearest_each([region.vector for region in found], space, wanted=per_category,
+                          restrictions=[restriction.narrowed(**{lookup: region.category}) for region in found])
     groups = []
-    for region in found[:groups_wanted]:
-        hits = _in_category(region.vector, space, region.category, per_category, restriction)
-        if hits:
-            groups.append(LookGroup(region.category, hits[0].score, hits, region.box, round(region.confidence, 4)))
+    for region, group in zip(found, hits_each(ranked), strict=True):
+        if group:
+            groups.append(LookGroup(region.category, group[0].score, group, region.box, round(region.confidence, 4)))
     return Look(groups, space.model_id)
 
 
@@ -216,12 +219,14 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     voters = encoder.encode_regions(crops)
     looks = encoder.encode_images(crops if voters is None else crops[:len(proposals)])
     voters = looks if voters is None else voters
-    second = dict(zip(tighter, voters[len(proposals):], strict=True))
-    candidates, known = [], {}
+    # Every look's neighbours in one statement, and their categories in one query.
+    ranked = nearest_each(voters, space, wanted=shop_clip_settings.LOOK_VOTE_NEIGHBOURS)
+    known = _categories_of({key for rows in ranked for row in rows for key in (row.group_id, row.product_id)})
+    second = dict(zip(tighter, ranked[len(proposals):], strict=True))
+    candidates = []
     for index, proposal in enumerate(proposals):
-        region = _voted_region(proposal.box, voters[index], space, second.get(index), known)
-        if region is not None:
-            region = replace(region, vector=looks[index])
+        neighbours = [ranked[index]] + ([second[index]] if index in second else [])
+        region = _voted_region(proposal.box, looks[index], neighbours, known)
         if (region is not None and region.confidence >= shop_clip_settings.LOOK_MIN_CONFIDENCE
                 and region.score >= shop_clip_settings.LOOK_MIN_SCORE):
             candidates.append(region)
@@ -239,24 +244,18 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     return kept
 
 
-def _voted_region(box: regions.Box, vector: np.ndarray, space: EmbeddingSpace,
-                  tighter: np.ndarray | None = None, known: dict[Any, list[str] | None] | None = None
-                  ) -> Region | None:
-    """The region's category by its nearest visible products' votes (and those of its tighter
-    crop's, when there is one: a category both looks agree on wins), or None when none has one.
-    ``known``: categories of products already read for this photo, by id (None: not shown), and
-    filled in.
+def _voted_region(box: regions.Box, vector: np.ndarray, neighbours: list[list[Neighbour]],
+                  known: dict[Any, list[str] | None]) -> Region | None:
+    """The region's category by the votes of its crop's nearest visible products (and of its
+    tighter crop's, when there is one: a category both looks agree on wins), or None when none has
+    one; ``vector`` is the look its group is the nearest products to.  ``known``: the categories of
+    the neighbours, by id (None: not shown).
 
     One product of another category nearest by a hair (a crop of a lamp that one vase resembles)
     does not outvote several of the right one."""
     votes: dict[str, float] = {}
     best: dict[str, float] = {}
-    looks = [vector] if tighter is None else [vector, tighter]
-    ranked = [nearest(look_vector, space, wanted=shop_clip_settings.LOOK_VOTE_NEIGHBOURS, restriction=Restriction())
-              for look_vector in looks]
-    known = _categories_of({key for rows in ranked for row in rows for key in (row.group_id, row.product_id)},
-                           {} if known is None else known)
-    for rows in ranked:
+    for rows in neighbours:
         rows = [row for row in rows if known[row.group_id] is not None and known[row.product_id] is not None]
         for row in rows:
             categories = known[row.group_id]
@@ -271,15 +270,12 @@ def _voted_region(box: regions.Box, vector: np.ndarray, space: EmbeddingSpace,
     return Region(box, category, best.get(category, 0.0), vector, votes[category] / sum(votes.values()))
 
 
-def _categories_of(keys: set[Any], known: dict[Any, list[str] | None]) -> dict[Any, list[str] | None]:
-    """``known`` with the categories of ``keys`` not in it yet, read in one query (None for a
-    product the shoppers may not see, as ``hits_for`` leaves it out)."""
-    missing = keys - known.keys()
-    if missing:
-        catalog = get_catalog()
-        products = on_read(catalog.product_queryset()).in_bulk(missing)
-        known.update({key: catalog.category_values(products[key]) if key in products else None for key in missing})
-    return known
+def _categories_of(keys: set[Any]) -> dict[Any, list[str] | None]:
+    """The categories of the products ``keys``, read in one query (None for a product the
+    shoppers may not see, as ``hits_for`` leaves it out)."""
+    catalog = get_catalog()
+    products = on_read(catalog.product_queryset()).in_bulk(keys)
+    return {key: catalog.category_values(products[key]) if key in products else None for key in keys}
 
 
 def _look_request(feature: str, queryset: QuerySet | None, filters: Filters | None, categories: int | None,

@@ -162,13 +162,12 @@ def _plane_residual(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     design = np.stack([np.ones(height * width), xs.ravel() / width, ys.ravel() / height], axis=1)
     colours = pixels.reshape(-1, 3)
     rows = border.ravel()
-    keep = rows.copy()
-    for _ in range(2):
-        coefficients, *_ = np.linalg.lstsq(design[keep], colours[keep], rcond=None)
-        residual = colours - design @ coefficients
-        distance = np.linalg.norm(residual, axis=1)
-        keep = rows & (distance <= np.percentile(distance[rows], 80))
-    return residual.reshape(height, width, 3), border
+    edge_design, edge_colours = design[rows], colours[rows]
+    coefficients, *_ = np.linalg.lstsq(edge_design, edge_colours, rcond=None)
+    distance = np.linalg.norm(edge_colours - edge_design @ coefficients, axis=1)
+    keep = distance <= np.percentile(distance, 80)
+    coefficients, *_ = np.linalg.lstsq(edge_design[keep], edge_colours[keep], rcond=None)
+    return (colours - design @ coefficients).reshape(height, width, 3), border
 
 
 def _plain_foreground(residual: np.ndarray, border: np.ndarray, most: float = _MOST_FOREGROUND_BORDER

@@ -151,10 +151,15 @@ def ranked_page(rank, *, queryset: models.QuerySet | None, filters: Filters | No
 def hits_for(ranked: Sequence[Neighbour]) -> list[Hit]:
     """Hits for neighbours, in their order, with the products (families and the variants that
     matched) in one query."""
-    keys = {key for row in ranked for key in (row.group_id, row.product_id)}
+    return hits_each([ranked])[0]
+
+
+def hits_each(ranked: Sequence[Sequence[Neighbour]]) -> list[list[Hit]]:
+    """``hits_for`` each list of neighbours, the products of all of them in one query."""
+    keys = {key for rows in ranked for row in rows for key in (row.group_id, row.product_id)}
     products = on_read(get_catalog().product_queryset()).in_bulk(keys)
-    return [Hit(products[row.group_id], 1.0 - row.distance, row.image_key, products[row.product_id])
-            for row in ranked if row.group_id in products and row.product_id in products]
+    return [[Hit(products[row.group_id], 1.0 - row.distance, row.image_key, products[row.product_id])
+             for row in rows if row.group_id in products and row.product_id in products] for rows in ranked]
 
 
 def as_image(image: Image.Image | bytes, target: int) -> Image.Image:

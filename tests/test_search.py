@@ -104,6 +104,32 @@ def test_selective_filter_fills_the_page_where_a_plain_hnsw_scan_would_not(catal
     assert all(hit.product.attributes["colour"] == "red" for hit in search.hits_for(iterative))
 
 
+def test_nearest_each_answers_each_vector_as_nearest_alone_in_one_statement_a_plan(catalog, db, monkeypatch):
+    """Shop the look asks for every region's neighbours at once: each answer is the one ``nearest``
+    gives that vector alone, the queries of one scan plan are one SQL statement, and a query whose
+    first fetch came back short is asked again until it is full."""
+    from django.test.utils import CaptureQueriesContext
+
+    from shop_clip import knn
+
+    space = active_space()
+    vectors = [encode_query(text, space) for text in ("a red lamp", "striped socks", "a blue vase", "a hat")]
+    selective = Restriction({"attributes__colour": "red", "attributes__pattern": "striped"})  # exact search
+    restrictions = [Restriction(), Restriction({"category__slug": "vase"}), selective, Restriction()]
+    assert len({plan_for(restriction, space) for restriction in restrictions}) == 2
+    alone = [nearest(vector, space, wanted=7, restriction=restriction)
+             for vector, restriction in zip(vectors, restrictions, strict=True)]
+    with CaptureQueriesContext(connection) as queries:
+        together = knn.nearest_each(vectors, space, wanted=7, restrictions=restrictions)
+    assert together == alone and all(together)
+    assert len([query for query in queries.captured_queries if "<=>" in query["sql"]]) == 2
+    assert knn.nearest_each([], space, wanted=7) == []
+    nothing = Restriction({"pk__in": []})  # the ORM knows no row passes: no SQL for it, an empty answer
+    assert knn.nearest_each(vectors[:2], space, wanted=7, restrictions=[Restriction(), nothing]) == [alone[0], []]
+    monkeypatch.setattr(knn, "_first_fetch", lambda wanted: 1)  # as if each family had taken every row fetched
+    assert knn.nearest_each(vectors, space, wanted=7) == [nearest(vector, space, wanted=7) for vector in vectors]
+
+
 def test_similar_never_returns_the_product_itself(api, catalog):
     from demo_project.catalog.models import Product
 

@@ -307,7 +307,7 @@ def test_switched_to_a_binary_index_the_shop_answers_with_families_and_hidden_pr
     import numpy as np
 
     from shop_clip.hnsw import BINARY, HALFVEC, has_index
-    from shop_clip.knn import nearest
+    from shop_clip.knn import nearest, nearest_each
     from shop_clip.scan_plan import ScanPlan
     from shop_clip.spaces import latest_active_space
 
@@ -328,6 +328,10 @@ def test_switched_to_a_binary_index_the_shop_answers_with_families_and_hidden_pr
                                                                              plan=ScanPlan.EXACT)]
         families = [group for _, group in walked]
         assert len(families) == len(set(families)) and not {value for hit in walked for value in hit} & hidden
+    queries = [np.asarray(row.embedding, dtype=np.float32) for row in ProductVector.objects.filter(
+        space=space, embedding__isnull=False)]
+    # Every query in one statement of binary_statement's: the same answers as one by one.
+    assert nearest_each(queries, space, wanted=20) == [nearest(query, space, wanted=20) for query in queries]
 
 
 # -- the store contract (tests/store_contract.py) on the shop, committed once and embedded in this process --------
