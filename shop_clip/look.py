@@ -191,9 +191,8 @@ def shop_the_look(image: Image.Image | bytes, *, queryset: QuerySet | None = Non
     found = [region for region in find_regions(as_image(image, target), space)
              if only is None or region.category == only]
     found = found[:groups_wanted]
-    lookup = get_catalog().category_lookup
     ranked = nearest_each([region.vector for region in found], space, wanted=per_category,
-                          restrictions=[restriction.narrowed(**{lookup: region.category}) for region in found])
+                          restrictions=[_within(restriction, region.category) for region in found])
     groups = []
     for region, group in zip(found, hits_each(ranked), strict=True):
         if group:
@@ -296,5 +295,9 @@ def _look_request(feature: str, queryset: QuerySet | None, filters: Filters | No
 
 def _in_category(vectors: np.ndarray, space: EmbeddingSpace, category: str, limit: int,
                  restriction: Restriction) -> list[Hit]:
-    lookup = get_catalog().category_lookup
-    return hits_for(nearest(vectors, space, wanted=limit, restriction=restriction.narrowed(**{lookup: category})))
+    return hits_for(nearest(vectors, space, wanted=limit, restriction=_within(restriction, category)))
+
+
+def _within(restriction: Restriction, category: str) -> Restriction:
+    """``restriction`` narrowed to the products of ``category``."""
+    return restriction.narrowed(**{get_catalog().category_lookup: category})
