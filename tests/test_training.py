@@ -392,3 +392,7 @@ def test_live_crops_are_the_regions_the_app_cuts_each_with_the_one_product_it_li
     assert owners.max() < 80 and 6 <= len(owners.unique()) <= 24
     again, _ = live_crops(processor, 80, 0, 64, scenes=6, progress=False)
     assert torch.equal(again, pixels)  # seeded: the same crops every run
+    busy, _ = live_crops(processor, 80, 0, 64, scenes=6, kinds=("busy",), progress=False)
+    assert not (len(busy) == len(pixels) and torch.equal(busy, pixels))  # the kinds decide the scenes
+    with pytest.raises(ValueError, match="scene kinds must be some of flat_lay, collage, busy; got busy, tartan"):
+        live_crops(processor, 80, 0, 64, scenes=6, kinds=("busy", "tartan"), progress=False)

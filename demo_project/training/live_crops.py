@@ -34,8 +34,10 @@ def _settings():
     return shop_clip_settings
 
 
-def _scenes(count: int, seed: int, render_size: int, scenes: int, rng: np.random.Generator) -> Iterator[tuple]:
-    """``(kind, [(row, product)])`` with 2-4 products of distinct categories each, products in catalog order."""
+def _scenes(count: int, seed: int, render_size: int, scenes: int, rng: np.random.Generator,
+            kinds: tuple[str, ...] = KINDS) -> Iterator[tuple]:
+    """``(kind, [(row, product)])`` with 2-4 products of distinct categories each, products in catalog order,
+    the kinds taken in turn from ``kinds`` (a kind named twice gets twice the scenes)."""
     pending: list = []
     wanted, made = int(rng.integers(2, 5)), 0
     for row, product in enumerate(generate_catalog(count, seed, image_size=render_size, exclude_pairs=HELD_OUT_PAIRS)):
@@ -43,16 +45,20 @@ def _scenes(count: int, seed: int, render_size: int, scenes: int, rng: np.random
             continue
         pending.append((row, product))
         if len(pending) == wanted:
-            yield KINDS[made % len(KINDS)], pending
+            yield kinds[made % len(kinds)], pending
             pending, wanted, made = [], int(rng.integers(2, 5)), made + 1
             if made == scenes:
                 return
 
 
-def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int, scenes: int,
-               *, crop_seed: int = CROP_SEED, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int, scenes: int, *,
+               kinds: tuple[str, ...] = KINDS, crop_seed: int = CROP_SEED,
+               progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(pixels (M, 3, H, W) normalised, owners (M,))``: every crop the live regions cut from
     ``scenes`` scenes of the training catalog that lies on a product, and that product's row."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"scene kinds must be some of {', '.join(KINDS)}; got {', '.join(kinds) or 'none'}")
     from shop_clip.images import decode_size, load_image
     from shop_clip.look_eval import lies_on
     from shop_clip.regions import looks_of, proposals_for
@@ -64,7 +70,7 @@ def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int
     images: list[Image.Image] = []
     owners: list[int] = []
     bar = tqdm(total=scenes, desc="live crops", disable=not progress, mininterval=2.0)
-    for kind, chosen in _scenes(count, seed, render_size, scenes, rng):
+    for kind, chosen in _scenes(count, seed, render_size, scenes, rng, kinds):
         photo, boxes, _ = compose_scene(kind, [product for _, product in chosen], rng)
         image = load_image(photo, target=target)
         proposals, _ = proposals_for(image, settings.LOOK_FLAT_LAYS, settings.LOOK_WINDOW_SCALES)

@@ -26,6 +26,8 @@ from shop_clip.training.batching import RandomBatches
 from shop_clip.training.contrastive import MAX_LOGIT_SCALE
 from shop_clip.training.training_loop import Schedule, TrainingLog, warmup_cosine
 
+from .scenes import KINDS
+
 
 @dataclass(frozen=True)
 class RegionRecipe:
@@ -33,6 +35,7 @@ class RegionRecipe:
 
     schedule: Schedule = Schedule(epochs=3, batch_size=128, lr=1e-3)
     live_scenes: int = 1000  # > 0: the live regions' crops of this many scenes (``live_crops``); 0: scene_share
+    scene_kinds: tuple[str, ...] = KINDS  # the live scenes' kinds in turn: a kind named twice gets twice the scenes
     category_share: float = 0.5  # of each view's target spread over its category's products (``train_region_tower``)
     catalog_photos: int | None = 2000  # catalog photos trained on beside the crops (None: all), which must land home
     scene_share: float = 0.75  # with live_scenes 0: of each batch in a ``scene_augmentation`` scene

@@ -31,6 +31,7 @@ from .live_crops import live_crops
 from .mini_data import LABELLED, build_training_pairs
 from .region_tower import RegionRecipe, catalog_vectors, region_tower, train_region_tower
 from .scene_augmentation import SceneAugmentation
+from .scenes import KINDS
 from .st_format import load_clip_parts, save_sentence_transformer
 from .train_mini import MiniRecipe
 
@@ -61,7 +62,7 @@ def tower_for(model: CLIPModel, processor: CLIPProcessor, pairs: EncodedPairs, m
     views = SceneAugmentation(masks, share=recipe.scene_share, mean=mean, std=std)
     if recipe.live_scenes:
         crops, crop_owners = live_crops(processor, mini.products, mini.seed, mini.render_size, recipe.live_scenes,
-                                        progress=progress)
+                                        kinds=recipe.scene_kinds, progress=progress)
         if progress:
             print(f"{len(crops)} crops of {len(crop_owners.unique())} products from {recipe.live_scenes} scenes")
         photos = torch.arange(len(pairs))
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scene-share", type=float, default=RegionRecipe.scene_share)
     parser.add_argument("--live-scenes", type=int, default=RegionRecipe.live_scenes,
                         help="train on the live regions' crops of this many training scenes instead (0: none)")
+    parser.add_argument("--scene-kinds", default=",".join(RegionRecipe.scene_kinds),
+                        help="the live scenes' kinds, taken in turn; name one twice for twice its scenes")
     parser.add_argument("--category-share", type=float, default=RegionRecipe.category_share,
                         help="share of each crop's target spread over its category's products")
     parser.add_argument("--catalog-photos", type=int, default=RegionRecipe.catalog_photos,
@@ -102,11 +105,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="CPU threads for torch (default 2: the reference machine's cores)")
     args = parser.parse_args(argv)
+    kinds = tuple(kind.strip() for kind in args.scene_kinds.split(",") if kind.strip())
+    if not kinds or set(kinds) - set(KINDS):
+        parser.error(f"--scene-kinds takes some of {', '.join(KINDS)}, comma-separated; got {args.scene_kinds!r}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     recipe = RegionRecipe(schedule=Schedule(epochs=args.epochs, batch_size=RegionRecipe.schedule.batch_size,
                                             lr=args.lr), scene_share=args.scene_share,
-                          live_scenes=args.live_scenes, category_share=args.category_share,
+                          live_scenes=args.live_scenes,
+                          scene_kinds=kinds,
+                          category_share=args.category_share,
                           catalog_photos=args.catalog_photos)
     started = time.perf_counter()
     log = train_look_regions(args.model, args.output, recipe)
