@@ -18,7 +18,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import CLIPProcessor
 
-from .scenes import KINDS, compose_scene
+from .scenes import KINDS, checked_kinds, compose_scene
 from .synthetic import HELD_OUT_PAIRS, generate_catalog
 
 CROP_SEED = 5150
@@ -56,9 +56,7 @@ def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int
                progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(pixels (M, 3, H, W) normalised, owners (M,))``: every crop the live regions cut from
     ``scenes`` scenes of the training catalog that lies on a product, and that product's row."""
-    unknown = set(kinds) - set(KINDS)
-    if unknown or not kinds:
-        raise ValueError(f"scene kinds must be some of {', '.join(KINDS)}; got {', '.join(kinds) or 'none'}")
+    kinds = checked_kinds(kinds)
     from shop_clip.images import decode_size, load_image
     from shop_clip.look_eval import lies_on
     from shop_clip.regions import looks_of, proposals_for

@@ -29,6 +29,13 @@ Box = tuple[float, float, float, float]
 KINDS = ("flat_lay", "collage", "busy")
 
 
+def checked_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """``kinds`` as a tuple, or ValueError naming the kinds there are when one is unknown or none is given."""
+    if not kinds or set(kinds) - set(KINDS):
+        raise ValueError(f"scene kinds must be some of {', '.join(KINDS)}; got {', '.join(kinds) or 'none'}")
+    return tuple(kinds)
+
+
 def compose_scene(kind: str, products: Sequence[SyntheticProduct],
                   rng: np.random.Generator) -> tuple[bytes, list[Box], int]:
     """A ``kind`` scene of ``products`` (with masks): ``(JPEG bytes, each product's box, quality)``."""

@@ -31,7 +31,7 @@ from .live_crops import live_crops
 from .mini_data import LABELLED, build_training_pairs
 from .region_tower import RegionRecipe, catalog_vectors, region_tower, train_region_tower
 from .scene_augmentation import SceneAugmentation
-from .scenes import KINDS
+from .scenes import checked_kinds
 from .st_format import load_clip_parts, save_sentence_transformer
 from .train_mini import MiniRecipe
 
@@ -105,16 +105,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="CPU threads for torch (default 2: the reference machine's cores)")
     args = parser.parse_args(argv)
-    kinds = tuple(kind.strip() for kind in args.scene_kinds.split(",") if kind.strip())
-    if not kinds or set(kinds) - set(KINDS):
-        parser.error(f"--scene-kinds takes some of {', '.join(KINDS)}, comma-separated; got {args.scene_kinds!r}")
+    try:
+        kinds = checked_kinds([kind.strip() for kind in args.scene_kinds.split(",") if kind.strip()])
+    except ValueError as error:
+        parser.error(f"--scene-kinds (comma-separated): {error}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     recipe = RegionRecipe(schedule=Schedule(epochs=args.epochs, batch_size=RegionRecipe.schedule.batch_size,
                                             lr=args.lr), scene_share=args.scene_share,
-                          live_scenes=args.live_scenes,
-                          scene_kinds=kinds,
-                          category_share=args.category_share,
+                          live_scenes=args.live_scenes, scene_kinds=kinds, category_share=args.category_share,
                           catalog_photos=args.catalog_photos)
     started = time.perf_counter()
     log = train_look_regions(args.model, args.output, recipe)
