@@ -43,6 +43,7 @@ Numbers go to ``bench/results/search_<size>.json`` unless ``--json`` says otherw
 from __future__ import annotations
 
 import argparse
+import ast
 import itertools
 import json
 import os
@@ -1384,6 +1385,23 @@ def _counts(text: str) -> list[int]:
     return counts
 
 
+def _overrides(text: str) -> dict[str, Any]:
+    """``NAME=VALUE,NAME=VALUE`` as SHOP_CLIP overrides, each value a Python literal."""
+    overrides = {}
+    for part in filter(None, (part.strip() for part in text.split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not name.isupper():
+            raise argparse.ArgumentTypeError(f"give SHOP_CLIP settings as NAME=VALUE, e.g. HNSW_EF_SEARCH=200; "
+                                             f"got {part!r}")
+        try:
+            overrides[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise argparse.ArgumentTypeError(f"{name}'s value is not a Python literal: {value!r}") from None
+    if not overrides:
+        raise argparse.ArgumentTypeError("give at least one NAME=VALUE")
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", type=int, default=100_000)
@@ -1409,6 +1427,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warm", action="store_true", help="the fresh and warm table's warm pass alone")
     parser.add_argument("--before", action="store_true", help="fresh and warm: also the search settings "
                         "before issue 17 (BEFORE), on the one-space database")
+    parser.add_argument("--also", type=_overrides, action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="fresh and warm: also these SHOP_CLIP settings on the one-space database, a variant "
+                        "each time it is given (e.g. --also HNSW_EF_SEARCH=200 --also PLAN_CACHE_SECONDS=0)")
     parser.add_argument("--prewarm", action="store_true", help="fresh and warm: also a cold pass that loads "
                         "the active index with pg_prewarm first")
     parser.add_argument("--second-space", action="store_true", help="also a second 512-d space for the same "
@@ -1500,6 +1521,8 @@ def _run(args, out: Path, url: str) -> dict[str, Any]:
     variants = {label: (alias, {}) for label, alias in aliases.items()}
     if args.before:
         variants = {"one space, before": ("default", BEFORE), **variants}
+    for overrides in args.also:
+        variants[", ".join(f"{name}={value}" for name, value in overrides.items())] = ("default", overrides)
     for wanted, name, statements in ((args.exact_statements, "exact_statements", exact_statements),
                                      (args.covering, "covering", covering_statements)):
         if wanted:  # one table of bare statements, then stop
