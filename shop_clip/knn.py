@@ -146,7 +146,9 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
 
     One SQL statement for all the query vectors (a KNN query each); pgvector's iterative index
     scan keeps scanning until enough rows pass the restriction, so a filter still fills the page.
-    ``plan``: ``plan_for`` the restriction when not given.
+    ``plan``: ``plan_for`` the restriction when not given.  A page the index leaves short is
+    where a remembered plan may be out of date: the restriction is counted again, and searched
+    exactly if it now leaves few enough products.
     """
     vectors = _query_vectors(vectors, space)
     fetch = _first_fetch(wanted)
@@ -156,6 +158,8 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
         if len(best) >= wanted or not truncated:
             break
         fetch *= 2
+    if len(best) < wanted and plan is ScanPlan.INDEX and plan_for(restriction, space, recount=True) is ScanPlan.EXACT:
+        return nearest(vectors, space, wanted=wanted, restriction=restriction, plan=ScanPlan.EXACT)
     return _ranked(best, wanted)
 
 
@@ -187,7 +191,8 @@ def nearest_each(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpa
         rows = _rows_each(vectors[indexes], space, fetch, [restrictions[index] for index in indexes], plan)
         for index, found in zip(indexes, rows, strict=True):
             best = _best_of(found)
-            if len(best) < wanted and len(found) == fetch:  # several rows a family: this one needs more
+            # Several rows a family: this one needs more; or a short page from the index, which nearest checks.
+            if len(best) < wanted and (len(found) == fetch or (plan is ScanPlan.INDEX and restrictions[index])):
                 answers[index] = nearest(vectors[index], space, wanted=wanted, restriction=restrictions[index],
                                          plan=plan)
             else:

@@ -8,8 +8,14 @@ every matching row's distance is exact, at a cost that grows with the matches
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from enum import Enum
 from typing import TYPE_CHECKING
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 
 from .catalog import get_catalog
 from .conf import shop_clip_settings
@@ -26,15 +32,74 @@ class ScanPlan(Enum):
     EXACT = "exact"  # every matching row's distance, through the filters' own indexes
 
 
-def plan_for(restriction: Restriction, space: EmbeddingSpace | None = None) -> ScanPlan:
+def plan_for(restriction: Restriction, space: EmbeddingSpace | None = None, *, recount: bool = False) -> ScanPlan:
     """EXACT when the restriction leaves so few products that exact search is both needed and
-    affordable (at most ``exact_search_max_rows`` for ``space``, counted no further than that)."""
+    affordable (at most ``exact_search_max_rows`` for ``space``, counted no further than that).
+
+    The plan of a restriction counted in the last ``PLAN_CACHE_SECONDS`` is remembered, since a
+    store's shoppers repeat its filters; ``recount``: count again, as ``knn.nearest`` does when the
+    index leaves a page short."""
     if not restriction or shop_clip_settings.HNSW_ITERATIVE_SCAN == "off":
         return ScanPlan.INDEX
     most = exact_search_max_rows(space)
+    if most <= 0:
+        return ScanPlan.INDEX
     # No ordering: counting then stops at the threshold (an index-only scan where there is one).
-    products = restriction.product_ids(approximate=True)  # close enough to choose a plan
-    return ScanPlan.EXACT if most > 0 and products[:most + 1].count() <= most else ScanPlan.INDEX
+    products = restriction.product_ids(approximate=True)[:most + 1]  # close enough to choose a plan
+    try:
+        key = _plan_key(products)
+    except EmptyResultSet:  # the ORM knows no product passes (``pk__in=[]``): nothing to count
+        return ScanPlan.EXACT
+    plan = None if recount else _remembered.get(key)
+    if plan is None:
+        plan = ScanPlan.EXACT if products.count() <= most else ScanPlan.INDEX
+        _remembered.put(key, plan)
+    return plan
+
+
+class _Plans:
+    """Scan plans by their count's statement, each for ``PLAN_CACHE_SECONDS``, the newest
+    ``PLAN_CACHE_SIZE`` of them: a process's own, shared by its threads."""
+
+    def __init__(self) -> None:
+        self._plans: OrderedDict[tuple, tuple[float, ScanPlan]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> ScanPlan | None:
+        if not shop_clip_settings.PLAN_CACHE_SECONDS:
+            return None
+        with self._lock:
+            found = self._plans.get(key)
+            if found is None or found[0] < time.monotonic():
+                return None
+            self._plans.move_to_end(key)
+            return found[1]
+
+    def put(self, key: tuple, plan: ScanPlan) -> None:
+        seconds, size = shop_clip_settings.PLAN_CACHE_SECONDS, int(shop_clip_settings.PLAN_CACHE_SIZE)
+        if not seconds or size <= 0:
+            return
+        with self._lock:
+            self._plans[key] = (time.monotonic() + float(seconds), plan)
+            self._plans.move_to_end(key)
+            while len(self._plans) > size:
+                self._plans.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+
+
+_remembered = _Plans()
+# The key holds every setting a plan depends on (the threshold is the count's LIMIT); data changes
+# are what a test must forget, its rows rolled back.
+forget_plans = _remembered.clear
+
+
+def _plan_key(products) -> tuple:
+    """The count's statement and the database it runs on: the same filters give the same key."""
+    sql, params = products.query.sql_with_params()
+    return connections[products.db].settings_dict.get("NAME"), products.db, sql, tuple(map(repr, params))
 
 
 def plan_for_words(words: str, restriction: Restriction, space: EmbeddingSpace | None = None) -> ScanPlan:

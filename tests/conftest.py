@@ -117,6 +117,16 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _plans_forgotten():
+    """Each test counts its own filters: a plan remembered from an earlier test's products (rolled
+    back or flushed since) would choose its scan for rows that are gone."""
+    from shop_clip.scan_plan import forget_plans
+
+    forget_plans()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _session_worker_idle_before_flush(request):
     """A test that used the session's worker ends once the worker is idle: a task still running
     (tagging what was just embedded, a space's activation) when the test database is flushed can

@@ -337,6 +337,40 @@ def test_few_matches_are_searched_exactly_whatever_their_share_of_a_small_catalo
     assert plan_for(Restriction(in_stock)) is ScanPlan.INDEX  # the 5% share alone: HNSW
 
 
+def test_a_filters_plan_is_remembered_and_counted_again_when_the_index_leaves_a_page_short(catalog, db, settings):
+    """Shoppers repeat a store's filters, and at 1M products the count that chooses the scan plan
+    takes up to 17 ms: a plan is remembered for PLAN_CACHE_SECONDS.  A remembered plan may be out
+    of date, which a short page from the index shows: the filter is counted again and searched
+    exactly."""
+    from django.test.utils import CaptureQueriesContext
+
+    from demo_project.catalog.models import Product
+
+    def counted(call):
+        with CaptureQueriesContext(connection) as queries:
+            result = call()
+        return result, sum("COUNT(" in query["sql"] for query in queries.captured_queries)
+
+    space = active_space()
+    prices = sorted(Product.objects.values_list("price", flat=True))
+    cheap = Restriction({"price__lte": prices[29]})
+    matching = Product.objects.filter(price__lte=prices[29]).count()
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MIN_ROWS": 0, "EXACT_SEARCH_SELECTIVITY": 1,
+                          "EXACT_SEARCH_MAX_ROWS": matching - 1}
+    assert counted(lambda: plan_for(cheap, space)) == (ScanPlan.INDEX, 1)
+    assert counted(lambda: plan_for(cheap, space)) == (ScanPlan.INDEX, 0)  # remembered
+    cheapest = Restriction({"price__lte": prices[3]})
+    assert counted(lambda: plan_for(cheapest, space)) == (ScanPlan.EXACT, 1)  # another filter: its own count
+    # All but three of the cheap products now cost more: the remembered plan is out of date.
+    kept = set(Product.objects.filter(price__lte=prices[29]).order_by("price", "pk").values_list("pk", flat=True)[:3])
+    Product.objects.filter(price__lte=prices[29]).exclude(pk__in=kept).update(price=prices[-1] + 1)
+    found, counts = counted(lambda: nearest(encode_query("a red lamp", space), space, wanted=10, restriction=cheap))
+    assert {row.product_id for row in found} == kept and counts == 1
+    assert counted(lambda: plan_for(cheap, space)) == (ScanPlan.EXACT, 0)  # remembered as counted again
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "PLAN_CACHE_SECONDS": 0}
+    assert [counted(lambda: plan_for(cheap, space)) for _ in range(2)] == [(ScanPlan.EXACT, 1)] * 2
+
+
 def test_keyword_ranking_searches_rare_words_exactly_from_postgresqls_estimate(catalog, db, settings):
     from django.db import connection
 
