@@ -79,7 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LIMIT": 100,
     "DEFAULT_LIMIT": 20,
     # Enough candidates per index scan for the recall target at 1M products (docs/decisions/hnsw-settings.md).
-    "HNSW_EF_SEARCH": 150,
+    "HNSW_EF_SEARCH": 250,
     # "strict_order": pgvector's iterative scan; "relaxed_order" (pages may repeat a product); "off":
     # the plain scan, selective filters included (pages come back short: for comparison only).
     "HNSW_ITERATIVE_SCAN": "strict_order",
