@@ -107,11 +107,10 @@ DEFAULTS: dict[str, Any] = {
     # max_parallel_workers_per_gather for exact search (None: the server's): parallel workers cost a
     # few thousand matches more than they save (docs/decisions/filtered-search-at-1m.md).
     "EXACT_SEARCH_WORKERS": 0,
-    # How long a process remembers a restriction's scan plan (its count costs up to 17 ms at 1M
-    # products: docs/decisions/filtered-search-at-1m.md), and for how many restrictions; 0: count
-    # every query.  A short page from the index counts again.
+    # How long the query cache (QUERY_CACHE_ALIAS) remembers a restriction's scan plan (its count
+    # costs up to 17 ms at 1M products: docs/decisions/filtered-search-at-1m.md); 0: count every
+    # query.  A short page from the index counts again.
     "PLAN_CACHE_SECONDS": 300,
-    "PLAN_CACHE_SIZE": 1_000,
     # Hybrid text search (keywords.py): products containing all the query's words, nearest first,
     # are fused with the plain nearest products (reciprocal rank fusion), so names, materials and
     # brands a picture cannot show still count.  ``?mode=vector|keyword|hybrid`` picks one per query.

@@ -158,9 +158,16 @@ def nearest(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *
         if len(best) >= wanted or not truncated:
             break
         fetch *= 2
-    if len(best) < wanted and plan is ScanPlan.INDEX and plan_for(restriction, space, recount=True) is ScanPlan.EXACT:
+    if _stale_index_plan(len(best), wanted, plan, restriction, space):
         return nearest(vectors, space, wanted=wanted, restriction=restriction, plan=ScanPlan.EXACT)
     return _ranked(best, wanted)
+
+
+def _stale_index_plan(found: int, wanted: int, plan: ScanPlan, restriction: Restriction,
+                      space: EmbeddingSpace) -> bool:
+    """Whether a page the index left short came from a remembered plan that is out of date: the
+    restriction, counted again, now leaves few enough products for exact search."""
+    return found < wanted and plan is ScanPlan.INDEX and plan_for(restriction, space, recount=True) is ScanPlan.EXACT
 
 
 def nearest_each(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpace, *, wanted: int,
@@ -191,10 +198,12 @@ def nearest_each(vectors: np.ndarray | Sequence[np.ndarray], space: EmbeddingSpa
         rows = _rows_each(vectors[indexes], space, fetch, [restrictions[index] for index in indexes], plan)
         for index, found in zip(indexes, rows, strict=True):
             best = _best_of(found)
-            # Several rows a family: this one needs more; or a short page from the index, which nearest checks.
-            if len(best) < wanted and (len(found) == fetch or (plan is ScanPlan.INDEX and restrictions[index])):
+            if len(best) < wanted and len(found) == fetch:  # several rows a family: this one needs more
                 answers[index] = nearest(vectors[index], space, wanted=wanted, restriction=restrictions[index],
                                          plan=plan)
+            elif _stale_index_plan(len(best), wanted, plan, restrictions[index], space):
+                answers[index] = nearest(vectors[index], space, wanted=wanted, restriction=restrictions[index],
+                                         plan=ScanPlan.EXACT)
             else:
                 answers[index] = _ranked(best, wanted)
     return answers

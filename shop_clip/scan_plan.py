@@ -8,12 +8,11 @@ every matching row's distance is exact, at a cost that grows with the matches
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
+import hashlib
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from django.core.cache import caches
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 
@@ -36,9 +35,9 @@ def plan_for(restriction: Restriction, space: EmbeddingSpace | None = None, *, r
     """EXACT when the restriction leaves so few products that exact search is both needed and
     affordable (at most ``exact_search_max_rows`` for ``space``, counted no further than that).
 
-    The plan of a restriction counted in the last ``PLAN_CACHE_SECONDS`` is remembered, since a
-    store's shoppers repeat its filters; ``recount``: count again, as ``knn.nearest`` does when the
-    index leaves a page short."""
+    The plan of a restriction counted in the last ``PLAN_CACHE_SECONDS`` is remembered in the
+    query cache (``QUERY_CACHE_ALIAS``), since a store's shoppers repeat its filters; ``recount``:
+    count again, as ``knn.nearest`` does when the index leaves a page short."""
     if not restriction or shop_clip_settings.HNSW_ITERATIVE_SCAN == "off":
         return ScanPlan.INDEX
     most = exact_search_max_rows(space)
@@ -50,56 +49,31 @@ def plan_for(restriction: Restriction, space: EmbeddingSpace | None = None, *, r
         key = _plan_key(products)
     except EmptyResultSet:  # the ORM knows no product passes (``pk__in=[]``): nothing to count
         return ScanPlan.EXACT
-    plan = None if recount else _remembered.get(key)
-    if plan is None:
-        plan = ScanPlan.EXACT if products.count() <= most else ScanPlan.INDEX
-        _remembered.put(key, plan)
+    cache = caches[shop_clip_settings.QUERY_CACHE_ALIAS]
+    seconds = shop_clip_settings.PLAN_CACHE_SECONDS
+    remembered = cache.get(key) if seconds and not recount else None
+    if remembered is not None:
+        return ScanPlan(remembered)
+    plan = ScanPlan.EXACT if products.count() <= most else ScanPlan.INDEX
+    if seconds:
+        cache.set(key, plan.value, seconds)
     return plan
 
 
-class _Plans:
-    """Scan plans by their count's statement, each for ``PLAN_CACHE_SECONDS``, the newest
-    ``PLAN_CACHE_SIZE`` of them: a process's own, shared by its threads."""
-
-    def __init__(self) -> None:
-        self._plans: OrderedDict[tuple, tuple[float, ScanPlan]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> ScanPlan | None:
-        if not shop_clip_settings.PLAN_CACHE_SECONDS:
-            return None
-        with self._lock:
-            found = self._plans.get(key)
-            if found is None or found[0] < time.monotonic():
-                return None
-            self._plans.move_to_end(key)
-            return found[1]
-
-    def put(self, key: tuple, plan: ScanPlan) -> None:
-        seconds, size = shop_clip_settings.PLAN_CACHE_SECONDS, int(shop_clip_settings.PLAN_CACHE_SIZE)
-        if not seconds or size <= 0:
-            return
-        with self._lock:
-            self._plans[key] = (time.monotonic() + float(seconds), plan)
-            self._plans.move_to_end(key)
-            while len(self._plans) > size:
-                self._plans.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._plans.clear()
+_generation = [0]  # a part of every key: forget_plans makes each earlier one unreachable
 
 
-_remembered = _Plans()
-# The key holds every setting a plan depends on (the threshold is the count's LIMIT); data changes
-# are what a test must forget, its rows rolled back.
-forget_plans = _remembered.clear
+def forget_plans() -> None:
+    """Every remembered plan forgotten, as for a test whose rows were rolled back.  The key holds
+    every setting a plan depends on (the threshold is the count's LIMIT); data changes do not."""
+    _generation[0] += 1
 
 
-def _plan_key(products) -> tuple:
+def _plan_key(products) -> str:
     """The count's statement and the database it runs on: the same filters give the same key."""
     sql, params = products.query.sql_with_params()
-    return connections[products.db].settings_dict.get("NAME"), products.db, sql, tuple(map(repr, params))
+    statement = (connections[products.db].settings_dict.get("NAME"), products.db, sql, tuple(map(repr, params)))
+    return f"shop_clip:plan:{_generation[0]}:" + hashlib.sha1(repr(statement).encode()).hexdigest()
 
 
 def plan_for_words(words: str, restriction: Restriction, space: EmbeddingSpace | None = None) -> ScanPlan:
