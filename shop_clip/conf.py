@@ -144,6 +144,9 @@ DEFAULTS: dict[str, Any] = {
     "LOOK_VOTE_TEMPERATURE": 0.02,
     "LOOK_MIN_CONFIDENCE": 0.3,
     "LOOK_MIN_SCORE": 0.4,
+    # A busy photo's largest blobs looked at in two halves too (touching products are one blob;
+    # docs/decisions/shop-the-look-scenes.md): each costs four crops more.  0: never.
+    "LOOK_SPLIT_BLOBS": 1,
     # The DATABASES alias shoppers' answers are read from (a streaming replica); None: the primary.
     # A product saved a moment ago may not be searchable there yet (docs/decisions/read-replica.md).
     "READ_DATABASE": None,

@@ -52,7 +52,7 @@ class Region:
     box: regions.Box
     category: str
     score: float
-    vector: np.ndarray
+    vector: np.ndarray | None  # None until the region is kept (find_regions)
     confidence: float = 1.0
 
 
@@ -210,40 +210,75 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
     """
     proposals, segmented = regions.proposals_for(image, shop_clip_settings.LOOK_FLAT_LAYS,
                                                  shop_clip_settings.LOOK_WINDOW_SCALES)
-    crops, tighter = regions.looks_of(image, proposals)
+    # Products touching on a busy backdrop are one blob: the largest blobs are looked at in halves
+    # too, and two halves of other categories that vote surer replace their blob.
+    halved = _halved(proposals) if segmented else {}
+    looked = proposals + [half for pair in halved.values() for half in pair]
+    crops, tighter = regions.looks_of(image, looked)
     encoder = get_encoder(model=space.model_ref)
     # A region tower (the model's, if it has one) names the category; the group is the products
     # nearest the catalog's own tower's look, which puts a product's photo on its vector
-    # (docs/decisions/shop-the-look-scenes.md).
+    # (docs/decisions/shop-the-look-scenes.md).  Those looks are taken of the kept regions only.
     voters = encoder.encode_regions(crops)
-    looks = encoder.encode_images(crops if voters is None else crops[:len(proposals)])
-    voters = looks if voters is None else voters
+    looks = encoder.encode_images(crops) if voters is None else None
     # Every look's neighbours in one statement, and their categories in one query.
-    ranked = nearest_each(voters, space, wanted=shop_clip_settings.LOOK_VOTE_NEIGHBOURS)
+    ranked = nearest_each(voters if looks is None else looks, space, wanted=shop_clip_settings.LOOK_VOTE_NEIGHBOURS)
     known = _categories_of({key for rows in ranked for row in rows for key in (row.group_id, row.product_id)})
-    second = dict(zip(tighter, ranked[len(proposals):], strict=True))
-    candidates = []
-    for index, proposal in enumerate(proposals):
-        neighbours = [ranked[index]] + ([second[index]] if index in second else [])
-        region = _voted_region(proposal.box, looks[index], neighbours, known)
-        if (region is not None and region.confidence >= shop_clip_settings.LOOK_MIN_CONFIDENCE
-                and region.score >= shop_clip_settings.LOOK_MIN_SCORE):
-            candidates.append(region)
-    candidates.sort(key=lambda region: -region.score)
-    kept: list[Region] = []
-    for region in candidates:
-        if any(other.category == region.category for other in kept):
+    second = dict(zip(tighter, ranked[len(looked):], strict=True))
+    voted = [_voted_region(proposal.box, None if looks is None else looks[index],
+                           [ranked[index]] + ([second[index]] if index in second else []), known)
+             for index, proposal in enumerate(looked)]
+    chosen = list(range(len(proposals)))
+    for number, index in enumerate(halved):  # the halves follow the proposals, two a blob
+        first, other = len(proposals) + 2 * number, len(proposals) + 2 * number + 1
+        if _halves_win(voted[index], voted[first], voted[other]):
+            chosen[chosen.index(index)] = first
+            chosen.append(other)
+    candidates = [index for index in chosen
+                  if voted[index] is not None and voted[index].confidence >= shop_clip_settings.LOOK_MIN_CONFIDENCE
+                  and voted[index].score >= shop_clip_settings.LOOK_MIN_SCORE]
+    candidates.sort(key=lambda index: -voted[index].score)
+    kept: list[int] = []
+    for index in candidates:
+        region = voted[index]
+        if any(voted[other].category == region.category for other in kept):
             continue
         if not segmented:
-            if region.score < candidates[0].score - shop_clip_settings.LOOK_SCORE_MARGIN:
+            if region.score < voted[candidates[0]].score - shop_clip_settings.LOOK_SCORE_MARGIN:
                 break
-            if any(regions.overlap(region.box, other.box) > shop_clip_settings.LOOK_MAX_OVERLAP for other in kept):
+            if any(regions.overlap(region.box, voted[other].box) > shop_clip_settings.LOOK_MAX_OVERLAP
+                   for other in kept):
                 continue
-        kept.append(region)
-    return kept
+        kept.append(index)
+    if looks is None and kept:
+        vectors = encoder.encode_images([crops[index] for index in kept])
+        return [replace(voted[index], vector=vector) for index, vector in zip(kept, vectors, strict=True)]
+    return [voted[index] for index in kept]
 
 
-def _voted_region(box: regions.Box, vector: np.ndarray, neighbours: list[list[Neighbour]],
+def _halved(proposals: list[regions.Proposal]) -> dict[int, tuple[regions.Proposal, regions.Proposal]]:
+    """The halves of the ``LOOK_SPLIT_BLOBS`` largest busy blobs (proposals come largest first),
+    by the blob's index."""
+    halved: dict[int, tuple[regions.Proposal, regions.Proposal]] = {}
+    for index, proposal in enumerate(proposals):
+        if len(halved) >= shop_clip_settings.LOOK_SPLIT_BLOBS:
+            break
+        pair = regions.halves(proposal)
+        if pair is not None:
+            halved[index] = pair
+    return halved
+
+
+def _halves_win(whole: Region | None, first: Region | None, second: Region | None) -> bool:
+    """Whether two halves are two products rather than their blob one: they name two categories,
+    and their votes are surer on average (confidence times score) than the blob's."""
+    if first is None or second is None or first.category == second.category:
+        return False  # one product cut in two
+    sureness = (first.confidence * first.score + second.confidence * second.score) / 2
+    return whole is None or sureness > whole.confidence * whole.score
+
+
+def _voted_region(box: regions.Box, vector: np.ndarray | None, neighbours: list[list[Neighbour]],
                   known: dict[Any, list[str] | None]) -> Region | None:
     """The region's category by the votes of its crop's nearest visible products (and of its
     tighter crop's, when there is one: a category both looks agree on wins), or None when none has

@@ -42,6 +42,8 @@ _SPLIT_BORDER = 0.08    # a blob is photos with their own backdrops when its bor
 _SPLIT_INSET = 2        # working-copy pixels of a blob's edge left out when it is segmented within
 _SPLIT_MIN_PART = 0.05  # a product inside a blob of several photos is at least this share of it
 _MASK_GROWTH = 1        # working-copy pixels a product's mask grows by before its backdrop is painted
+_HALF_RANGE = (0.3, 0.7)  # where along its longer side a busy blob may be cut in two
+_MIN_HALVED = 8           # working-copy pixels a blob is long, at least, to be cut in two
 STUDIO_GREY = (218, 216, 212)  # what a busy crop's backdrop is painted: the catalog photos' kind of backdrop
 
 
@@ -108,9 +110,43 @@ def segmented_proposals(image: Image.Image) -> list[Proposal]:
         else:
             blobs.append((blob, found, None if studio else labels == index))
     blobs.sort(key=lambda item: -item[0])
-    return [Proposal(_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height), product,
-                     tight=_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height, _TIGHT_PADDING))
-            for _, (rows, cols), product in blobs[:_MAX_BLOBS]]
+    return [_blob_proposal(rows, cols, width, height, product) for _, (rows, cols), product in blobs[:_MAX_BLOBS]]
+
+
+def _blob_proposal(rows: slice, cols: slice, width: int, height: int, mask: np.ndarray | None) -> Proposal:
+    """A blob's padded square and its tighter look, in a working copy of ``width`` by ``height``."""
+    return Proposal(_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height), mask,
+                    tight=_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height, _TIGHT_PADDING))
+
+
+def halves(proposal: Proposal) -> tuple[Proposal, Proposal] | None:
+    """A busy blob cut in two across its longer side, where it is narrowest between
+    ``_HALF_RANGE`` of its length: products touching on a busy backdrop are one blob, and each
+    half then shows mostly one of them.  None for a blob without a mask (a studio's keeps its
+    backdrop, and collages are split by their photos' own) or too short to cut."""
+    if proposal.mask is None:
+        return None
+    mask = proposal.mask
+    height, width = mask.shape
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    across = cols[-1] - cols[0] >= rows[-1] - rows[0]  # a wide blob is cut by a vertical line
+    span = cols if across else rows
+    length = span[-1] + 1 - span[0]
+    if length < _MIN_HALVED:
+        return None
+    low, high = span[0] + int(_HALF_RANGE[0] * length), span[0] + int(_HALF_RANGE[1] * length)
+    cut = low + int(np.argmin(mask.sum(axis=0 if across else 1)[low:high]))
+    first, second = mask.copy(), mask.copy()
+    if across:
+        first[:, cut:], second[:, :cut] = False, False
+    else:
+        first[cut:], second[:cut] = False, False
+    return _mask_proposal(first, width, height), _mask_proposal(second, width, height)
+
+
+def _mask_proposal(mask: np.ndarray, width: int, height: int) -> Proposal:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return _blob_proposal(slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1), width, height, mask)
 
 
 def _blobs(mask: np.ndarray) -> np.ndarray:

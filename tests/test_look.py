@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from demo_project.training.synthetic import generate_flat_lays
+from demo_project.training.scenes import _busy_backdrop
+from demo_project.training.synthetic import allowed_pairs, generate_flat_lays, make_product, sample_attributes
 from shop_clip import regions
 from shop_clip.models import ProductVector
 
@@ -180,6 +181,41 @@ def test_shop_the_look_of_a_collage_finds_the_very_products(api, catalog, flat_l
     assert {group["category"] for group in body["groups"]} == {product.category.slug for product in picked}
     tops = {group["results"][0]["product"]["id"] for group in body["groups"]}
     assert tops == {product.pk for product in picked}  # the very products photographed
+
+
+def touching_pairs(count: int, seed: int):
+    """``count`` busy photos of two new products of distinct categories, side by side and touching
+    (one blob to the segmentation): ``(photo, their categories, their boxes)``."""
+    rng = np.random.default_rng(seed)
+    pairs = allowed_pairs()
+    for _ in range(count):
+        first = second = sample_attributes(rng, pairs)
+        while second["category"] == first["category"]:
+            second = sample_attributes(rng, pairs)
+        scene = _busy_backdrop(480, 360, rng)
+        boxes = []
+        for attributes, left, top in ((first, 50, 90), (second, 225, 100)):
+            product = make_product(attributes, rng, 256)
+            bbox = product.mask.getbbox()
+            scene.paste(product.image.crop(bbox).resize((190, 190)), (left, top),
+                        product.mask.crop(bbox).resize((190, 190)))
+            boxes.append((left / 480, top / 360, (left + 190) / 480, (top + 190) / 360))
+        yield scene, {first["category"], second["category"]}, boxes
+
+
+def test_products_touching_on_a_busy_backdrop_are_found_apart(api, settings):
+    """The blob of two touching products names one category at most; its halves name both."""
+    merged = [(photo, truth) for photo, truth, boxes in touching_pairs(10, seed=21)
+              if any(all(regions.overlap(box, blob.box) >= 0.8 for box in boxes)
+                     for blob in regions.segmented_proposals(photo))]
+    assert len(merged) >= 8
+    found = {}
+    for split in (0, 1):
+        settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_SPLIT_BLOBS": split}
+        found[split] = sum(len({group["category"] for group in api.post(
+            "/api/shop-clip/shop-the-look/", {"image": jpeg(photo), "categories": 4}).json()["groups"]} & truth)
+            for photo, truth in merged)
+    assert found[1] >= found[0] + len(merged) // 2
 
 
 def test_shop_the_look_rejects_bad_uploads(api):

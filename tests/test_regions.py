@@ -43,6 +43,25 @@ def test_products_on_a_busy_backdrop_are_found_and_their_crops_get_a_studio_back
             assert tuple(piece[1, 1]) == regions.STUDIO_GREY or tuple(piece[-2, -2]) == regions.STUDIO_GREY
 
 
+def test_touching_products_on_a_busy_backdrop_are_one_blob_whose_halves_each_show_one():
+    scene = _busy_backdrop(480, 360, np.random.default_rng(4))
+    truth = [_paste_cutout(scene, _product("cushion", "blue", 11), 50, 90, 190),
+             _paste_cutout(scene, _product("vase", "yellow", 12), 225, 100, 190)]  # over the cushion's edge
+    [blob] = regions.segmented_proposals(scene)
+    assert all(iou(blob.box, box) < 0.3 for box in truth)  # the blob is both, and neither
+    first, second = regions.halves(blob)
+    assert iou(first.tight, truth[0]) >= 0.8 and iou(second.tight, truth[1]) >= 0.8
+    assert iou(first.tight, truth[1]) < 0.1 and iou(second.tight, truth[0]) < 0.1
+    assert not (first.mask & second.mask).any() and ((first.mask | second.mask) == blob.mask).all()
+    assert first.mask is not blob.mask  # the blob's own mask is left as it was
+    tall = np.zeros((60, 40), dtype=bool)
+    tall[5:55, 10:30] = True  # a tall blob is cut by a horizontal line
+    top, bottom = regions.halves(regions.Proposal((0.0, 0.0, 1.0, 1.0), tall))
+    assert top.mask[:, 10:30].any(axis=1).nonzero()[0].max() < bottom.mask.any(axis=1).nonzero()[0].min()
+    assert regions.halves(regions.Proposal((0.0, 0.0, 1.0, 1.0))) is None  # a studio's blob keeps its backdrop
+    assert regions.halves(regions.Proposal((0.0, 0.0, 1.0, 1.0), np.ones((4, 4), dtype=bool))) is None
+
+
 def test_a_studio_flat_lay_keeps_its_backdrop_in_the_crops():
     scene = Image.new("RGB", (480, 360), (222, 220, 216))
     box = _paste_cutout(scene, _product("hat", "red", 3), 100, 100, 140)
