@@ -145,7 +145,7 @@ DEFAULTS: dict[str, Any] = {
     "LOOK_MIN_CONFIDENCE": 0.3,
     "LOOK_MIN_SCORE": 0.4,
     # A busy photo's largest blobs looked at in two halves too (touching products are one blob;
-    # docs/decisions/shop-the-look-scenes.md): each costs four crops more.  0: never.
+    # docs/decisions/shop-the-look-scenes.md): each costs two crops more.  0: never.
     "LOOK_SPLIT_BLOBS": 1,
     # The DATABASES alias shoppers' answers are read from (a streaming replica); None: the primary.
     # A product saved a moment ago may not be searchable there yet (docs/decisions/read-replica.md).

@@ -42,8 +42,11 @@ _SPLIT_BORDER = 0.08    # a blob is photos with their own backdrops when its bor
 _SPLIT_INSET = 2        # working-copy pixels of a blob's edge left out when it is segmented within
 _SPLIT_MIN_PART = 0.05  # a product inside a blob of several photos is at least this share of it
 _MASK_GROWTH = 1        # working-copy pixels a product's mask grows by before its backdrop is painted
-_HALF_RANGE = (0.3, 0.7)  # where along its longer side a busy blob may be cut in two
-_MIN_HALVED = 8           # working-copy pixels a blob is long, at least, to be cut in two
+_MIN_HALVED = 64         # working-copy pixels of a busy blob, at least, to be taken as two products
+_HALF_BLUR = 3.0         # working-copy pixels a blob's colours are blurred by before it is halved
+_HALF_PLACE_WEIGHT = 2.5  # a pixel's place beside its colour, when a blob is halved
+_HALF_SAMPLE = 800       # pixels the two clusters are fitted to
+_MIN_HALF = 0.1          # a half is at least this share of its blob
 STUDIO_GREY = (218, 216, 212)  # what a busy crop's backdrop is painted: the catalog photos' kind of backdrop
 
 
@@ -119,34 +122,53 @@ def _blob_proposal(rows: slice, cols: slice, width: int, height: int, mask: np.n
                     tight=_padded_square(cols.start, rows.start, cols.stop, rows.stop, width, height, _TIGHT_PADDING))
 
 
-def halves(proposal: Proposal) -> tuple[Proposal, Proposal] | None:
-    """A busy blob cut in two across its longer side, where it is narrowest between
-    ``_HALF_RANGE`` of its length: products touching on a busy backdrop are one blob, and each
-    half then shows mostly one of them.  None for a blob without a mask (a studio's keeps its
-    backdrop, and collages are split by their photos' own) or too short to cut."""
-    if proposal.mask is None:
+def halves(proposal: Proposal, image: Image.Image) -> tuple[Proposal, Proposal] | None:
+    """A busy blob taken as two products: its pixels in two clusters by their colour, blurred
+    (a product's pattern blurs into its own colour), and by their place, each the largest
+    connected piece of its cluster with its holes filled, looked at in its tight square.
+    Products touching on a busy backdrop are one blob, and each half then shows mostly one of
+    them.  None for a blob without a mask (a studio's keeps its backdrop, and collages are split
+    by their photos' own), one too small, or one a side of which would be a sliver."""
+    if proposal.mask is None or proposal.mask.sum() < _MIN_HALVED:
         return None
     mask = proposal.mask
     height, width = mask.shape
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    across = cols[-1] - cols[0] >= rows[-1] - rows[0]  # a wide blob is cut by a vertical line
-    span = cols if across else rows
-    length = span[-1] + 1 - span[0]
-    if length < _MIN_HALVED:
-        return None
-    low, high = span[0] + int(_HALF_RANGE[0] * length), span[0] + int(_HALF_RANGE[1] * length)
-    cut = low + int(np.argmin(mask.sum(axis=0 if across else 1)[low:high]))
-    first, second = mask.copy(), mask.copy()
-    if across:
-        first[:, cut:], second[:, :cut] = False, False
-    else:
-        first[cut:], second[:cut] = False, False
-    return _mask_proposal(first, width, height), _mask_proposal(second, width, height)
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    pixels = np.asarray(_working_copy(image), dtype=np.float32)[window]
+    inside = mask[window].astype(np.float32)
+    weight = ndimage.gaussian_filter(inside, _HALF_BLUR) + 1e-6  # the backdrop's colours left out of the blur
+    colour = np.stack([ndimage.gaussian_filter(pixels[..., channel] * inside, _HALF_BLUR) / weight
+                       for channel in range(3)], axis=-1)
+    ys, xs = np.nonzero(mask[window])
+    colour = colour[ys, xs]
+    place = np.stack([xs, ys], axis=1).astype(np.float32)
+    features = np.concatenate([(colour - colour.mean(axis=0)) / (colour.std() + 1e-6),
+                               _HALF_PLACE_WEIGHT * (place - place.mean(axis=0)) / (place.std() + 1e-6)], axis=1)
+    rng = np.random.default_rng(0)  # the same photo, the same halves
+    sample = features[rng.choice(len(features), min(len(features), _HALF_SAMPLE), replace=False)]
+    centres, _ = kmeans2(sample, 2, seed=1, minit="++")
+    side = np.argmin(((features[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+    parts = []
+    for cluster in (0, 1):
+        piece = np.zeros(inside.shape, dtype=bool)
+        piece[ys[side == cluster], xs[side == cluster]] = True
+        labels, count = ndimage.label(piece)
+        if count == 0:
+            return None
+        piece = ndimage.binary_fill_holes(labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:])))
+        if piece.sum() < _MIN_HALF * len(ys):
+            return None
+        part = np.zeros_like(mask)
+        part[window] = piece
+        parts.append(_half_proposal(part, width, height))
+    return parts[0], parts[1]
 
 
-def _mask_proposal(mask: np.ndarray, width: int, height: int) -> Proposal:
+def _half_proposal(mask: np.ndarray, width: int, height: int) -> Proposal:
+    """A half's one look: its tight square (a padded one holds a piece of the other product)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return _blob_proposal(slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1), width, height, mask)
+    return Proposal(_padded_square(cols[0], rows[0], cols[-1] + 1, rows[-1] + 1, width, height, _TIGHT_PADDING), mask)
 
 
 def _blobs(mask: np.ndarray) -> np.ndarray:
