@@ -1,9 +1,12 @@
-"""Exact search at 1M, laid out four ways: where a filter leaving a few thousand products spends
+"""Exact search at 1M, laid out five ways: where a filter leaving a few thousand products spends
 its time, and what other indexes would save.  Bare SQL, query by query in turn, on a copy of the
-active space's vector rows (so the store's tables stay as they are):
+active space's vector rows (so the store's tables stay as they are), for three price filters and
+``bench/search.py``'s "words 0.1%":
 
 - ``by ids``: the app's exact statement (``product_id = ANY(ARRAY(<the filter's ids>))``), its
   vector rows by the ``(product_id, model_id)`` B-tree;
+- ``ids given``: the same with the filter's ids read beforehand, as an array parameter: what a
+  remembered list of a filter's products would leave (the vector rows alone);
 - ``+ price covering``: the same with ``(price) INCLUDE (id)`` on the products, so the filter's
   ids come from the index alone (a store's own index);
 - ``hash probes``: a hash index on ``product_id`` instead of the B-tree (PostgreSQL reads it as a
@@ -35,25 +38,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import search as bench  # noqa: E402  the catalog's queries and the database
 from bench.support import RESULTS, machine, print_table, write_json  # noqa: E402
 
-FILTERS = (("1%", 500, 509.99), ("0.5%", 500, 504.99), ("0.2%", 500, 501.99))
 COPY, PRICE_COVERING = "bench_exact_vectors", "bench_exact_price_id"
-PRODUCTS = "catalog_product"
-BY_IDS = f"""SELECT product_id, embedding <=> %(q)s::halfvec(512) AS d FROM {COPY}
- WHERE product_id = ANY(ARRAY(SELECT id FROM {PRODUCTS} WHERE price >= %(lo)s AND price <= %(hi)s))
+PRODUCTS, DOCUMENTS = "catalog_product", "shop_clip_productdocument"
+PRICE = f"SELECT id FROM {PRODUCTS} WHERE price >= %(lo)s AND price <= %(hi)s"
+# name -> the filter's ids (SQL), its parameters; the words are bench/search.py's "words 0.1%".
+FILTERS = {
+    "1%": (PRICE, {"lo": 500, "hi": 509.99}),
+    "0.5%": (PRICE, {"lo": 500, "hi": 504.99}),
+    "0.2%": (PRICE, {"lo": 500, "hi": 501.99}),
+    "words 0.1%": (f"SELECT product_id FROM {DOCUMENTS} WHERE document @@ websearch_to_tsquery('english', %(words)s)",
+                   {"words": "red leather boots"}),
+}
+EXACT = f"""SELECT product_id, embedding <=> %(q)s::halfvec(512) AS d FROM {COPY}
+ WHERE product_id = ANY({{ids}})
  AND model_id = %(m)s AND dim = 512 AND embedding IS NOT NULL ORDER BY d, product_id LIMIT 10"""
 CODES = f"""SELECT product_id, embedding <=> %(q)s::halfvec(512) AS d FROM {COPY}
  WHERE product_id = ANY(ARRAY(SELECT product_id FROM {COPY}
-     WHERE product_id = ANY(ARRAY(SELECT id FROM {PRODUCTS} WHERE price >= %(lo)s AND price <= %(hi)s))
+     WHERE product_id = ANY(ARRAY({{filter}}))
      AND model_id = %(m)s ORDER BY code <~> %(bits)s::bit(512) LIMIT {{candidates}}))
  AND model_id = %(m)s AND dim = 512 AND embedding IS NOT NULL ORDER BY d, product_id LIMIT 10"""
-# Each variant's statement and the indexes it may not use (marked invalid inside its transaction).
+# Each variant's statement (with {filter}, the filter's ids SQL) and the indexes it may not use
+# (marked invalid inside its transaction).  "ids given": the filter's ids read before, as an array
+# parameter: what a remembered list of a filter's products would leave of the statement.
 INDEXES = {"btree": f"{COPY}_product", "hash": f"{COPY}_hash", "codes": f"{COPY}_codes", "price": PRICE_COVERING}
 VARIANTS = {
-    "by ids": (BY_IDS, ("hash", "codes", "price")),
-    "+ price covering": (BY_IDS, ("hash", "codes")),
-    "hash probes": (BY_IDS, ("btree", "codes")),
-    "sign codes 200": (CODES.format(candidates=200), ("hash",)),
-    "sign codes 400": (CODES.format(candidates=400), ("hash",)),
+    "by ids": (EXACT.format(ids="ARRAY({filter})"), ("hash", "codes", "price")),
+    "ids given": (EXACT.format(ids="%(ids)s::bigint[]"), ("hash", "codes", "price")),
+    "+ price covering": (EXACT.format(ids="ARRAY({filter})"), ("hash", "codes")),
+    "hash probes": (EXACT.format(ids="ARRAY({filter})"), ("btree", "codes")),
+    "sign codes 200": (CODES.replace("{candidates}", "200"), ("hash",)),
+    "sign codes 400": (CODES.replace("{candidates}", "400"), ("hash",)),
 }
 
 
@@ -77,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows = measure(cursor.cursor, space.model_id, args.queries)
         finally:
             drop(cursor.cursor)
-    print_table(f"exact search laid out four ways, bare SQL, {args.queries} queries",
+    print_table(f"exact search laid out five ways, bare SQL, {args.queries} queries",
                 ["filter", "matching", "variant", "p50 ms", "ratio to by ids", "recall@10"],
                 [[r["filter"], r["matching"], r["variant"], r["p50_ms"], r["ratio"], r["recall_at_10"]] for r in rows])
     out = args.json or RESULTS / f"search_{size}_exact_layouts.json"
@@ -112,20 +126,20 @@ def drop(cursor) -> None:
 def measure(cursor, model_id: str, count: int) -> list[dict]:
     queries, _ = bench.VectorModel.create(300, 0).sample(np.random.default_rng(3), count)
     rows = []
-    for name, low, high in FILTERS:
-        matching = cursor.execute(f"SELECT count(*) FROM {PRODUCTS} WHERE price >= %s AND price <= %s",
-                                  [low, high]).fetchone()[0]
+    for name, (filter_sql, filter_params) in FILTERS.items():
+        ids = [row[0] for row in cursor.execute(filter_sql, filter_params).fetchall()]
+        matching = len(ids)
         seconds = {label: [] for label in VARIANTS}
         recalls = {label: [] for label in VARIANTS}
         for number, query in enumerate(queries.astype(np.float32)):
-            params = {"q": "[" + ",".join(f"{x:.6g}" for x in query) + "]", "m": model_id, "lo": low, "hi": high,
-                      "bits": "".join("1" if x > 0 else "0" for x in query)}
+            params = {"q": "[" + ",".join(f"{x:.6g}" for x in query) + "]", "m": model_id, **filter_params,
+                      "bits": "".join("1" if x > 0 else "0" for x in query), "ids": ids}
             labels = list(VARIANTS)
             found = {}
             for label in labels[number % len(labels):] + labels[:number % len(labels)]:
                 if number == 0:  # once unmeasured: every variant finds its pages in shared buffers
-                    _timed(cursor, label, params)
-                spent, found[label] = _timed(cursor, label, params)
+                    _timed(cursor, label, params, filter_sql)
+                spent, found[label] = _timed(cursor, label, params, filter_sql)
                 seconds[label].append(spent)
             for label in labels:
                 recalls[label].append(len(set(found[label]) & set(found["by ids"])) / bench.LIMIT)
@@ -138,8 +152,9 @@ def measure(cursor, model_id: str, count: int) -> list[dict]:
     return rows
 
 
-def _timed(cursor, label: str, params: dict) -> tuple[float, list]:
+def _timed(cursor, label: str, params: dict, filter_sql: str) -> tuple[float, list]:
     sql, hidden = VARIANTS[label]
+    sql = sql.replace("{filter}", filter_sql)
     cursor.execute("BEGIN")
     try:
         cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0")
