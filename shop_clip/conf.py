@@ -108,8 +108,9 @@ DEFAULTS: dict[str, Any] = {
     # few thousand matches more than they save (docs/decisions/filtered-search-at-1m.md).
     "EXACT_SEARCH_WORKERS": 0,
     # How long the query cache (QUERY_CACHE_ALIAS) remembers a restriction's scan plan (its count
-    # costs up to 17 ms at 1M products: docs/decisions/filtered-search-at-1m.md); 0: count every
-    # query.  A short page from the index counts again.
+    # costs up to 17 ms at 1M products: docs/decisions/filtered-search-at-1m.md), and the products
+    # of words few have (their posting lists are most of an exact search; any document written
+    # forgets them); 0: neither.  A short page from the index counts again.
     "PLAN_CACHE_SECONDS": 300,
     # Hybrid text search (keywords.py): products containing all the query's words, nearest first,
     # are fused with the plain nearest products (reciprocal rank fusion), so names, materials and

@@ -8,12 +8,14 @@ one statement.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
+from django.core.cache import caches
 from django.db import DatabaseError, connection, transaction
 
 from .catalog import get_catalog
@@ -46,6 +48,7 @@ def refresh_documents(product_ids: Iterable[Any] | None = None) -> int:
             return 0
         products = products.filter(pk__in=ids)
     table = connection.ops.quote_name(ProductDocument._meta.db_table)
+    forget_matching_ids()
     written, batch = 0, []
     for product in products.iterator(chunk_size=DOCUMENT_BATCH):
         batch.append((product.pk, catalog.text(product)))
@@ -110,12 +113,79 @@ def bounded_syntax(text: str) -> str:
 
 def keyword_filter(text: str) -> dict[str, Any]:
     """ORM filter kwargs on the product: every word of ``text`` (web-search syntax: ``"exact
-    phrase"``, ``or``, ``-without``), stemmed by ``KEYWORD_CONFIG``, appears in its document."""
+    phrase"``, ``or``, ``-without``), stemmed by ``KEYWORD_CONFIG``, appears in its document.
+    Words few enough products have for exact search are those products' keys (``matching_ids``)."""
     if not keyword_search_enabled():
         raise ShopClipConfigurationError("keyword search is off: SHOP_CLIP['KEYWORD_SEARCH'] is False or "
                                          "SHOP_CLIP['TEXT_FIELDS'] is empty")
+    ids = matching_ids(text)
+    if ids is not None:
+        from .knn import KeyList
+
+        return {f"{get_catalog().product_model._meta.pk.name}__in": KeyList(ids)}  # not pk__in: tag filters' key
     query = SearchQuery(text, search_type="websearch", config=shop_clip_settings.KEYWORD_CONFIG)
     return {"clip_document__document": query}
+
+
+_MANY = "many"  # remembered for words more products have than exact search takes
+_ESTIMATE_SLACK = 4  # words estimated in more than this many times exact search's products are not listed
+_GENERATION = "shop_clip:words:generation"
+
+
+def matching_ids(text: str) -> list[Any] | None:
+    """The products whose documents have every word of ``text``, or None when more than exact
+    search takes (``exact_search_max_rows``) have them.
+
+    Remembered in the query cache for ``PLAN_CACHE_SECONDS``, as the scan plans are: the words'
+    posting lists are most of an exact search's time (docs/decisions/filtered-search-at-1m.md).
+    Writing any document forgets them all (``refresh_documents``); a list read from a replica
+    that lags keeps its lag until it expires.
+    """
+    from .scan_plan import exact_search_max_rows, plan_generation
+
+    seconds = shop_clip_settings.PLAN_CACHE_SECONDS
+    if not seconds:
+        return None
+    cache = caches[shop_clip_settings.QUERY_CACHE_ALIAS]
+    reader = read_connection()
+    asked = (reader.settings_dict.get("NAME"), reader.alias, shop_clip_settings.KEYWORD_CONFIG, text,
+             *(getattr(shop_clip_settings, name) for name in _THRESHOLDS))
+    # The generation is read before the products: a list read while a document is being written
+    # is kept under the generation that write ends.
+    key = (f"shop_clip:words:{plan_generation()}:{cache.get(_GENERATION, 0)}:"
+           + hashlib.sha1(repr(asked).encode()).hexdigest())
+    remembered = cache.get(key)
+    if remembered is None:
+        most = exact_search_max_rows()
+        remembered = _MANY
+        if 0 < most and estimated_matches(text) <= _ESTIMATE_SLACK * most:  # else reading them is the cost
+            table = reader.ops.quote_name(ProductDocument._meta.db_table)
+            with reader.cursor() as cursor:
+                cursor.execute(f"SELECT product_id FROM {table} WHERE document @@ "
+                               "websearch_to_tsquery(%s::regconfig, %s) LIMIT %s",
+                               [shop_clip_settings.KEYWORD_CONFIG, text, most + 1])
+                ids = [row[0] for row in cursor.fetchall()]
+            remembered = ids if len(ids) <= most else _MANY
+        cache.set(key, remembered, seconds)
+    return None if remembered == _MANY else remembered
+
+
+_THRESHOLDS = ("EXACT_SEARCH_MAX_ROWS", "EXACT_SEARCH_MIN_ROWS", "EXACT_SEARCH_SELECTIVITY")
+
+
+def forget_matching_ids() -> None:
+    """Every process's remembered word lists forgotten: now, for this transaction's own reads,
+    and when it commits, for a list another process read before it."""
+    def forget() -> None:
+        cache = caches[shop_clip_settings.QUERY_CACHE_ALIAS]
+        cache.add(_GENERATION, 0, None)
+        try:
+            cache.incr(_GENERATION)
+        except ValueError:  # evicted between the two calls
+            cache.set(_GENERATION, 1, None)
+
+    forget()
+    transaction.on_commit(forget)
 
 
 def look_up_words(text: str, product_ids: list[Any]) -> tuple[float, set[Any]]:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import BooleanField, F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -79,10 +79,22 @@ class Restriction:
         reached by ``product_id = ANY(ARRAY(<their ids>))``: one index scan over the sorted ids,
         where a join probes the index once a product (the exact plan's few thousand products;
         docs/decisions/filtered-search-at-1m.md)."""
-        ids = self.product_ids()
-        rows = rows.filter(AnyOf(F("product_id"), ArraySubquery(ids)))
+        listed = self._listed_ids()
+        if listed is not None:  # few products' words, and nothing else: their keys are the ids
+            rows = rows.filter(product_id__in=listed)
+        else:
+            rows = rows.filter(AnyOf(F("product_id"), ArraySubquery(self.product_ids())))
         field_name = get_catalog().group_field
         return rows.annotate(**{GROUP: group_key(field_name, "product__")}) if field_name else rows
+
+    def _listed_ids(self) -> KeyList | None:
+        """The products' keys where the restriction is a list of them alone (``keyword_filter`` of
+        words few products have) and the catalog hides none and groups none; else None."""
+        catalog = get_catalog()
+        name = f"{catalog.product_model._meta.pk.name}__in"
+        alone = (set(self.lookups) == {name} and isinstance(self.lookups[name], KeyList) and self.within is None
+                 and not self.exclude and not self.conditions)
+        return self.lookups[name] if alone and not (catalog.hides_products or catalog.group_field) else None
 
     def _narrow(self, rows: QuerySet, key: str, prefix: str) -> QuerySet:
         catalog = get_catalog()
@@ -108,6 +120,17 @@ class Restriction:
         if self.exclude:
             rows = rows.exclude(**{f"{GROUP}__in": _groups(catalog.products().filter(pk__in=list(self.exclude)))})
         return rows
+
+
+class KeyList(RawSQL):
+    """Products' keys as one array parameter, for an ``__in`` lookup on them: ``IN (SELECT
+    unnest(%s))``, where a list is one placeholder a key (a thousand keys cost more to bind than
+    the query takes to run)."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        field = get_catalog().product_model._meta.pk
+        super().__init__(f"SELECT unnest(%s::{field.rel_db_type(connection)}[])", (list(keys),))
+        self.keys = list(keys)
 
 
 class AnyOf(Func):

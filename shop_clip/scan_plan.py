@@ -64,9 +64,15 @@ _generation = [0]  # a part of every key: forget_plans makes each earlier one un
 
 
 def forget_plans() -> None:
-    """Every remembered plan forgotten, as for a test whose rows were rolled back.  The key holds
-    every setting a plan depends on (the threshold is the count's LIMIT); data changes do not."""
+    """Every plan (and word list, ``keywords.matching_ids``) this process remembered forgotten,
+    as for a test whose rows were rolled back.  The key holds every setting a plan depends on (the
+    threshold is the count's LIMIT); data changes do not."""
     _generation[0] += 1
+
+
+def plan_generation() -> int:
+    """A part of every remembered plan's and word list's key."""
+    return _generation[0]
 
 
 def _plan_key(products) -> str:
@@ -80,15 +86,16 @@ def plan_for_words(words: str, restriction: Restriction, space: EmbeddingSpace |
     """``plan_for`` the products with every word of ``words`` within ``restriction``.
 
     From PostgreSQL's estimate of the words' matches (its statistics of the ``tsvector`` column),
-    where a bounded count would join every match to the product table: few estimated matches are
-    searched exactly whatever the other filters leave; many, with nothing else restricting, walk
-    the index; many with filters are counted, since the filters may still leave few.
+    where a bounded count would join every match to the product table, and the remembered list of
+    their products (``keywords.matching_ids``): few matches are searched exactly whatever the other
+    filters leave; many, with nothing else restricting, walk the index; many with filters are
+    counted, since the filters may still leave few.
     """
-    from .keywords import estimated_matches, keyword_filter
+    from .keywords import estimated_matches, keyword_filter, matching_ids
 
     if shop_clip_settings.HNSW_ITERATIVE_SCAN == "off":
         return ScanPlan.INDEX
-    if estimated_matches(words) <= exact_search_max_rows(space):
+    if estimated_matches(words) <= exact_search_max_rows(space) or matching_ids(words) is not None:
         return ScanPlan.EXACT
     if not restriction:
         return ScanPlan.INDEX

@@ -109,3 +109,34 @@ def test_documents_are_the_catalogs_text_one_definition_for_every_reader(make_pr
     others = [make_product(title=f"Mug {n}") for n in range(3)]
     ProductDocument.objects.all().delete()
     assert refresh_documents() == 4 and matching("zanzibar") == {product.pk, *(p.pk for p in others)}
+
+
+def test_words_few_products_have_are_remembered_as_their_keys_until_a_document_is_written(make_product, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from demo_project.catalog.models import Product
+    from shop_clip.knn import Restriction
+    from shop_clip.models import ProductVector
+    from shop_clip.scan_plan import ScanPlan, plan_for_words
+
+    scarf, hat = make_product(title="Saffron linen scarf"), make_product(title="Saffron wool hat")
+    make_product(title="Grey wool hat")
+    assert set(keyword_filter("saffron")) == {"id__in"}  # not pk__in: tag filters' key
+    assert sorted(keyword_filter("saffron")["id__in"].keys) == sorted([scarf.pk, hat.pk])
+    with CaptureQueriesContext(connection) as queries:
+        assert sorted(keyword_filter("saffron")["id__in"].keys) == sorted([scarf.pk, hat.pk])
+    # Remembered: no posting list read (PostgreSQL's estimate, EXPLAIN, reads its statistics).
+    assert not [query for query in queries if "@@" in query["sql"] and not query["sql"].startswith("EXPLAIN")]
+    assert plan_for_words("saffron", Restriction()) is ScanPlan.EXACT
+    exact = str(Restriction(keyword_filter("saffron")).among_ids(ProductVector.objects.all()).query)
+    assert "@@" not in exact and Product._meta.db_table not in exact  # the vector rows by the keys alone
+    tie = make_product(title="Saffron silk tie")  # its document is written: every list forgotten
+    assert sorted(keyword_filter("saffron")["id__in"].keys) == sorted([scarf.pk, hat.pk, tie.pk])
+    assert set(Product.objects.filter(**keyword_filter("saffron -silk")).values_list("pk", flat=True)) == {
+        scarf.pk, hat.pk}
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MAX_ROWS": 2, "EXACT_SEARCH_MIN_ROWS": 2}
+    assert set(keyword_filter("saffron")) == {"clip_document__document"}  # more than exact search takes
+    assert matching("saffron") == {scarf.pk, hat.pk, tie.pk}
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MAX_ROWS": 5000, "PLAN_CACHE_SECONDS": 0}
+    assert set(keyword_filter("saffron")) == {"clip_document__document"}  # nothing remembered
