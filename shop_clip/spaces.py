@@ -92,6 +92,9 @@ def complete_backfill(space: EmbeddingSpace) -> bool:
     it was activated; a space with rows pending is left to the claims that drain them."""
     if _has_pending(space):
         return False
+    # A worker's space may be older than a switch of index kind (shop_clip_index --switch-index):
+    # with the old kind it would build again the index the switch just dropped.
+    space.refresh_from_db(fields=["index_kind", "index_centre"])
     started = time.monotonic()
     if not space_has_index(space) and build_space_index(space):
         logger.info("built the %s HNSW index of %s over %d vectors in %.1f s", space.index_kind, space.model_id,

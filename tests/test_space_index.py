@@ -155,6 +155,17 @@ def test_switching_kinds_keeps_the_answers_and_drops_the_old_index(halfvec_store
     assert [[row.product_id for row in nearest(query, active_space(), wanted=10)] for query in matrix[:5]] == before
 
 
+def test_a_worker_holding_the_space_from_before_a_switch_does_not_build_the_old_index_again(halfvec_store, settings):
+    from shop_clip.spaces import complete_backfill
+
+    held = EmbeddingSpace.objects.get(pk=halfvec_store.pk)  # as a worker read it before the switch
+    binary_settings(settings)
+    call_command("shop_clip_index", "--switch-index")
+    assert held.index_kind == HALFVEC and not has_index(held.pk, HALFVEC)
+    complete_backfill(held)  # its claims drained: it checks the space's index
+    assert not has_index(held.pk, HALFVEC) and has_index(held.pk, BINARY) and held.index_kind == BINARY
+
+
 def test_a_space_still_being_written_only_records_the_kind_its_bulk_build_takes(db, settings):
     from shop_clip.spaces import configured_space
 
