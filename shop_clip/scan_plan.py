@@ -106,15 +106,17 @@ def exact_search_max_rows(space: EmbeddingSpace | None = None) -> int:
     """The most products a restriction may leave for exact search: a share of the catalog, within
     ``EXACT_SEARCH_MIN_ROWS`` and ``EXACT_SEARCH_MAX_ROWS`` (``BINARY_INDEX["EXACT_SEARCH_MAX_ROWS"]``
     for a space with a binary index, whose filtered scans need CANDIDATES rows that pass, not 10)."""
+    most = shop_clip_settings.EXACT_SEARCH_MAX_ROWS
+    if space is not None and space.index_kind == BINARY:
+        most = int(shop_clip_settings.BINARY_INDEX["EXACT_SEARCH_MAX_ROWS"])
+    if shop_clip_settings.EXACT_SEARCH_MIN_ROWS >= most:  # the catalog's size cannot move it: no query
+        return most
     model = get_catalog().product_model
     connection = read_connection()
     with connection.cursor() as cursor:  # the count of the last ANALYZE: free, and close enough
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
                        [connection.ops.quote_name(model._meta.db_table)])
         row = cursor.fetchone()
-    most = shop_clip_settings.EXACT_SEARCH_MAX_ROWS
-    if space is not None and space.index_kind == BINARY:
-        most = int(shop_clip_settings.BINARY_INDEX["EXACT_SEARCH_MAX_ROWS"])
     if row is None or row[0] < 0:  # never analyzed: a new, small catalog
         return most
     share = int(row[0] * shop_clip_settings.EXACT_SEARCH_SELECTIVITY)

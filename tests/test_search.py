@@ -326,8 +326,10 @@ def test_few_matches_are_searched_exactly_whatever_their_share_of_a_small_catalo
     filter of 20,000 products, 2,000 matches, had recall@10 0.94), so up to EXACT_SEARCH_MIN_ROWS
     matches are searched exactly even where they are more than EXACT_SEARCH_SELECTIVITY of it."""
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from demo_project.catalog.models import Product
+    from shop_clip.scan_plan import exact_search_max_rows
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Product._meta.db_table}")  # the catalog's size is known
     in_stock = {"in_stock": True}
@@ -335,6 +337,11 @@ def test_few_matches_are_searched_exactly_whatever_their_share_of_a_small_catalo
     assert plan_for(Restriction(in_stock)) is ScanPlan.EXACT  # but far under 5,000 products
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MIN_ROWS": 0}
     assert plan_for(Restriction(in_stock)) is ScanPlan.INDEX  # the 5% share alone: HNSW
+    # With the lower bound at the upper one the catalog's size cannot move the threshold: not read.
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EXACT_SEARCH_MIN_ROWS": 40, "EXACT_SEARCH_MAX_ROWS": 40}
+    with CaptureQueriesContext(connection) as queries:
+        assert exact_search_max_rows() == 40
+    assert not queries.captured_queries
 
 
 def test_a_filters_plan_is_remembered_and_counted_again_when_the_index_leaves_a_page_short(catalog, db, settings):
