@@ -225,7 +225,7 @@ class Catalog:
 # -- loading -----------------------------------------------------------------------------------
 def reset() -> None:
     """Empty the catalog and vector tables (TRUNCATE: an ORM cascade would fetch every row) and
-    drop every HNSW index on the vector table (each space's, the binary one), so COPY does not
+    drop every space's index on the vector table (HNSW, binary, products), so COPY does not
     maintain them row by row."""
     from django.db import connection
 
@@ -237,12 +237,12 @@ def reset() -> None:
 
 
 def vector_indexes(using: str = "default") -> list[str]:
-    """The HNSW indexes on the vector table."""
+    """The spaces' indexes on the vector table: HNSW, and each space's products index."""
     from django.db import connections
 
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'shop_clip_productvector' "
-                       "AND indexdef LIKE '%%USING hnsw%%'")
+                       "AND (indexdef LIKE '%%USING hnsw%%' OR indexname LIKE 'shop_clip_products_%%')")
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -251,7 +251,7 @@ def load(catalog: Catalog, space, args) -> dict[str, Any]:
     from django.db import connection
 
     from demo_project.catalog.models import Category
-    from shop_clip.hnsw import HNSW_EF_CONSTRUCTION, HNSW_M, create_index_sql, index_name
+    from shop_clip.hnsw import HNSW_EF_CONSTRUCTION, HNSW_M, build_products_index, create_index_sql, index_name
 
     Category.objects.bulk_create([Category(name="Bench 10%", slug=CATEGORY_10)]
                                  + [Category(name=f"Group {g}", slug=f"bench-group-{g:02d}") for g in range(GROUPS)])
@@ -301,6 +301,9 @@ def load(catalog: Catalog, space, args) -> dict[str, Any]:
         print(f"  built the HNSW index in {figures['build_s']:.1f} s", flush=True)
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("RESET max_parallel_maintenance_workers")
+        start = time.perf_counter()
+        build_products_index(space.model_id)  # as the app builds it beside the HNSW index
+        figures["products_index_s"] = round(time.perf_counter() - start, 2)
         cursor.execute("ANALYZE shop_clip_productvector")
     figures.update(m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, maintenance_work_mem=args.maintenance_work_mem,
                    max_parallel_maintenance_workers=args.build_workers, index=index_name(space.model_id))
@@ -812,7 +815,7 @@ def second_space_database(catalog: Catalog, space, build: dict[str, Any], url: s
     """
     from django.db import connections
 
-    from shop_clip.hnsw import create_index_sql, index_name
+    from shop_clip.hnsw import build_products_index, create_index_sql, index_name
     from shop_clip.models import EmbeddingSpace
 
     name = f"{args.database}_two"
@@ -852,6 +855,7 @@ def second_space_database(catalog: Catalog, space, build: dict[str, Any], url: s
         figures["copy_vectors_s"] = round(time.perf_counter() - start, 2)
         cursor.execute("VACUUM ANALYZE shop_clip_productvector")
         figures["build_s"] = _timed_build(cursor, create_index_sql(SECOND_SPACE, DIM), args)
+        build_products_index(SECOND_SPACE, using=TWO_SPACES)
         cursor.execute("ANALYZE shop_clip_productvector")
         cursor.execute("SELECT pg_relation_size(%s::regclass)", [index_name(SECOND_SPACE)])
         figures["second_index_bytes"] = cursor.fetchone()[0]

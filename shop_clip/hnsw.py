@@ -60,9 +60,26 @@ def _half_texts() -> np.ndarray:
 def index_name(space_id: str, kind: str = HALFVEC) -> str:
     """A space's index of ``kind``: its id made an identifier, and a hash of it (ids may hold any
     character)."""
-    readable = re.sub(r"[^a-z0-9]+", "_", space_id.lower()).strip("_")[:30]
     prefix = "shop_clip_hnsw_" if _kind(kind) == HALFVEC else "shop_clip_hnsw_bit_"
-    return f"{prefix}{readable}_{hashlib.sha256(space_id.encode()).hexdigest()[:8]}"
+    return prefix + _space_suffix(space_id)
+
+
+def products_index_name(space_id: str) -> str:
+    """A space's B-tree of its rows' products (``create_products_index_sql``)."""
+    return "shop_clip_products_" + _space_suffix(space_id)
+
+
+def _space_suffix(space_id: str) -> str:
+    readable = re.sub(r"[^a-z0-9]+", "_", space_id.lower()).strip("_")[:30]
+    return f"{readable}_{hashlib.sha256(space_id.encode()).hexdigest()[:8]}"
+
+
+def create_products_index_sql(space_id: str, *, concurrently: bool = False) -> str:
+    """The space's partial B-tree on ``product_id``: exact search reads a filter's products' rows
+    of this space alone, where an index of every space's rows holds the others' entries between
+    them (docs/decisions/filtered-search-at-1m.md, "One space's products")."""
+    return (f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {products_index_name(space_id)} "
+            f"ON {TABLE} (product_id) WHERE model_id = {sql_literal(space_id)}")
 
 
 def create_index_sql(space_id: str, dim: int, *, concurrently: bool = False, kind: str = HALFVEC,
@@ -104,7 +121,11 @@ def _kind(kind: str) -> str:
 
 
 def drop_index_sql(space_id: str, *, concurrently: bool = False, kind: str = HALFVEC) -> str:
-    return f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {index_name(space_id, kind)}"
+    return _drop_sql(index_name(space_id, kind), concurrently)
+
+
+def _drop_sql(name: str, concurrently: bool) -> str:
+    return f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {name}"
 
 
 def sql_literal(text: str) -> str:
@@ -131,9 +152,13 @@ def distance_sql(dim: int, column: str = f"{TABLE}.embedding", *, exact: bool = 
 
 def index_state(space_id: str, using: str = DEFAULT_DB_ALIAS, kind: str = HALFVEC) -> str | None:
     """"valid", "invalid" (a build that was interrupted or is running now) or None (no index)."""
+    return _state(index_name(space_id, kind), using)
+
+
+def _state(name: str, using: str) -> str | None:
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                       "WHERE c.relname = %s", [index_name(space_id, kind)])
+                       "WHERE c.relname = %s", [name])
         row = cursor.fetchone()
     return None if row is None else ("valid" if row[0] else "invalid")
 
@@ -173,11 +198,23 @@ def build_index(space_id: str, dim: int, *, using: str = DEFAULT_DB_ALIAS, wait:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             with _build_settings(cursor, local=not concurrently):
                 cursor.execute(create_index_sql(space_id, dim, concurrently=concurrently, kind=kind, centre=around))
+            build_products_index(space_id, using=using)
             if not concurrently:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
     return True
+
+
+def build_products_index(space_id: str, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """The space's products index (``create_products_index_sql``), concurrently outside a
+    transaction; one left invalid by a build that was killed is built again."""
+    connection = connections[using]
+    concurrently = not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        if _state(products_index_name(space_id), using) == "invalid":
+            cursor.execute(_drop_sql(products_index_name(space_id), concurrently))
+        cursor.execute(create_products_index_sql(space_id, concurrently=concurrently))
 
 
 class _build_settings:
@@ -199,8 +236,12 @@ class _build_settings:
                 self.cursor.execute(f"RESET {name}")
 
 
-def drop_space_index(space_id: str, kinds: tuple[str, ...] = INDEX_KINDS) -> None:
-    """Drop a space's indexes of ``kinds`` (every kind: its space is being deleted)."""
+def drop_space_index(space_id: str, kinds: tuple[str, ...] = INDEX_KINDS, *, products: bool = False) -> None:
+    """Drop a space's HNSW indexes of ``kinds``, and with ``products`` its products index (every
+    index: its space is being deleted)."""
+    concurrently = not connection.in_atomic_block
     with connection.cursor() as cursor:
         for kind in kinds:
-            cursor.execute(drop_index_sql(space_id, concurrently=not connection.in_atomic_block, kind=kind))
+            cursor.execute(drop_index_sql(space_id, concurrently=concurrently, kind=kind))
+        if products:
+            cursor.execute(_drop_sql(products_index_name(space_id), concurrently))

@@ -67,12 +67,9 @@ class ProductVector(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "image_key", "space"], name="shop_clip_vector_unique"),
         ]
-        indexes = [
-            models.Index(fields=["space", "status"], name="shop_clip_vector_state"),
-            # Exact search probes a product's row of one space; with a second space beside it the
-            # product's index alone reads both rows (docs/performance.md, one space against two).
-            models.Index(fields=["product", "space"], name="shop_clip_vector_product_space"),
-        ]
+        # Each space also has a partial B-tree on product_id (hnsw.create_products_index_sql) for
+        # exact search, built with its HNSW index: its names hold the space id, which no model knows.
+        indexes = [models.Index(fields=["space", "status"], name="shop_clip_vector_state")]
 
     def __str__(self) -> str:
         return f"{self.product_id}/{self.image_key} @ {self.space_id}: {self.status}"

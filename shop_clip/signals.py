@@ -30,8 +30,8 @@ def image_deleted(sender, instance, **kwargs) -> None:
 
 
 def space_deleted(sender, instance, **kwargs) -> None:
-    """Its HNSW index goes too, concurrently once the deletion is committed (searches go on)."""
-    transaction.on_commit(lambda: drop_space_index(instance.pk), using=kwargs.get("using"))
+    """Its indexes go too, concurrently once the deletion is committed (searches go on)."""
+    transaction.on_commit(lambda: drop_space_index(instance.pk, products=True), using=kwargs.get("using"))
 
 
 def _mark(product_id, *, keywords: bool = True) -> None:

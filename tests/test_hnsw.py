@@ -10,7 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from shop_clip.claim_lanes import process_pending
-from shop_clip.hnsw import build_index, dimension_index_name, has_index, index_name, index_state
+from shop_clip.hnsw import (build_index, dimension_index_name, has_index, index_name, index_state,
+                             products_index_name)
 from shop_clip.models import EmbeddingSpace, ProductVector
 from shop_clip.spaces import active_space, configured_space
 
@@ -104,9 +105,9 @@ def test_an_interrupted_build_is_dropped_and_built_again(indexed_store):
 @pytest.mark.django_db(transaction=True)
 def test_deleting_a_space_drops_its_index():
     space = EmbeddingSpace.objects.create(model_id="deleted-space", model_ref="x", dim=512)
-    assert build_index(space.pk, space.dim) and has_index(space.pk)
+    assert build_index(space.pk, space.dim) and has_index(space.pk) and _index_exists(products_index_name(space.pk))
     space.delete()
-    assert index_state("deleted-space") is None
+    assert index_state("deleted-space") is None and not _index_exists(products_index_name("deleted-space"))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -132,6 +133,7 @@ def test_one_builder_per_space_and_the_session_keeps_its_settings(settings):
         other.close()
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS {index_name(space.pk)}")
+            cursor.execute(f"DROP INDEX IF EXISTS {products_index_name(space.pk)}")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -156,6 +158,31 @@ def test_the_migration_replaces_the_dimension_index_with_one_per_space():
         executor.migrate(executor.loader.graph.leaf_nodes())
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS {index_name(space.pk)}")
+            cursor.execute(f"DROP INDEX IF EXISTS {products_index_name(space.pk)}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_gives_each_space_with_vectors_its_products_index_then_drops_the_shared_one():
+    space = EmbeddingSpace.objects.create(model_id="migrated-products", model_ref="x", dim=512)
+    empty = EmbeddingSpace.objects.create(model_id="never-written", model_ref="y", dim=512)
+    from demo_project.catalog.models import Category, Product
+
+    product = Product.objects.create(title="Old store's mug", category=Category.objects.create(slug="m", name="M"),
+                                     price=5)
+    ProductVector.objects.create(product=product, image_key="a", space=space, dim=512, status="pending")
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("shop_clip", "0008_embeddingspace_index_kind")])
+        assert _index_exists("shop_clip_vector_product_space") and not _index_exists(products_index_name(space.pk))
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        assert _index_exists(products_index_name(space.pk)) and not _index_exists(products_index_name(empty.pk))
+        assert not _index_exists("shop_clip_vector_product_space")
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {products_index_name(space.pk)}")
 
 
 def _index_exists(name: str) -> bool:
@@ -178,9 +205,31 @@ def test_a_retired_space_is_never_built_or_activated_again(indexed_store, settin
     assert index_state(old.pk) is None and active_space().pk == new.pk
 
 
-@pytest.mark.django_db
-def test_exact_search_can_probe_one_space_of_a_product():
+def explain_exact(space: EmbeddingSpace) -> str:
+    from shop_clip.knn import Restriction, knn_queryset
+    from shop_clip.scan_plan import ScanPlan
+
+    row = ProductVector.objects.filter(space=space, embedding__isnull=False).first()
+    vector = np.asarray(row.embedding, dtype=np.float32)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'shop_clip_vector_product_space'")
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        return knn_queryset(vector, space, 10, Restriction({"in_stock": True}), plan=ScanPlan.EXACT).explain()
+
+
+def test_exact_search_reads_a_spaces_rows_by_its_own_products_index(indexed_store, settings):
+    """Beside a second space (a model being switched to) an index of every space's rows holds the
+    other's entries between each product's: each space's own B-tree, built with its HNSW index."""
+    from django.core.management import call_command
+
+    old = active_space()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [products_index_name(old.pk)])
         (definition,) = cursor.fetchone()
-    assert definition.endswith("(product_id, model_id)")
+    assert definition.endswith(f"(product_id) WHERE ((model_id)::text = '{old.pk}'::text)")
+    new = second_space(settings)
+    call_command("shop_clip_index", "--all")
+    process_pending()
+    assert active_space().pk == new.pk and _index_exists(products_index_name(new.pk))
+    for space, other in ((new, old), (old, new)):
+        plan = explain_exact(space)
+        assert products_index_name(space.pk) in plan and products_index_name(other.pk) not in plan
