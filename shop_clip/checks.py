@@ -122,22 +122,29 @@ def check_encoder(app_configs=None, databases=None, **kwargs):
 
 def _missing_indexes() -> list[Warning]:
     """W002: a space whose backfill is done but has no HNSW index.  A space still being written
-    has none on purpose: it is built in bulk when the backlog drains."""
+    has none on purpose: it is built in bulk when the backlog drains.  W004: one with its HNSW
+    index but no products index (its build was killed)."""
     from django.db.models import Exists, OuterRef
 
+    from .hnsw import has_products_index
     from .models import EmbeddingSpace, ProductVector
     from .space_index import space_has_index
 
     vectors = ProductVector.objects.filter(space=OuterRef("pk"))
-    spaces = EmbeddingSpace.objects.filter(Exists(vectors)).exclude(
-        Exists(vectors.filter(status=ProductVector.Status.PENDING)))
+    spaces = list(EmbeddingSpace.objects.filter(Exists(vectors)).exclude(
+        Exists(vectors.filter(status=ProductVector.Status.PENDING))))
     return [Warning(f"the embedding space {space.model_id} has no HNSW index"
                     f"{'' if space.activated_at is None else ' and search reads it'}: search scans the table.",
                     id="shop_clip.W002",
                     hint="Run `python manage.py shop_clip_index`, which builds it once nothing is pending "
                          "(a worker builds it when the backlog drains); a retired model's space can be "
                          "deleted in the admin instead.")
-            for space in spaces if not space_has_index(space)]
+            for space in spaces if not space_has_index(space)] + [
+        Warning(f"the embedding space {space.model_id} has no products index: exact search of a filter "
+                "reads every space's rows of its products.", id="shop_clip.W004",
+                hint="Run `python manage.py shop_clip_index`, which builds it (a worker builds it after "
+                     "its next claim).")
+        for space in spaces if space_has_index(space) and not has_products_index(space.pk)]
 
 
 def _other_index_kinds() -> list[Warning]:

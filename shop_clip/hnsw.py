@@ -206,15 +206,34 @@ def build_index(space_id: str, dim: int, *, using: str = DEFAULT_DB_ALIAS, wait:
     return True
 
 
-def build_products_index(space_id: str, *, using: str = DEFAULT_DB_ALIAS) -> None:
-    """The space's products index (``create_products_index_sql``), concurrently outside a
-    transaction; one left invalid by a build that was killed is built again."""
+def has_products_index(space_id: str, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """The space's products index exists and is complete."""
+    return _state(products_index_name(space_id), using) == "valid"
+
+
+def build_products_index(space_id: str, *, using: str = DEFAULT_DB_ALIAS, wait: bool = False) -> bool:
+    """Build the space's products index (``create_products_index_sql``), concurrently outside a
+    transaction; True when it was built.  One builder per space, as for ``build_index`` (which
+    calls it holding the lock: advisory locks nest); one left invalid by a killed build is built
+    again."""
     connection = connections[using]
     concurrently = not connection.in_atomic_block
+    name = products_index_name(space_id)
     with connection.cursor() as cursor:
-        if _state(products_index_name(space_id), using) == "invalid":
-            cursor.execute(_drop_sql(products_index_name(space_id), concurrently))
-        cursor.execute(create_products_index_sql(space_id, concurrently=concurrently))
+        cursor.execute(f"SELECT {'pg_advisory_lock' if wait else 'pg_try_advisory_lock'}(%s, hashtext(%s))",
+                       [_BUILD_LOCK, space_id])
+        if not wait and not cursor.fetchone()[0]:
+            return False
+        try:
+            state = _state(name, using)
+            if state == "valid":
+                return False
+            if state == "invalid":
+                cursor.execute(_drop_sql(name, concurrently))
+            cursor.execute(create_products_index_sql(space_id, concurrently=concurrently))
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
+    return True
 
 
 class _build_settings:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from .conf import shop_clip_settings
 from .encoders import BaseEncoder, configured_identity, get_encoder
+from .hnsw import build_products_index, has_products_index
 from .models import EmbeddingSpace, ProductVector
 from .read_db import on_read
 from .space_index import build_space_index, configured_index_kind, space_has_index
@@ -100,14 +101,19 @@ def complete_backfill(space: EmbeddingSpace) -> bool:
         logger.info("built the %s HNSW index of %s over %d vectors in %.1f s", space.index_kind, space.model_id,
                     ProductVector.objects.filter(space=space, embedding__isnull=False).count(),
                     time.monotonic() - started)
+    elif space_has_index(space) and not has_products_index(space.pk) and build_products_index(space.pk):
+        # Its build was killed after the HNSW one: exact search read every space's rows meanwhile.
+        logger.info("built the products index of %s", space.model_id)
     return activate_if_complete(space)
 
 
 def unindexed_targets() -> list[EmbeddingSpace]:
-    """The spaces kept current (``target_spaces``) holding vectors but no complete HNSW index:
-    being written, or a build was interrupted.  A retired space is never built or activated again."""
+    """The spaces kept current (``target_spaces``) holding vectors but no complete HNSW index, or
+    no complete products index: being written, or a build was interrupted.  A retired space is
+    never built or activated again."""
     return [space for space in target_spaces()
-            if ProductVector.objects.filter(space=space).exists() and not space_has_index(space)]
+            if ProductVector.objects.filter(space=space).exists()
+            and not (space_has_index(space) and has_products_index(space.pk))]
 
 
 def activate_if_complete(space: EmbeddingSpace) -> bool:

@@ -10,8 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from shop_clip.claim_lanes import process_pending
-from shop_clip.hnsw import (build_index, dimension_index_name, has_index, index_name, index_state,
-                             products_index_name)
+from shop_clip.hnsw import (build_index, dimension_index_name, has_index, has_products_index, index_name,
+                             index_state, products_index_name)
 from shop_clip.models import EmbeddingSpace, ProductVector
 from shop_clip.spaces import active_space, configured_space
 
@@ -100,6 +100,21 @@ def test_an_interrupted_build_is_dropped_and_built_again(indexed_store):
     assert not ProductVector.objects.filter(status="pending").exists()
     process_pending()  # the next task a worker runs, with nothing pending, builds it again
     assert index_state(space.pk) == "valid"
+
+
+def test_a_products_index_whose_build_was_killed_is_warned_about_then_built_again(indexed_store):
+    from django.core.checks import run_checks
+
+    space = active_space()
+    with connection.cursor() as cursor:  # killed after the HNSW build, before its own finished
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
+                       [products_index_name(space.pk)])
+    assert has_index(space.pk) and not has_products_index(space.pk)
+    warnings = [m for m in run_checks(databases=["default"]) if m.id == "shop_clip.W004"]
+    assert len(warnings) == 1 and space.model_id in warnings[0].msg
+    process_pending()  # the next task a worker runs, with nothing pending, builds it again
+    assert has_products_index(space.pk)
+    assert "shop_clip.W004" not in {m.id for m in run_checks(databases=["default"])}
 
 
 @pytest.mark.django_db(transaction=True)

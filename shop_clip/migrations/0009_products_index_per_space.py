@@ -16,7 +16,7 @@ from shop_clip.hnsw import build_products_index, products_index_name
 def index_each_space(apps, schema_editor):
     spaces = apps.get_model("shop_clip", "EmbeddingSpace").objects.filter(vectors__isnull=False).distinct()
     for space in spaces.order_by("created_at"):
-        build_products_index(space.model_id, using=schema_editor.connection.alias)
+        build_products_index(space.model_id, using=schema_editor.connection.alias, wait=True)
 
 
 def drop_each_space(apps, schema_editor):
