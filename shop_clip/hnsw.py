@@ -19,7 +19,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -182,28 +183,37 @@ def build_index(space_id: str, dim: int, *, using: str = DEFAULT_DB_ALIAS, wait:
     """
     connection = connections[using]
     concurrently = not connection.in_atomic_block
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {'pg_advisory_lock' if wait else 'pg_try_advisory_lock'}(%s, hashtext(%s))",
-                       [_BUILD_LOCK, space_id])
-        if not wait and not cursor.fetchone()[0]:
+    with connection.cursor() as cursor, _one_builder(cursor, space_id, wait) as building:
+        if not building:
             return False
-        try:
-            state = index_state(space_id, using, kind)
-            if state == "valid":
-                return False
-            if state == "invalid":
-                cursor.execute(drop_index_sql(space_id, concurrently=concurrently, kind=kind))
-            around = centre() if centre is not None else None
-            if not concurrently:  # rows this transaction wrote have deferred FK checks, which block DDL
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            with _build_settings(cursor, local=not concurrently):
-                cursor.execute(create_index_sql(space_id, dim, concurrently=concurrently, kind=kind, centre=around))
-            build_products_index(space_id, using=using)
-            if not concurrently:
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        finally:
-            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
+        state = index_state(space_id, using, kind)
+        if state == "valid":
+            return False
+        if state == "invalid":
+            cursor.execute(drop_index_sql(space_id, concurrently=concurrently, kind=kind))
+        around = centre() if centre is not None else None
+        if not concurrently:  # rows this transaction wrote have deferred FK checks, which block DDL
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        with _build_settings(cursor, local=not concurrently):
+            cursor.execute(create_index_sql(space_id, dim, concurrently=concurrently, kind=kind, centre=around))
+        build_products_index(space_id, using=using)
+        if not concurrently:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return True
+
+
+@contextmanager
+def _one_builder(cursor, space_id: str, wait: bool) -> Iterator[bool]:
+    """Whether this session may build the space's indexes (an advisory lock, held for the block):
+    with ``wait``, once the builder before it is done; else only if none is building now."""
+    cursor.execute(f"SELECT {'pg_advisory_lock' if wait else 'pg_try_advisory_lock'}(%s, hashtext(%s))",
+                   [_BUILD_LOCK, space_id])
+    held = wait or cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
 
 
 def has_products_index(space_id: str, using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -219,20 +229,15 @@ def build_products_index(space_id: str, *, using: str = DEFAULT_DB_ALIAS, wait: 
     connection = connections[using]
     concurrently = not connection.in_atomic_block
     name = products_index_name(space_id)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {'pg_advisory_lock' if wait else 'pg_try_advisory_lock'}(%s, hashtext(%s))",
-                       [_BUILD_LOCK, space_id])
-        if not wait and not cursor.fetchone()[0]:
+    with connection.cursor() as cursor, _one_builder(cursor, space_id, wait) as building:
+        if not building:
             return False
-        try:
-            state = _state(name, using)
-            if state == "valid":
-                return False
-            if state == "invalid":
-                cursor.execute(_drop_sql(name, concurrently))
-            cursor.execute(create_products_index_sql(space_id, concurrently=concurrently))
-        finally:
-            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_BUILD_LOCK, space_id])
+        state = _state(name, using)
+        if state == "valid":
+            return False
+        if state == "invalid":
+            cursor.execute(_drop_sql(name, concurrently))
+        cursor.execute(create_products_index_sql(space_id, concurrently=concurrently))
     return True
 
 

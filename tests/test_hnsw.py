@@ -3,6 +3,8 @@ drained, activated only then; the migration from the per-dimension index; interr
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from django.db import connection, connections
@@ -151,53 +153,49 @@ def test_one_builder_per_space_and_the_session_keeps_its_settings(settings):
             cursor.execute(f"DROP INDEX IF EXISTS {products_index_name(space.pk)}")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_replaces_the_dimension_index_with_one_per_space():
-    space = EmbeddingSpace.objects.create(model_id="migrated", model_ref="x", dim=512)
-    empty = EmbeddingSpace.objects.create(model_id="never-written", model_ref="y", dim=512)
+@contextmanager
+def an_older_store(space_id: str, before: str):
+    """A space holding one pending row and a space never written, migrated back to ``before``:
+    ``(space, empty, forward)``, ``forward()`` migrating to the last migration.  Left migrated
+    forward, without the space's indexes."""
     from demo_project.catalog.models import Category, Product
 
+    space = EmbeddingSpace.objects.create(model_id=space_id, model_ref="x", dim=512)
+    empty = EmbeddingSpace.objects.create(model_id="never-written", model_ref="y", dim=512)
     product = Product.objects.create(title="Old store's mug", category=Category.objects.create(slug="m", name="M"),
                                      price=5)
     ProductVector.objects.create(product=product, image_key="a", space=space, dim=512, status="pending")
-    executor = MigrationExecutor(connection)
+
+    def forward() -> None:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
     try:
-        executor.migrate([("shop_clip", "0005_embeddingspace_backend")])
-        assert index_state(space.pk) is None and _index_exists(dimension_index_name(512))
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-        assert has_index(space.pk) and index_state(empty.pk) is None
-        assert not _index_exists(dimension_index_name(512))
+        MigrationExecutor(connection).migrate([("shop_clip", before)])
+        yield space, empty, forward
     finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        forward()
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS {index_name(space.pk)}")
             cursor.execute(f"DROP INDEX IF EXISTS {products_index_name(space.pk)}")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_gives_each_space_with_vectors_its_products_index_then_drops_the_shared_one():
-    space = EmbeddingSpace.objects.create(model_id="migrated-products", model_ref="x", dim=512)
-    empty = EmbeddingSpace.objects.create(model_id="never-written", model_ref="y", dim=512)
-    from demo_project.catalog.models import Category, Product
+def test_the_migration_replaces_the_dimension_index_with_one_per_space():
+    with an_older_store("migrated", "0005_embeddingspace_backend") as (space, empty, forward):
+        assert index_state(space.pk) is None and _index_exists(dimension_index_name(512))
+        forward()
+        assert has_index(space.pk) and index_state(empty.pk) is None
+        assert not _index_exists(dimension_index_name(512))
 
-    product = Product.objects.create(title="Old store's mug", category=Category.objects.create(slug="m", name="M"),
-                                     price=5)
-    ProductVector.objects.create(product=product, image_key="a", space=space, dim=512, status="pending")
-    executor = MigrationExecutor(connection)
-    try:
-        executor.migrate([("shop_clip", "0008_embeddingspace_index_kind")])
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_gives_each_space_with_vectors_its_products_index_then_drops_the_shared_one():
+    with an_older_store("migrated-products", "0008_embeddingspace_index_kind") as (space, empty, forward):
         assert _index_exists("shop_clip_vector_product_space") and not _index_exists(products_index_name(space.pk))
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        forward()
         assert _index_exists(products_index_name(space.pk)) and not _index_exists(products_index_name(empty.pk))
         assert not _index_exists("shop_clip_vector_product_space")
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX IF EXISTS {products_index_name(space.pk)}")
 
 
 def _index_exists(name: str) -> bool:
