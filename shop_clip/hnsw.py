@@ -78,7 +78,7 @@ def _space_suffix(space_id: str) -> str:
 def create_products_index_sql(space_id: str, *, concurrently: bool = False) -> str:
     """The space's partial B-tree on ``product_id``: exact search reads a filter's products' rows
     of this space alone, where an index of every space's rows holds the others' entries between
-    them (docs/decisions/filtered-search-at-1m.md, "One space's products")."""
+    them (docs/decisions/filtered-search-at-1m.md, "each space's products index")."""
     return (f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {products_index_name(space_id)} "
             f"ON {TABLE} (product_id) WHERE model_id = {sql_literal(space_id)}")
 

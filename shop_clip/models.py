@@ -67,8 +67,8 @@ class ProductVector(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "image_key", "space"], name="shop_clip_vector_unique"),
         ]
-        # Each space also has a partial B-tree on product_id (hnsw.create_products_index_sql) for
-        # exact search, built with its HNSW index: its names hold the space id, which no model knows.
+        # Each space also has a partial B-tree on product_id for exact search, built with its HNSW
+        # index (hnsw.create_products_index_sql): one per space row, which Meta.indexes cannot declare.
         indexes = [models.Index(fields=["space", "status"], name="shop_clip_vector_state")]
 
     def __str__(self) -> str:
