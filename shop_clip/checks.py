@@ -131,20 +131,25 @@ def _missing_indexes() -> list[Warning]:
     from .space_index import space_has_index
 
     vectors = ProductVector.objects.filter(space=OuterRef("pk"))
-    spaces = list(EmbeddingSpace.objects.filter(Exists(vectors)).exclude(
-        Exists(vectors.filter(status=ProductVector.Status.PENDING))))
-    return [Warning(f"the embedding space {space.model_id} has no HNSW index"
-                    f"{'' if space.activated_at is None else ' and search reads it'}: search scans the table.",
-                    id="shop_clip.W002",
-                    hint="Run `python manage.py shop_clip_index`, which builds it once nothing is pending "
-                         "(a worker builds it when the backlog drains); a retired model's space can be "
-                         "deleted in the admin instead.")
-            for space in spaces if not space_has_index(space)] + [
-        Warning(f"the embedding space {space.model_id} has no products index: exact search of a filter "
+    spaces = EmbeddingSpace.objects.filter(Exists(vectors)).exclude(
+        Exists(vectors.filter(status=ProductVector.Status.PENDING)))
+    warnings = []
+    for space in spaces:
+        if not space_has_index(space):
+            warnings.append(Warning(
+                f"the embedding space {space.model_id} has no HNSW index"
+                f"{'' if space.activated_at is None else ' and search reads it'}: search scans the table.",
+                id="shop_clip.W002",
+                hint="Run `python manage.py shop_clip_index`, which builds it once nothing is pending "
+                     "(a worker builds it when the backlog drains); a retired model's space can be "
+                     "deleted in the admin instead."))
+        elif not has_products_index(space.pk):
+            warnings.append(Warning(
+                f"the embedding space {space.model_id} has no products index: exact search of a filter "
                 "reads every space's rows of its products.", id="shop_clip.W004",
                 hint="Run `python manage.py shop_clip_index`, which builds it (a worker builds it after "
-                     "its next claim).")
-        for space in spaces if space_has_index(space) and not has_products_index(space.pk)]
+                     "its next claim)."))
+    return warnings
 
 
 def _other_index_kinds() -> list[Warning]:

@@ -97,11 +97,12 @@ def complete_backfill(space: EmbeddingSpace) -> bool:
     # with the old kind it would build again the index the switch just dropped.
     space.refresh_from_db(fields=["index_kind", "index_centre"])
     started = time.monotonic()
-    if not space_has_index(space) and build_space_index(space):
+    indexed = space_has_index(space)
+    if not indexed and build_space_index(space):
         logger.info("built the %s HNSW index of %s over %d vectors in %.1f s", space.index_kind, space.model_id,
                     ProductVector.objects.filter(space=space, embedding__isnull=False).count(),
                     time.monotonic() - started)
-    elif space_has_index(space) and not has_products_index(space.pk) and build_products_index(space.pk):
+    elif indexed and not has_products_index(space.pk) and build_products_index(space.pk):
         # Its build was killed after the HNSW one: exact search read every space's rows meanwhile.
         logger.info("built the products index of %s", space.model_id)
     return activate_if_complete(space)
