@@ -4,11 +4,12 @@ same SQL statement (pgvector's HNSW index, or an exact scan as ``scan_plan`` dec
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
+import psycopg
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
@@ -23,6 +24,7 @@ from .hnsw import BINARY, distance_sql, halfvec_literals, hamming_sql, sql_liter
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .read_db import on_read, read_alias, read_connection
 from .scan_plan import ScanPlan, plan_for, query_settings
+from .statements import NotPlain, plain_key, remembered
 from .tag_rules import hidden_flag_kinds
 
 GROUP = "_shop_clip_group"  # the annotation naming a row's product family
@@ -47,6 +49,16 @@ class Restriction:
 
     def narrowed(self, **lookups: Any) -> Restriction:
         return replace(self, lookups={**self.lookups, **lookups})
+
+    def key(self) -> Hashable | None:
+        """A key of plain values, the same for restrictions that compile to the same SQL
+        (``statements``); None where a value is a queryset or an expression."""
+        if self.within is not None:
+            return None
+        try:
+            return plain_key(self.lookups), plain_key(self.exclude), plain_key(self.conditions)
+        except NotPlain:
+            return None
 
     def __bool__(self) -> bool:
         restricted = bool(self.lookups or self.conditions or self.exclude) or self.within is not None
@@ -303,12 +315,13 @@ def _ranked_rows(vector: np.ndarray, space: EmbeddingSpace, restriction: Restric
 def _knn_statements(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restrictions: list[Restriction],
                     plan: ScanPlan) -> list[tuple[str, list] | None]:
     """``_knn_statement`` for each vector and its restriction; the queries of one restriction
-    compiled once, each with its own vector's literal (the ORM's compiling costs more than the query)."""
+    compiled once (or remembered: ``statements``), each with its own vector's literal (the ORM's
+    compiling costs more than the query)."""
     compiled: dict[int, tuple[str, tuple[str, tuple] | None]] = {}
     statements: list[tuple[str, list] | None] = []
     for vector, literal, restriction in zip(vectors, halfvec_literals(vectors), restrictions, strict=True):
         if id(restriction) not in compiled:
-            compiled[id(restriction)] = literal, _knn_statement(vector, space, fetch, restriction, plan)
+            compiled[id(restriction)] = _compiled(vector, literal, space, fetch, restriction, plan)
         first, statement = compiled[id(restriction)]
         if statement is None:
             statements.append(None)
@@ -316,6 +329,20 @@ def _knn_statements(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, rest
         sql, params = statement
         statements.append((sql, [literal if isinstance(param, str) and param == first else param for param in params]))
     return statements
+
+
+def _compiled(vector: np.ndarray, literal: str, space: EmbeddingSpace, fetch: int, restriction: Restriction,
+              plan: ScanPlan) -> tuple[str, tuple[str, tuple] | None]:
+    """The vector literal ``_knn_statement`` was compiled with, and the statement: remembered for
+    a restriction of plain values in a space with a halfvec index (a binary one's statement holds
+    its centre)."""
+    key = restriction.key()
+    if key is None or space.index_kind == BINARY:
+        return literal, _knn_statement(vector, space, fetch, restriction, plan)
+    catalog = get_catalog()  # a changed SHOP_CLIP makes a new one, and forgets the statements
+    context = ("knn", space.pk, space.model_id, space.dim, space.index_kind, fetch, plan, read_alias(),
+               id(catalog), tuple(hidden_flag_kinds()), key)
+    return remembered(context, lambda: (literal, _knn_statement(vector, space, fetch, restriction, plan)))
 
 
 def _knn_statement(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
@@ -362,16 +389,26 @@ def centre(space: EmbeddingSpace) -> np.ndarray | None:
 
 
 def set_local(cursor, values: Mapping[str, str]) -> None:
-    """SET LOCAL several settings in one round trip (they end with the transaction).  Statements,
-    not ``set_config()`` calls: Citus forwards SET LOCAL to the shards a transaction reaches, and
-    a function call it does not (docs/scaling.md)."""
-    cursor.execute("; ".join(f"SET LOCAL {_setting_name(name)} = {sql_literal(str(value))}"
-                             for name, value in values.items()))
+    """SET LOCAL several settings in one round trip (they end with the transaction)."""
+    cursor.execute(set_local_sql(values))
+
+
+def set_local_sql(values: Mapping[str, str]) -> str:
+    """``SET LOCAL`` statements for ``values``.  Statements, not ``set_config()`` calls: Citus
+    forwards SET LOCAL to the shards a transaction reaches, and a function call it does not
+    (docs/scaling.md)."""
+    return "; ".join(f"SET LOCAL {_setting_name(name)} = {sql_literal(str(value))}" for name, value in values.items())
 
 
 def reset_local(cursor, names) -> None:
     """The settings ``set_local`` changed back to the session's values, for the rest of the transaction."""
-    cursor.execute("; ".join(f"SET LOCAL {_setting_name(name)} TO DEFAULT" for name in names))
+    cursor.execute(reset_local_sql(names))
+
+
+def reset_local_sql(names) -> str:
+    """Statements setting what ``set_local_sql`` changed back to the session's values, for the rest
+    of the transaction."""
+    return "; ".join(f"SET LOCAL {_setting_name(name)} TO DEFAULT" for name in names)
 
 
 def _setting_name(name: str) -> str:
@@ -402,15 +439,33 @@ def _rows_each(vectors: np.ndarray, space: EmbeddingSpace, fetch: int, restricti
     # Output columns by position (product_id, distance, ...): the same names may repeat without variants.
     sql = " UNION ALL ".join(f"(SELECT {index}, numbered.* FROM ({statement}) AS numbered)"
                              for index, (statement, _) in asked)
-    connection = read_connection()  # the settings and the query: one transaction on one connection
-    nested = connection.in_atomic_block
     settings = query_settings(binary_candidates(space, fetch, plan) or fetch, plan)
-    with transaction.atomic(using=read_alias()), connection.cursor() as cursor:
-        set_local(cursor, settings)
-        cursor.execute(sql, [param for _, (_, params) in asked for param in params])
-        found = cursor.fetchall()
-        if nested:  # SET LOCAL lasts until the outer transaction ends: the caller's queries get the defaults
-            reset_local(cursor, settings)
+    params = [param for _, (_, statement_params) in asked for param in statement_params]
+    found = _run_with_settings(read_connection(), settings, sql, params)
     for index, *row in found:
         rows[index].append(Neighbour._make(row))
     return rows
+
+
+def _run_with_settings(connection, settings: Mapping[str, str], sql: str, params: list) -> list[tuple]:
+    """The rows of ``sql`` run under ``settings`` (SET LOCAL), on one connection in one transaction.
+
+    With psycopg's client-side binding (Django's default) it is one round trip: outside a
+    transaction the string's statements are one implicit transaction, so SET LOCAL ends with the
+    query and there is no BEGIN or COMMIT to wait for; inside the caller's transaction the settings
+    go back to its values in the same string.  Server-side binding takes one statement a call."""
+    nested = connection.in_atomic_block or not connection.get_autocommit()  # a transaction outlives the query
+    with connection.cursor() as cursor:
+        if isinstance(cursor.cursor, psycopg.ClientCursor):
+            batch = [set_local_sql(settings).replace("%", "%%"), sql, reset_local_sql(settings) if nested else ""]
+            cursor.execute("; ".join(part for part in batch if part), params)
+            while cursor.description is None and cursor.nextset():  # past each SET LOCAL's result
+                pass
+            return cursor.fetchall()
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        set_local(cursor, settings)
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+        if nested:  # SET LOCAL lasts until the outer transaction ends: the caller's queries get the defaults
+            reset_local(cursor, settings)
+        return found

@@ -9,17 +9,20 @@ every matching row's distance is exact, at a cost that grows with the matches
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from django.core.cache import caches
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
+from django.db.models import QuerySet
 
 from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .hnsw import BINARY
-from .read_db import read_connection
+from .read_db import read_alias, read_connection
+from .statements import remembered
 
 if TYPE_CHECKING:
     from .knn import Restriction
@@ -43,18 +46,21 @@ def plan_for(restriction: Restriction, space: EmbeddingSpace | None = None, *, r
     most = exact_search_max_rows(space)
     if most <= 0:
         return ScanPlan.INDEX
-    # No ordering: counting then stops at the threshold (an index-only scan where there is one).
-    products = restriction.product_ids(approximate=True)[:most + 1]  # close enough to choose a plan
+
+    def products() -> QuerySet:
+        # No ordering: counting then stops at the threshold (an index-only scan where there is one).
+        return restriction.product_ids(approximate=True)[:most + 1]  # close enough to choose a plan
+
     try:
-        key = _plan_key(products)
+        key = _remembered_key(restriction, most, lambda: _plan_key(products()))
     except EmptyResultSet:  # the ORM knows no product passes (``pk__in=[]``): nothing to count
         return ScanPlan.EXACT
     cache = caches[shop_clip_settings.QUERY_CACHE_ALIAS]
     seconds = shop_clip_settings.PLAN_CACHE_SECONDS
-    remembered = cache.get(key) if seconds and not recount else None
-    if remembered is not None:
-        return ScanPlan(remembered)
-    plan = ScanPlan.EXACT if products.count() <= most else ScanPlan.INDEX
+    known = cache.get(key) if seconds and not recount else None
+    if known is not None:
+        return ScanPlan(known)
+    plan = ScanPlan.EXACT if products().count() <= most else ScanPlan.INDEX
     if seconds:
         cache.set(key, plan.value, seconds)
     return plan
@@ -73,6 +79,15 @@ def forget_plans() -> None:
 def plan_generation() -> int:
     """A part of every remembered plan's and word list's key."""
     return _generation[0]
+
+
+def _remembered_key(restriction: Restriction, most: int, make: Callable[[], str]) -> str:
+    """``make()``, the plan's key, remembered for a restriction of plain values (``statements``):
+    compiling the count is most of the time a remembered plan takes."""
+    key = restriction.key()
+    if key is None:
+        return make()
+    return remembered(("plan", _generation[0], most, read_alias(), id(get_catalog()), key), make)
 
 
 def _plan_key(products) -> str:

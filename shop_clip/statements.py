@@ -1,0 +1,69 @@
+"""Compiled SQL remembered for a few seconds, by a key of plain values.
+
+Django's compiling of one filtered KNN statement and its plan's count costs about 2 ms, a tenth of
+an exact search over 5,000 products (docs/decisions/filtered-search-at-1m.md), and shoppers repeat
+their filters.  Only restrictions made of plain values (numbers, strings, dates, ``Q`` objects of
+them) have a key: a queryset or an expression compiles each time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+from collections.abc import Callable, Hashable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.db.models import Q
+
+from .conf import on_settings_change
+
+# A store's VISIBLE rule may read the clock (``available_from__lte=now()``): its compiled statement
+# is then at most this old.
+SECONDS = 10.0
+SIZE = 512  # keys kept before all are forgotten at once (one dict: thread-safe without a lock)
+
+_PLAIN = (str, int, float, Decimal, bool, type(None), datetime.date, datetime.time, datetime.timedelta, uuid.UUID)
+_entries: dict[Hashable, tuple[float, Any]] = {}
+
+T = TypeVar("T")
+
+
+class NotPlain(Exception):
+    """A value with no key of plain values (a queryset, an expression, an object)."""
+
+
+def plain_key(value: Any) -> Hashable:
+    """``value`` as nested tuples of plain values, equal exactly when the values are; NotPlain
+    for anything else."""
+    if isinstance(value, _PLAIN):
+        return type(value).__name__, value  # 1, 1.0 and True compile to different parameters
+    if isinstance(value, list | tuple):
+        return "seq", tuple(plain_key(item) for item in value)
+    if isinstance(value, set | frozenset):
+        return "set", frozenset(plain_key(item) for item in value)
+    if isinstance(value, Mapping):
+        return "map", tuple(sorted((str(name), plain_key(item)) for name, item in value.items()))
+    if type(value) is Q:
+        return "q", value.connector, value.negated, tuple(plain_key(child) for child in value.children)
+    raise NotPlain(type(value).__name__)
+
+
+def remembered(key: Hashable, make: Callable[[], T]) -> T:
+    """``make()``, or what it gave for ``key`` in the last ``SECONDS``."""
+    now = time.monotonic()
+    entry = _entries.get(key)
+    if entry is not None and now - entry[0] < SECONDS:
+        return entry[1]
+    value = make()
+    if len(_entries) >= SIZE:
+        _entries.clear()
+    _entries[key] = now, value
+    return value
+
+
+@on_settings_change
+def forget() -> None:
+    """Every remembered statement forgotten (a changed SHOP_CLIP may compile differently)."""
+    _entries.clear()
