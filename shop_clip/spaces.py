@@ -13,6 +13,7 @@ from .conf import shop_clip_settings
 from .encoders import BaseEncoder, configured_identity, get_encoder
 from .hnsw import build_products_index, has_products_index
 from .models import EmbeddingSpace, ProductVector
+from .prewarm import prewarm_if_installed
 from .read_db import on_read
 from .space_index import build_space_index, configured_index_kind, space_has_index
 
@@ -102,6 +103,7 @@ def complete_backfill(space: EmbeddingSpace) -> bool:
         logger.info("built the %s HNSW index of %s over %d vectors in %.1f s", space.index_kind, space.model_id,
                     ProductVector.objects.filter(space=space, embedding__isnull=False).count(),
                     time.monotonic() - started)
+        prewarm_if_installed(space)  # before search switches to it: its first searches read memory, not disk
     elif indexed and not has_products_index(space.pk) and build_products_index(space.pk):
         # Its build was killed after the HNSW one: exact search read every space's rows meanwhile.
         logger.info("built the products index of %s", space.model_id)
