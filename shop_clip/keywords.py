@@ -123,8 +123,19 @@ def keyword_filter(text: str) -> dict[str, Any]:
         from .knn import KeyList
 
         return {f"{get_catalog().product_model._meta.pk.name}__in": KeyList(ids)}  # not pk__in: tag filters' key
-    query = SearchQuery(text, search_type="websearch", config=shop_clip_settings.KEYWORD_CONFIG)
-    return {"clip_document__document": query}
+    return {"clip_document__document": WordsQuery(text, config=shop_clip_settings.KEYWORD_CONFIG)}
+
+
+class WordsQuery(SearchQuery):
+    """A shopper's words as PostgreSQL's ``websearch_to_tsquery``, with a key of plain values for
+    the statements compiled with it (``statements.plain_key``)."""
+
+    def __init__(self, text: str, *, config: str) -> None:
+        super().__init__(text, search_type="websearch", config=config)
+        self.text, self.config_name = text, config
+
+    def shop_clip_key(self) -> tuple:
+        return self.text, self.config_name, self.invert
 
 
 _MANY = "many"  # remembered for words more products have than exact search takes

@@ -144,6 +144,9 @@ class KeyList(RawSQL):
         super().__init__(f"SELECT unnest(%s::{field.rel_db_type(connection)}[])", (list(keys),))
         self.keys = list(keys)
 
+    def shop_clip_key(self) -> tuple:
+        return self.sql, tuple(self.keys)
+
 
 class AnyOf(Func):
     """``column = ANY(array)``: a B-tree index scan takes the array's values in order, without a

@@ -3,7 +3,8 @@
 Django's compiling of one filtered KNN statement and its plan's count costs about 2 ms, a tenth of
 an exact search over 5,000 products (docs/decisions/filtered-search-at-1m.md), and shoppers repeat
 their filters.  Only restrictions made of plain values (numbers, strings, dates, ``Q`` objects of
-them) have a key: a queryset or an expression compiles each time.
+them) and of the filters shop-clip builds from such values (a ``shop_clip_key()``: words, tags,
+listed keys) have a key: a store's queryset or expression compiles each time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def plain_key(value: Any) -> Hashable:
     for anything else."""
     if isinstance(value, _PLAIN):
         return type(value).__name__, value  # 1, 1.0 and True compile to different parameters
+    own = getattr(value, "shop_clip_key", None)
+    if callable(own):  # a filter shop-clip built from plain values says which (a queryset's clones do not)
+        return "own", type(value).__qualname__, plain_key(own())
     if isinstance(value, list | tuple):
         return "seq", tuple(plain_key(item) for item in value)
     if isinstance(value, set | frozenset):

@@ -374,6 +374,10 @@ def test_a_repeated_filter_is_compiled_once_and_answers_as_a_freshly_compiled_on
     assert len(cheapest[0]) == 10 and all(product.price <= prices[9] for product in found)
     answers(lambda: Restriction(within=Product.objects.filter(price__lte=prices[60])))
     assert len(compiled) == 5  # a queryset: compiled for each query
+    from shop_clip.keywords import keyword_filter
+
+    answers(lambda: Restriction(keyword_filter("lamp")))
+    assert len(compiled) == 6  # the words' filter, built by shop-clip from them, has a key
 
 
 def test_a_filters_plan_is_remembered_and_counted_again_when_the_index_leaves_a_page_short(catalog, db, settings):

@@ -60,3 +60,24 @@ def test_a_full_memo_starts_again_rather_than_growing(monkeypatch):
     for number in range(7):
         remembered(number, lambda number=number: number)
     assert len(statements._entries) <= 3
+
+
+def test_the_filters_shop_clip_builds_from_plain_values_have_keys_and_their_changed_clones_none(db, settings):
+    from shop_clip.keywords import WordsQuery
+    from shop_clip.knn import KeyList
+    from shop_clip.spaces import configured_space
+    from shop_clip.tag_rules import tag_filter_kwargs
+
+    words = WordsQuery("red boots", config="english")
+    assert plain_key(words) == plain_key(WordsQuery("red boots", config="english"))
+    assert len({plain_key(words), plain_key(~words), plain_key(WordsQuery("red boot", config="english")),
+                plain_key(WordsQuery("red boots", config="simple"))}) == 4
+    assert plain_key(KeyList([1, 2])) == plain_key(KeyList([1, 2])) != plain_key(KeyList([2, 1]))
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAGS": {"colour": ["red", "blue"], "pattern": ["striped", "plain"]},
+                          "TAG_FILTERS": ["colour", "pattern"]}
+    space = configured_space()
+    red = tag_filter_kwargs({"colour": "red"}, space)["pk__in"]
+    assert plain_key(red) == plain_key(tag_filter_kwargs({"colour": "red"}, space)["pk__in"])
+    assert plain_key(red) != plain_key(tag_filter_kwargs({"colour": "red", "pattern": "plain"}, space)["pk__in"])
+    with pytest.raises(NotPlain):
+        plain_key(red.filter(product_id__gt=0))  # changed: its SQL is no longer the key's
