@@ -125,6 +125,9 @@ FILTERS = (
 )
 NOTES = {
     "sql.ratio": "p50 of knn.nearest() over p50 of its bare SQL (Django, transaction, settings, products)",
+    "fresh.overrides": "a variant with SHOP_CLIP overrides (--before, --also) enters override_settings before each "
+                       "query, which forgets the remembered statements: it compiles every query, where the "
+                       "variants without overrides compile a filter once, as a running server does",
     "sql.path": "hnsw: the index with the filter applied as rows come; exact: every matching row's distance",
     "sql.full_pages": "share of queries answered with `limit` rows (all of them match more than `limit`)",
     "http.ratio": "p50 over the p50 of search/ with a cached query embedding at the same number of clients",
@@ -991,18 +994,16 @@ def _timed_search(params: dict[str, str], space, query: np.ndarray, alias: str,
 def _variant(alias: str, overrides: dict[str, Any]):
     """Reads on database ``alias`` under SHOP_CLIP ``overrides``.  Without overrides the settings
     stay as they are, so what a running server keeps between requests (the catalog, the remembered
-    statements: a settings change forgets them) is kept from one query to the next, as there."""
-    from shop_clip import read_db
+    statements: a settings change forgets them) is kept from one query to the next, as there; a
+    variant with overrides compiles its statements for every query (``NOTES["fresh.overrides"]``)."""
+    from shop_clip.read_db import reading
 
     if overrides:
-        with _settings({**overrides, "READ_DATABASE": alias}), read_db.reading():
+        with _settings({**overrides, "READ_DATABASE": alias}), reading():
             yield
         return
-    token = read_db._reading.set(alias)  # the read database of reading(), without a settings change
-    try:
+    with reading(alias):
         yield
-    finally:
-        read_db._reading.reset(token)
 
 
 def _path(params: dict[str, str], alias: str, overrides: dict[str, Any], space=None) -> str:

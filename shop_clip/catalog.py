@@ -10,7 +10,7 @@ keys).  A store with something unusual subclasses it and names the subclass in
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,19 @@ class CatalogBase:
         """Configuration problems, for the system checks."""
         return []
 
+    def statement_key(self) -> Hashable | None:
+        """What the SQL of ``products()`` and ``visible()`` depends on beside the settings, so that
+        statements compiled with them may be remembered (``statements``): ``()`` where they read
+        nothing else; None where they may read the clock or the request (a current tenant), and
+        every statement is compiled afresh.  Here: ``()`` only where neither is overridden and the
+        default manager's ``get_queryset`` is Django's own."""
+        manager = type(self.product_model._default_manager)
+        settled = manager.get_queryset is models.Manager.get_queryset and type(self).products is CatalogBase.products
+        return () if settled and self._visible_reads_only_settings() else None
+
+    def _visible_reads_only_settings(self) -> bool:
+        return type(self).visible is CatalogBase.visible
+
 
 class SettingsCatalog(CatalogBase):
     """The catalog described by settings."""
@@ -153,6 +166,13 @@ class SettingsCatalog(CatalogBase):
     @property
     def hides_products(self) -> bool:
         return bool(self.visible_setting) or type(self).visible is not SettingsCatalog.visible
+
+    def _visible_reads_only_settings(self) -> bool:
+        return type(self).visible is SettingsCatalog.visible and self._visible_rule_is_lookups()
+
+    def _visible_rule_is_lookups(self) -> bool:
+        """``VISIBLE`` is lookups (or unset): a callable may read anything."""
+        return not self.visible_setting or isinstance(self.visible_setting, Mapping)
 
     # -- images -----------------------------------------------------------------------------
     def image_refs(self, product_ids: Iterable[Any]) -> list[ImageRef]:

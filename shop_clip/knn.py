@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import BooleanField, F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -339,12 +339,12 @@ def _compiled(vector: np.ndarray, literal: str, space: EmbeddingSpace, fetch: in
     """The vector literal ``_knn_statement`` was compiled with, and the statement: remembered for
     a restriction of plain values in a space with a halfvec index (a binary one's statement holds
     its centre)."""
-    key = restriction.key()
-    if key is None or space.index_kind == BINARY:
+    key, catalog = restriction.key(), get_catalog()  # a changed SHOP_CLIP makes a new catalog, and forgets
+    catalog_key = catalog.statement_key()
+    if key is None or catalog_key is None or space.index_kind == BINARY:
         return literal, _knn_statement(vector, space, fetch, restriction, plan)
-    catalog = get_catalog()  # a changed SHOP_CLIP makes a new one, and forgets the statements
     context = ("knn", space.pk, space.model_id, space.dim, space.index_kind, fetch, plan, read_alias(),
-               id(catalog), tuple(hidden_flag_kinds()), key)
+               id(catalog), catalog_key, tuple(hidden_flag_kinds()), key)
     return remembered(context, lambda: (literal, _knn_statement(vector, space, fetch, restriction, plan)))
 
 
@@ -455,13 +455,23 @@ def _run_with_settings(connection, settings: Mapping[str, str], sql: str, params
 
     With psycopg's client-side binding (Django's default) it is one round trip: outside a
     transaction the string's statements are one implicit transaction, so SET LOCAL ends with the
-    query and there is no BEGIN or COMMIT to wait for; inside the caller's transaction the settings
-    go back to its values in the same string.  Server-side binding takes one statement a call."""
+    query and there is no BEGIN or COMMIT to wait for.  Inside the caller's transaction the string
+    is a savepoint, rolled back after the query: the caller's settings are as they were, and an
+    error (a shopper's value the database refuses) leaves its transaction usable.  Server-side
+    binding, or a pipeline, takes one statement a call."""
     nested = connection.in_atomic_block or not connection.get_autocommit()  # a transaction outlives the query
     with connection.cursor() as cursor:
-        if isinstance(cursor.cursor, psycopg.ClientCursor):
-            batch = [set_local_sql(settings).replace("%", "%%"), sql, reset_local_sql(settings) if nested else ""]
-            cursor.execute("; ".join(part for part in batch if part), params)
+        if _takes_several_statements(cursor.cursor):
+            batch = [set_local_sql(settings).replace("%", "%%"), sql]
+            if nested:  # a read-only query: rolling back to the savepoint undoes only the settings
+                batch = [f"SAVEPOINT {_SAVEPOINT}", *batch,
+                         f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}"]
+            try:
+                cursor.execute("; ".join(part for part in batch if part), params)
+            except DatabaseError:
+                if nested:
+                    _roll_back_to_savepoint(cursor)
+                raise
             while cursor.description is None and cursor.nextset():  # past each SET LOCAL's result
                 pass
             return cursor.fetchall()
@@ -472,3 +482,21 @@ def _run_with_settings(connection, settings: Mapping[str, str], sql: str, params
         if nested:  # SET LOCAL lasts until the outer transaction ends: the caller's queries get the defaults
             reset_local(cursor, settings)
         return found
+
+
+_SAVEPOINT = "shop_clip_knn"
+
+
+def _takes_several_statements(cursor) -> bool:
+    """psycopg sends a string of several statements as one simple query: client-side binding,
+    outside a pipeline (whose extended protocol takes one statement)."""
+    return (isinstance(cursor, psycopg.ClientCursor)
+            and cursor.connection.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF)
+
+
+def _roll_back_to_savepoint(cursor) -> None:
+    """The caller's transaction as it was before the failed query (its settings too)."""
+    try:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
+    except DatabaseError:  # the connection itself failed: the query's error is the one to raise
+        pass

@@ -56,10 +56,10 @@ def on_read(queryset: QuerySet) -> QuerySet:
 
 
 @contextmanager
-def reading() -> Iterator[str]:
-    """Reads of the block go to the read database; its connection failures come out as
-    ``ReadDatabaseUnavailable``, naming it."""
-    alias = _reading.get() or configured_alias()
+def reading(alias: str | None = None) -> Iterator[str]:
+    """Reads of the block go to the read database (``alias``: that one instead); its connection
+    failures come out as ``ReadDatabaseUnavailable``, naming it."""
+    alias = alias or _reading.get() or configured_alias()
     token = _reading.set(alias)
     try:
         yield alias

@@ -84,10 +84,11 @@ def plan_generation() -> int:
 def _remembered_key(restriction: Restriction, most: int, make: Callable[[], str]) -> str:
     """``make()``, the plan's key, remembered for a restriction of plain values (``statements``):
     compiling the count is most of the time a remembered plan takes."""
-    key = restriction.key()
-    if key is None:
+    key, catalog = restriction.key(), get_catalog()
+    catalog_key = catalog.statement_key()
+    if key is None or catalog_key is None:
         return make()
-    return remembered(("plan", _generation[0], most, read_alias(), id(get_catalog()), key), make)
+    return remembered(("plan", _generation[0], most, read_alias(), id(catalog), catalog_key, key), make)
 
 
 def _plan_key(products) -> str:

@@ -1,10 +1,11 @@
 """Compiled SQL remembered for a few seconds, by a key of plain values.
 
-Django's compiling of one filtered KNN statement and its plan's count costs about 2 ms, a tenth of
-an exact search over 5,000 products (docs/decisions/filtered-search-at-1m.md), and shoppers repeat
-their filters.  Only restrictions made of plain values (numbers, strings, dates, ``Q`` objects of
-them) and of the filters shop-clip builds from such values (a ``shop_clip_key()``: words, tags,
-listed keys) have a key: a store's queryset or expression compiles each time.
+Django's compiling of a filtered KNN statement and of its plan's count is a real share of a fast
+search (docs/decisions/filtered-search-at-1m.md), and shoppers repeat their filters.  A key exists
+only where the catalog says its products and visibility compile the same way each time
+(``CatalogBase.statement_key``) and the restriction is made of plain values (numbers, strings,
+dates, ``Q`` objects of them) and of the filters shop-clip builds from such values (a
+``shop_clip_key``: words, tags, listed keys); a store's queryset or expression compiles each time.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from django.db.models import Q
 
 from .conf import on_settings_change
 
-# A store's VISIBLE rule may read the clock (``available_from__lte=now()``): its compiled statement
-# is then at most this old.
+# How stale a remembered statement may be: a settings change forgets them all before that.
 SECONDS = 10.0
 SIZE = 512  # keys kept before all are forgotten at once (one dict: thread-safe without a lock)
 
@@ -39,10 +39,11 @@ def plain_key(value: Any) -> Hashable:
     """``value`` as nested tuples of plain values, equal exactly when the values are; NotPlain
     for anything else."""
     if isinstance(value, _PLAIN):
-        return type(value).__name__, value  # 1, 1.0 and True compile to different parameters
+        # 1, 1.0 and True, or Decimal("1.0") and Decimal("1.00"), may compile to different parameters.
+        return type(value).__name__, repr(value)
     own = getattr(value, "shop_clip_key", None)
-    if callable(own):  # a filter shop-clip built from plain values says which (a queryset's clones do not)
-        return "own", type(value).__qualname__, plain_key(own())
+    if own is not None:  # a filter shop-clip built from plain values says which (a queryset's clones do not)
+        return "own", type(value).__qualname__, plain_key(own() if callable(own) else own)
     if isinstance(value, list | tuple):
         return "seq", tuple(plain_key(item) for item in value)
     if isinstance(value, set | frozenset):

@@ -122,5 +122,5 @@ def tag_filter_kwargs(params: Mapping[str, str], space) -> dict[str, Any]:
         if tagged is not None:
             rows = rows.filter(product_id__in=tagged)
         tagged = rows.values("product_id")
-    tagged.shop_clip_key = lambda: ("tags", space.pk, tuple(wanted))  # statements.plain_key
+    tagged.shop_clip_key = ("tags", space.pk, tuple(wanted))  # statements.plain_key; a clone has none
     return {"pk__in": tagged}

@@ -69,3 +69,22 @@ def test_with_server_side_binding_the_settings_still_apply_to_the_query_alone(se
     # One statement a call: BEGIN, the settings, the query, COMMIT.
     assert [query["sql"].split()[0] for query in queries.captured_queries] == ["BEGIN", "SET", "SELECT", "COMMIT"]
     assert session_value(server_side, "work_mem") != "77MB" and session_value(server_side, "enable_sort") == "on"
+
+
+def test_a_failed_query_inside_the_callers_transaction_leaves_it_usable_with_its_settings(db):
+    from django.db import DataError
+
+    with pytest.raises(DataError):
+        _run_with_settings(connection, SETTINGS, "SELECT 1 / %s::int", [0])
+    # Rolled back to the query's savepoint: the caller's transaction goes on, the settings undone.
+    assert session_value(connection, "work_mem") != "77MB" and session_value(connection, "enable_sort") == "on"
+    assert _run_with_settings(connection, SETTINGS, READ_BACK, [7]) == [("77MB", "off", 7)]
+
+
+def test_a_failed_query_outside_a_transaction_leaves_the_connection_idle(fresh):
+    from django.db import DataError
+
+    with pytest.raises(DataError):
+        _run_with_settings(fresh, SETTINGS, "SELECT 1 / %s::int", [0])
+    assert fresh.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert session_value(fresh, "work_mem") != "77MB"

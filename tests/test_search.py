@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.test import Client
 
 from shop_clip import search
+from shop_clip.catalog import SettingsCatalog
 from shop_clip.knn import Restriction, nearest
 from shop_clip.models import ProductVector
 from shop_clip.query_vectors import encode_query
@@ -345,12 +349,13 @@ def test_few_matches_are_searched_exactly_whatever_their_share_of_a_small_catalo
 
 
 def test_a_repeated_filter_is_compiled_once_and_answers_as_a_freshly_compiled_one(catalog, db, monkeypatch):
-    """Compiling a filtered KNN statement and its plan's count costs about a tenth of an exact
-    search at 1M products (statements.py): a filter of plain values is compiled once for the query
-    vectors that repeat it, each answered as a fresh compile would; other values, and a queryset,
-    compile each time."""
+    """Shoppers repeat filters, and compiling a filtered KNN statement and its plan's count is a
+    real share of a fast search (statements.py): a filter of plain values is compiled once for
+    the query vectors that repeat it, each answered as a fresh compile would; other values, and a
+    queryset, compile each time."""
     from demo_project.catalog.models import Product
     from shop_clip import knn, scan_plan, statements
+    from shop_clip.keywords import keyword_filter
 
     compiled, counted = [], []
     compile_statement, plan_key = knn._knn_statement, scan_plan._plan_key
@@ -360,13 +365,14 @@ def test_a_repeated_filter_is_compiled_once_and_answers_as_a_freshly_compiled_on
     prices = sorted(Product.objects.values_list("price", flat=True))
     vectors = [encode_query(text, space) for text in ("a red lamp", "black leather boots")]
 
-    def answers(restriction_of):
-        return [nearest(vector, space, wanted=10, restriction=restriction_of()) for vector in vectors]
+    def answers(restriction_of, order=(0, 1)):
+        return {number: nearest(vectors[number], space, wanted=10, restriction=restriction_of()) for number in order}
 
     cheap = answers(lambda: Restriction({"price__lte": prices[60]}))  # a new Restriction each time
     assert (len(compiled), len(counted)) == (1, 1)
     statements.forget()
-    assert answers(lambda: Restriction({"price__lte": prices[60]})) == cheap and cheap[0] != cheap[1]
+    # The other way round: each vector's answer from its own compile against the other's remembered one.
+    assert answers(lambda: Restriction({"price__lte": prices[60]}), order=(1, 0)) == cheap and cheap[0] != cheap[1]
     assert (len(compiled), len(counted)) == (2, 2)
     cheapest = answers(lambda: Restriction({"price__lte": prices[9]}))
     assert (len(compiled), len(counted)) == (3, 3)  # other values: their own statement
@@ -374,10 +380,32 @@ def test_a_repeated_filter_is_compiled_once_and_answers_as_a_freshly_compiled_on
     assert len(cheapest[0]) == 10 and all(product.price <= prices[9] for product in found)
     answers(lambda: Restriction(within=Product.objects.filter(price__lte=prices[60])))
     assert len(compiled) == 5  # a queryset: compiled for each query
-    from shop_clip.keywords import keyword_filter
-
     answers(lambda: Restriction(keyword_filter("lamp")))
     assert len(compiled) == 6  # the words' filter, built by shop-clip from them, has a key
+
+
+CEILING: ContextVar[Decimal] = ContextVar("ceiling")
+
+
+class RequestScopedCatalog(SettingsCatalog):
+    """A store whose visibility reads the request (a tenant, a channel): here a price ceiling."""
+
+    def visible(self, queryset):
+        return queryset.filter(price__lte=CEILING.get())
+
+
+def test_a_catalog_whose_visibility_reads_the_request_compiles_every_statement(catalog, db, settings):
+    from demo_project.catalog.models import Product
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CATALOG": "tests.test_search.RequestScopedCatalog"}
+    space = active_space()
+    prices = sorted(Product.objects.values_list("price", flat=True))
+    vector = encode_query("a red lamp", space)
+    for ceiling in (prices[-1], prices[40], prices[15]):
+        CEILING.set(ceiling)
+        found = nearest(vector, space, wanted=10, restriction=Restriction({"in_stock": True}))
+        shown = Product.objects.filter(pk__in=[row.product_id for row in found])
+        assert found and all(product.price <= ceiling for product in shown), ceiling
 
 
 def test_a_filters_plan_is_remembered_and_counted_again_when_the_index_leaves_a_page_short(catalog, db, settings):

@@ -12,10 +12,16 @@ from shop_clip import statements
 from shop_clip.statements import NotPlain, plain_key, remembered
 
 
+@pytest.fixture(autouse=True)
+def _forgotten():
+    statements.forget()  # nothing one test remembered (under a clock of its own) reaches the next
+
+
 def test_equal_plain_values_have_one_key_and_values_that_compile_differently_have_their_own():
     assert plain_key({"price__lte": Decimal("20"), "in_stock": True}) == plain_key(
         {"in_stock": True, "price__lte": Decimal("20")})
-    keys = [plain_key(value) for value in (1, 1.0, True, "1", Decimal("1"), None, datetime.date(2026, 1, 1))]
+    keys = [plain_key(value) for value in (1, 1.0, True, "1", Decimal("1"), Decimal("1.0"), None,
+                                           datetime.date(2026, 1, 1))]
     assert len(set(keys)) == len(keys)
     assert plain_key(Q(a=1) | Q(b=2)) == plain_key(Q(a=1) | Q(b=2)) != plain_key(~(Q(a=1) | Q(b=2)))
     assert plain_key([1, 2]) == plain_key((1, 2)) != plain_key((2, 1))
@@ -81,3 +87,13 @@ def test_the_filters_shop_clip_builds_from_plain_values_have_keys_and_their_chan
     assert plain_key(red) != plain_key(tag_filter_kwargs({"colour": "red", "pattern": "plain"}, space)["pk__in"])
     with pytest.raises(NotPlain):
         plain_key(red.filter(product_id__gt=0))  # changed: its SQL is no longer the key's
+
+
+def test_a_catalog_says_whether_its_statements_may_be_remembered(settings):
+    from shop_clip.catalog import get_catalog
+
+    assert get_catalog().statement_key() == ()  # the demo: lookups and Django's own manager
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "VISIBLE": {"in_stock": True}}
+    assert get_catalog().statement_key() == ()
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "VISIBLE": lambda queryset: queryset.filter(in_stock=True)}
+    assert get_catalog().statement_key() is None  # a callable may read the clock or the request

@@ -36,6 +36,9 @@ class OscarCatalog(SettingsCatalog):
     def hides_products(self) -> bool:
         return True
 
+    def _visible_reads_only_settings(self) -> bool:
+        return type(self).visible is OscarCatalog.visible and self._visible_rule_is_lookups()
+
     # -- images ---------------------------------------------------------------------------------
     def image_refs(self, product_ids: Iterable[Any]) -> list[ImageRef]:
         """The products' own images, each product's primary image (display order 0) first."""

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         using = options["database"] or configured_alias()
         try:
             install(using)
-            with reading():
+            with reading(using):  # the space that database holds active
                 space = active_space()
         except (PrewarmUnavailable, NoActiveSpace) as exc:
             raise CommandError(str(exc)) from exc
