@@ -343,7 +343,7 @@ def _compiled(vector: np.ndarray, literal: str, space: EmbeddingSpace, fetch: in
     catalog_key = catalog.statement_key()
     if key is None or catalog_key is None or space.index_kind == BINARY:
         return literal, _knn_statement(vector, space, fetch, restriction, plan)
-    context = ("knn", space.pk, space.model_id, space.dim, space.index_kind, fetch, plan, read_alias(),
+    context = ("knn", space.pk, space.dim, space.index_kind, fetch, plan, read_alias(),
                id(catalog), catalog_key, tuple(hidden_flag_kinds()), key)
     return remembered(context, lambda: (literal, _knn_statement(vector, space, fetch, restriction, plan)))
 
@@ -405,13 +405,7 @@ def set_local_sql(values: Mapping[str, str]) -> str:
 
 def reset_local(cursor, names) -> None:
     """The settings ``set_local`` changed back to the session's values, for the rest of the transaction."""
-    cursor.execute(reset_local_sql(names))
-
-
-def reset_local_sql(names) -> str:
-    """Statements setting what ``set_local_sql`` changed back to the session's values, for the rest
-    of the transaction."""
-    return "; ".join(f"SET LOCAL {_setting_name(name)} TO DEFAULT" for name in names)
+    cursor.execute("; ".join(f"SET LOCAL {_setting_name(name)} TO DEFAULT" for name in names))
 
 
 def _setting_name(name: str) -> str:
