@@ -137,3 +137,8 @@ def test_the_command_loads_the_active_space_and_says_what_went_where(store, caps
 def test_the_command_before_anything_is_indexed_says_what_to_run(db):
     with pytest.raises(CommandError, match="shop_clip_index"):
         call_command("shop_clip_prewarm")
+
+
+def test_the_command_names_the_aliases_when_given_an_unknown_database(db):
+    with pytest.raises(CommandError, match="'nowhere' is not in DATABASES .*default"):
+        call_command("shop_clip_prewarm", "--database", "nowhere")

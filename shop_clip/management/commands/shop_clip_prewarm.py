@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 from tqdm import tqdm
 
 from shop_clip.prewarm import PrewarmUnavailable, install, prewarm, relations
@@ -21,6 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         using = options["database"] or configured_alias()
+        if using not in connections.settings:
+            raise CommandError(f"--database {using!r} is not in DATABASES (aliases: {', '.join(connections.settings)})")
         try:
             install(using)
             with reading(using):  # the space that database holds active
