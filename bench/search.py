@@ -69,9 +69,11 @@ from bench.support import (  # noqa: E402
     clone_database,
     drop_database,
     drop_os_caches,
+    huge_pages_reserved,
     latency_summary,
     machine,
     print_table,
+    release_huge_pages,
     restart_postgres,
     run_load,
     setup_django,
@@ -1390,7 +1392,8 @@ def server_settings() -> dict[str, str]:
         cursor.execute("SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector')")
         version, pgvector = cursor.fetchone()
         found = {"postgresql": version.split(" on ")[0], "pgvector": pgvector}
-        for name in ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather"):
+        for name in ("shared_buffers", "huge_pages", "huge_pages_status", "work_mem", "effective_cache_size",
+                     "max_parallel_workers_per_gather"):
             cursor.execute(f"SHOW {name}")
             found[name] = cursor.fetchone()[0]
     return found
@@ -1462,6 +1465,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--load-only", action="store_true", help="load and build, measure nothing")
     parser.add_argument("--shared-buffers", help="restart the embedded PostgreSQL with this shared_buffers "
                         "for the run (e.g. 6GB: both databases' indexes resident), and as it was afterwards")
+    parser.add_argument("--huge-pages", action="store_true", help="restart the embedded PostgreSQL with its "
+                        "shared memory in 2 MB pages, reserved for the run (root): docs/scaling.md")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) the statements of "
                         "one search at each filter (on each database), then stop")
     parser.add_argument("--covering", action="store_true",
@@ -1481,17 +1486,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     os.environ["SHOP_CLIP_TAGGING"] = "1"  # the demo store's TAGS and TAG_FILTERS, whose filters are measured
     url = setup_django(args.database)
-    before = server_settings()["shared_buffers"]
+    before = server_settings()
+    reserved = huge_pages_reserved()
     try:
-        if args.shared_buffers:
-            restart_postgres(args.shared_buffers)
+        if args.shared_buffers or args.huge_pages:
+            restart_postgres(args.shared_buffers, "on" if args.huge_pages else None)
         return _run(args, out, url)
     finally:
         from django.db import connections
 
         connections.close_all()
-        if args.shared_buffers:
-            restart_postgres(before)
+        if args.shared_buffers or args.huge_pages:
+            restart_postgres(before["shared_buffers"], before["huge_pages"] if args.huge_pages else None)
+            release_huge_pages(reserved)
         if args.drop:
             drop_database(url)
             if args.second_space:

@@ -103,10 +103,12 @@ def clone_database(url: str, name: str, attempts: int = 30) -> None:
                 time.sleep(2)
 
 
-def restart_postgres(shared_buffers: str | None = None) -> bool:
+def restart_postgres(shared_buffers: str | None = None, huge_pages: str | None = None) -> bool:
     """Restart the embedded PostgreSQL, so its shared buffers start empty (and are
     ``shared_buffers`` large from now on, when given); False (nothing done) on a server of
-    ``BENCH_DATABASE_URL``.  Django's connections are closed first and reopen on use."""
+    ``BENCH_DATABASE_URL``.  ``huge_pages`` "on": its shared memory in 2 MB pages, reserved here
+    first (root; ``reserve_huge_pages``); "off" or "try": that setting (try, the default, finds
+    none reserved on most machines).  Django's connections are closed first and reopen on use."""
     if os.environ.get("BENCH_DATABASE_URL"):
         return False
     from django.db import connections
@@ -115,25 +117,74 @@ def restart_postgres(shared_buffers: str | None = None) -> bool:
 
     connections.close_all()
     pgdata = services.DEFAULT_DATA_DIR / "postgres"
+    options = _server_options(pgdata, shared_buffers, huge_pages)
+    ctl = [services._pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "-t", "120"]
+    subprocess.run([*ctl, "stop"], check=True, capture_output=True, **services._as_pg_user())
+    if huge_pages == "on":
+        reserve_huge_pages(pgdata, options)
     # -l: the server's output goes to its log, not to this pipe (which would then never close).
-    command = [services._pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"),
-               "-m", "fast", "-w", "-t", "120", "restart"]
-    if shared_buffers:
-        command += ["-o", _server_options(pgdata, shared_buffers)]
-    subprocess.run(command, check=True, capture_output=True, **services._as_pg_user())
+    subprocess.run([*ctl, "-l", str(pgdata / "server.log"), "-o", options, "start"], check=True,
+                   capture_output=True, **services._as_pg_user())
     return True
 
 
-def _server_options(pgdata: Path, shared_buffers: str) -> str:
+def reserve_huge_pages(pgdata: Path, options: str) -> int:
+    """Reserve as many 2 MB pages as the stopped server with ``options`` needs (PostgreSQL's
+    ``shared_memory_size_in_huge_pages``), if fewer are; how many are reserved.  Root only: the
+    kernel's ``vm.nr_hugepages``, as a DBA sets it in sysctl.conf."""
+    from demo_project import services
+
+    shown = subprocess.run([services._pg_bin("postgres"), "-D", str(pgdata), *shlex.split(options), "-c",
+                            "huge_pages=off", "-C", "shared_memory_size_in_huge_pages"], check=True,
+                           capture_output=True, text=True, **services._as_pg_user())
+    needed = int(shown.stdout.strip())
+    setting = Path("/proc/sys/vm/nr_hugepages")
+    reserved = int(setting.read_text())
+    if reserved < needed:
+        try:
+            setting.write_text(f"{needed}\n")
+        except OSError as exc:
+            raise SystemExit(f"huge pages: {needed} 2 MB pages are needed and {reserved} are reserved; as root, "
+                             f"`sysctl -w vm.nr_hugepages={needed}` ({exc})") from exc
+        reserved = int(setting.read_text())
+        if reserved < needed:
+            raise SystemExit(f"huge pages: the kernel reserved {reserved} of the {needed} 2 MB pages asked for "
+                             "(memory too fragmented); reserve them at boot")
+    return reserved
+
+
+def huge_pages_reserved() -> int:
+    """How many 2 MB pages the kernel holds reserved now (0 where it cannot say)."""
+    try:
+        return int(Path("/proc/sys/vm/nr_hugepages").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def release_huge_pages(reserved: int) -> None:
+    """Give back the pages ``reserve_huge_pages`` took beyond ``reserved`` (they are memory no
+    other process can use), once no server holds them."""
+    setting = Path("/proc/sys/vm/nr_hugepages")
+    if huge_pages_reserved() > reserved:
+        try:
+            setting.write_text(f"{reserved}\n")
+        except OSError:
+            pass
+
+
+def _server_options(pgdata: Path, shared_buffers: str | None, huge_pages: str | None = None) -> str:
     """The running server's options (its postmaster.opts, less the binary and -D) with
-    ``shared_buffers`` set: pg_ctl's -o replaces them all."""
+    ``shared_buffers`` and ``huge_pages`` set where given: pg_ctl's -o replaces them all."""
     args = shlex.split((pgdata / "postmaster.opts").read_text())[1:]
     if "-D" in args:
         at = args.index("-D")
         del args[at:at + 2]
-    args = [arg for arg in args if not arg.startswith("shared_buffers=")]
+    for name, value in (("shared_buffers", shared_buffers), ("huge_pages", huge_pages)):
+        if value:
+            args = [arg for arg in args if not arg.startswith(f"{name}=")]
+            args += ["-c", f"{name}={value}"]
     args = [arg for i, arg in enumerate(args) if not (arg == "-c" and (i + 1 == len(args) or args[i + 1] == "-c"))]
-    return shlex.join([*args, "-c", f"shared_buffers={shared_buffers}"])
+    return shlex.join(args)
 
 
 def drop_os_caches() -> bool:

@@ -1,0 +1,97 @@
+"""Warm filtered search at 1M with PostgreSQL's shared memory in 4 kB pages and in 2 MB huge
+pages, side by side.
+
+Each round restarts the embedded PostgreSQL twice, once each way (which goes first alternates),
+loads the space with the app's prewarm, and times every filter of ``bench/search.py`` in a process
+of its own (``search_revisions.child``: ``knn.nearest`` and the products, each query run twice
+and the second timed).  Prints the medians of the rounds' p50s and of the ratios, and writes JSON.
+The huge pages are reserved for the run (root) and given back after it.
+
+    python bench/search_huge_pages.py --rounds 3 --shared-buffers 6GB \\
+        --json bench/results/search_1m_huge_pages.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("off", "on")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--database", default="shop_clip_bench_1m")
+    parser.add_argument("--shared-buffers", default="6GB")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from bench import search
+    from bench.support import huge_pages_reserved, release_huge_pages
+
+    search.setup_django(args.database)
+    from shop_clip import prewarm
+    from shop_clip.spaces import configured_space
+
+    before = search.server_settings()
+    reserved = huge_pages_reserved()
+    rounds = []
+    try:
+        for number in range(args.rounds):
+            for mode in MODES if number % 2 == 0 else MODES[::-1]:
+                search.restart_postgres(args.shared_buffers, mode)
+                status = search.server_settings()["huge_pages_status"]
+                if status != mode:
+                    raise SystemExit(f"huge_pages {mode} asked for, the server says {status}")
+                prewarm.prewarm(configured_space())
+                from django.db import connections
+
+                connections.close_all()  # the child has the server to itself
+                run = subprocess.run([sys.executable, str(ROOT / "bench" / "search_revisions.py"), "--child",
+                                      str(ROOT), "--database", args.database, "--queries", str(args.queries),
+                                      "--before", "HEAD"], capture_output=True, text=True, check=True,
+                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
+                rounds.append({"round": number, "huge_pages": mode,
+                               "p50_ms": json.loads(run.stdout.splitlines()[-1])})
+                figures = "  ".join(f"{name} {ms}" for name, ms in rounds[-1]["p50_ms"].items())
+                print(f"round {number + 1} huge pages {mode:<3} {figures}", flush=True)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        search.restart_postgres(before["shared_buffers"], before["huge_pages"])
+        release_huge_pages(reserved)
+    summary = {}
+    print(f"\n{'filter':<12} {'4 kB':>8} {'2 MB':>8} {'2 MB/4 kB':>10}  (medians of {args.rounds} rounds, p50 ms)")
+    for name in rounds[0]["p50_ms"]:
+        off = [r["p50_ms"][name] for r in rounds if r["huge_pages"] == "off"]
+        on = [r["p50_ms"][name] for r in rounds if r["huge_pages"] == "on"]
+        ratio = statistics.median(a / b for a, b in zip(on, off, strict=True))
+        summary[name] = {"off_p50_median": round(statistics.median(off), 2),
+                         "on_p50_median": round(statistics.median(on), 2),
+                         "on_over_off_median": round(ratio, 3), "on_range": [min(on), max(on)],
+                         "off_range": [min(off), max(off)]}
+        print(f"{name:<12} {statistics.median(off):8.2f} {statistics.median(on):8.2f} {ratio:10.2f}")
+    if args.json:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        args.json.write_text(json.dumps({
+            "benchmark": "bench/search_huge_pages.py",
+            "command": "python bench/search_huge_pages.py " + " ".join(sys.argv[1:]),
+            "when": datetime.now(UTC).isoformat(timespec="seconds"), "code": head,
+            "machine": search.machine(), "shared_buffers": args.shared_buffers,
+            "summary": summary, "rounds": rounds}, indent=1) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
