@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from bench import search
+    from bench.search_revisions import compare_rounds, head_commit, write_rounds
     from bench.support import huge_pages_reserved, release_huge_pages
 
     search.setup_django(args.database)
@@ -70,28 +69,10 @@ def main() -> None:
         connections.close_all()
         search.restart_postgres(before["shared_buffers"], before["huge_pages"])
         release_huge_pages(reserved)
-    summary = {}
-    print(f"\n{'filter':<12} {'4 kB':>8} {'2 MB':>8} {'2 MB/4 kB':>10}  (medians of {args.rounds} rounds, p50 ms)")
-    for name in rounds[0]["p50_ms"]:
-        off = [r["p50_ms"][name] for r in rounds if r["huge_pages"] == "off"]
-        on = [r["p50_ms"][name] for r in rounds if r["huge_pages"] == "on"]
-        ratio = statistics.median(a / b for a, b in zip(on, off, strict=True))
-        summary[name] = {"off_p50_median": round(statistics.median(off), 2),
-                         "on_p50_median": round(statistics.median(on), 2),
-                         "on_over_off_median": round(ratio, 3), "on_range": [min(on), max(on)],
-                         "off_range": [min(off), max(off)]}
-        print(f"{name:<12} {statistics.median(off):8.2f} {statistics.median(on):8.2f} {ratio:10.2f}")
+    summary = compare_rounds(rounds, "huge_pages", MODES, args.rounds)
     if args.json:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
-        args.json.write_text(json.dumps({
-            "benchmark": "bench/search_huge_pages.py",
-            "command": "python bench/search_huge_pages.py " + " ".join(sys.argv[1:]),
-            "when": datetime.now(UTC).isoformat(timespec="seconds"), "code": head,
-            "machine": search.machine(), "shared_buffers": args.shared_buffers,
-            "summary": summary, "rounds": rounds}, indent=1) + "\n")
-        print(f"wrote {args.json}")
-
+        write_rounds(args.json, "search_huge_pages.py", code=head_commit(), machine=search.machine(),
+                     shared_buffers=args.shared_buffers, summary=summary, rounds=rounds)
 
 if __name__ == "__main__":
     main()

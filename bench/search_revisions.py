@@ -52,6 +52,37 @@ def child(repo: str, database: str, queries: int) -> dict[str, float]:
     return p50
 
 
+def compare_rounds(rounds: list[dict], field: str, sides: tuple[str, str], count: int) -> dict[str, dict]:
+    """Each filter's medians of the rounds' p50s on both ``sides`` (the values of ``field``) and
+    the median of the rounds' ratios, second over first; printed as a table."""
+    first, second = sides
+    summary = {}
+    print(f"\n{'filter':<12} {first:>8} {second:>8} {second + '/' + first:>13}  (medians of {count} rounds, p50 ms)")
+    for name in rounds[0]["p50_ms"]:
+        a = [r["p50_ms"][name] for r in rounds if r[field] == first]
+        b = [r["p50_ms"][name] for r in rounds if r[field] == second]
+        ratio = statistics.median(y / x for x, y in zip(a, b, strict=True))
+        summary[name] = {f"{first}_p50_median": round(statistics.median(a), 2),
+                         f"{second}_p50_median": round(statistics.median(b), 2),
+                         f"{second}_over_{first}_median": round(ratio, 3), f"{second}_range": [min(b), max(b)],
+                         f"{first}_range": [min(a), max(a)]}
+        print(f"{name:<12} {statistics.median(a):8.2f} {statistics.median(b):8.2f} {ratio:13.2f}")
+    return summary
+
+
+def head_commit() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def write_rounds(path: Path, script: str, **fields) -> None:
+    """A side-by-side run's JSON: the script, its command line, when, and ``fields``."""
+    path.write_text(json.dumps({"benchmark": f"bench/{script}", "command": f"python bench/{script} "
+                                + " ".join(sys.argv[1:]), "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                                **fields}, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", required=True, help="the other revision (a commit, tag or branch)")
@@ -94,25 +125,10 @@ def main() -> None:
         if args.shared_buffers:
             search.restart_postgres(before_buffers)
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
-    summary = {}
-    print(f"\n{'filter':<12} {'before':>8} {'after':>8} {'after/before':>13}  "
-          f"(medians of {args.rounds} rounds, p50 ms)")
-    for name in rounds[0]["p50_ms"]:
-        before = [r["p50_ms"][name] for r in rounds if r["code"] == "before"]
-        after = [r["p50_ms"][name] for r in rounds if r["code"] == "after"]
-        ratio = statistics.median(a / b for a, b in zip(after, before, strict=True))
-        summary[name] = {"before_p50_median": statistics.median(before), "after_p50_median": statistics.median(after),
-                         "after_over_before_median": round(ratio, 3), "after_range": [min(after), max(after)]}
-        print(f"{name:<12} {statistics.median(before):8.2f} {statistics.median(after):8.2f} {ratio:13.2f}")
+    summary = compare_rounds(rounds, "code", ("before", "after"), args.rounds)
     if args.json:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
-        args.json.write_text(json.dumps({
-            "benchmark": "bench/search_revisions.py",
-            "command": "python bench/search_revisions.py " + " ".join(sys.argv[1:]),
-            "when": datetime.now(UTC).isoformat(timespec="seconds"), "before": args.before, "after": head,
-            "summary": summary, "rounds": rounds}, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        write_rounds(args.json, "search_revisions.py", before=args.before, after=head_commit(), summary=summary,
+                     rounds=rounds)
 
 
 if __name__ == "__main__":
