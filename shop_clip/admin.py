@@ -10,15 +10,48 @@ from .marking import enqueue_indexing, mark_pending
 from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
 
 
+def latest_active_space() -> EmbeddingSpace | None:
+    """The space search answers from, as the primary has it (the admin writes there)."""
+    return EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+
+
+class ReadOnlyRowsMixin:
+    """Rows the pipeline writes: looked at, acted on, never added by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="score", ordering="score")
+    def shown_score(self, row) -> str:
+        return f"{row.score:.3f}"
+
+
 @admin.register(EmbeddingSpace)
 class EmbeddingSpaceAdmin(admin.ModelAdmin):
-    list_display = ["model_id", "backend", "dim", "index_kind", "created_at", "activated_at"]
-    # A kind changes with its index built first: `shop_clip_index --switch-index`, not by editing.
-    readonly_fields = ["index_kind"]
+    """Spaces to look at, and to delete once search has left them.  A space comes from
+    `shop_clip_index` with the configured model, is activated when its backfill and index are
+    complete, and changes kind with `shop_clip_index --switch-index`: a space added or edited here
+    would send every search to a model nobody loaded, or to an index that is not there."""
+
+    list_display = ["model_id", "backend", "dim", "index_kind", "created_at", "activated_at", "searched"]
+    readonly_fields = [*(f.name for f in EmbeddingSpace._meta.fields), "searched"]
+
+    @admin.display(description="search")
+    def searched(self, space) -> str:
+        if space.pk == getattr(latest_active_space(), "pk", None):
+            return "answers from this space (it cannot be deleted while it does)"
+        return "not searched" if space.activated_at is None else "searched before the active space"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        active = latest_active_space()
+        return super().has_delete_permission(request, obj) and (obj is None or active is None or obj.pk != active.pk)
 
 
 @admin.register(ProductVector)
-class ProductVectorAdmin(admin.ModelAdmin):
+class ProductVectorAdmin(ReadOnlyRowsMixin, admin.ModelAdmin):
     list_select_related = ["product"]
     list_display = ["product", "image_key", "space", "status", "attempts", "updated_at"]
     list_filter = ["status", "space"]
@@ -34,9 +67,9 @@ class ProductVectorAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProductTag)
-class ProductTagAdmin(admin.ModelAdmin):
+class ProductTagAdmin(ReadOnlyRowsMixin, admin.ModelAdmin):
     list_select_related = ["product"]
-    list_display = ["product", "group", "label", "score", "space", "updated_at"]
+    list_display = ["product", "group", "label", "shown_score", "space", "updated_at"]
     list_filter = ["group", "label", "space"]
     readonly_fields = [f.name for f in ProductTag._meta.fields]
 
@@ -55,9 +88,9 @@ class ReviewedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProductFlag)
-class ProductFlagAdmin(admin.ModelAdmin):
+class ProductFlagAdmin(ReadOnlyRowsMixin, admin.ModelAdmin):
     list_select_related = ["product"]
-    list_display = ["product", "kind", "label", "score", "detail", "created_at", "reviewed_at"]
+    list_display = ["product", "kind", "label", "shown_score", "detail", "created_at", "reviewed_at"]
     list_filter = ["kind", ReviewedFilter]
     readonly_fields = [f.name for f in ProductFlag._meta.fields]
     actions = ["mark_reviewed"]

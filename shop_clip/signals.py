@@ -31,7 +31,10 @@ def image_deleted(sender, instance, **kwargs) -> None:
 
 def space_deleted(sender, instance, **kwargs) -> None:
     """Its indexes go too, concurrently once the deletion is committed (searches go on)."""
-    transaction.on_commit(lambda: drop_space_index(instance.pk, products=True), using=kwargs.get("using"))
+    # The id now: Django clears the instance's pk once the deletion's own atomic block ends, before
+    # an outer one (the admin's delete view) commits.
+    space_id = instance.pk
+    transaction.on_commit(lambda: drop_space_index(space_id, products=True), using=kwargs.get("using"))
 
 
 def _mark(product_id, *, keywords: bool = True) -> None:

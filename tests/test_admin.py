@@ -8,7 +8,9 @@ from django.test import Client
 
 from shop_clip import tagging
 from shop_clip.claim_lanes import process_pending
-from shop_clip.models import ProductFlag, ProductVector
+from shop_clip.hnsw import build_index, has_index, index_state
+from shop_clip.models import EmbeddingSpace, ProductFlag, ProductVector
+from shop_clip.spaces import active_space
 
 
 @pytest.fixture
@@ -75,3 +77,30 @@ def test_embed_again_action_reencodes_the_selected_products(staff, products):
     assert (result.embedded, result.unchanged, result.failed) == (2, 0, 1)
     assert ProductVector.objects.get(product=good).status == "embedded"
     assert ProductVector.objects.get(product=broken).status == "failed"
+
+
+def test_rows_the_pipeline_writes_cannot_be_added_by_hand(staff, products):
+    for model in ("productvector", "producttag", "productflag", "embeddingspace"):
+        assert staff.get(f"/admin/shop_clip/{model}/add/").status_code == 403
+        assert staff.post(f"/admin/shop_clip/{model}/add/", {}).status_code == 403
+    assert ProductVector.objects.count() and not EmbeddingSpace.objects.filter(model_ref="").exists()
+
+
+def test_a_space_search_has_left_can_be_deleted_with_its_index_and_the_active_one_cannot(
+        staff, products, django_capture_on_commit_callbacks):
+    active = active_space()
+    old = EmbeddingSpace.objects.create(model_id="left-behind", model_ref="x", dim=active.dim)
+    assert build_index(old.pk, old.dim) and has_index(old.pk)
+    page = staff.get(f"/admin/shop_clip/embeddingspace/{active.pk}/change/").content.decode()
+    assert "answers from this space" in page and "/delete/" not in page
+    assert staff.post(f"/admin/shop_clip/embeddingspace/{active.pk}/delete/", {"post": "yes"}).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):  # the index is dropped once the view commits
+        response = staff.post(f"/admin/shop_clip/embeddingspace/{old.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not EmbeddingSpace.objects.filter(pk="left-behind").exists()
+    assert index_state("left-behind") is None
+    # The list's bulk delete refuses it too: its confirmation says so, and confirming is refused.
+    chosen = {"action": "delete_selected", "_selected_action": [active.pk]}
+    confirm = staff.post("/admin/shop_clip/embeddingspace/", chosen).content.decode()
+    assert "doesn’t have permission to delete" in confirm or "doesn't have permission to delete" in confirm
+    assert staff.post("/admin/shop_clip/embeddingspace/", {**chosen, "post": "yes"}).status_code == 403
+    assert EmbeddingSpace.objects.filter(pk=active.pk).exists()

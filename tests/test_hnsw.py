@@ -3,17 +3,24 @@ drained, activated only then; the migration from the per-dimension index; interr
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from shop_clip.claim_lanes import process_pending
-from shop_clip.hnsw import (build_index, dimension_index_name, has_index, has_products_index, index_name,
-                             index_state, products_index_name)
+from shop_clip.hnsw import (
+    build_index,
+    dimension_index_name,
+    has_index,
+    has_products_index,
+    index_name,
+    index_state,
+    products_index_name,
+)
 from shop_clip.models import EmbeddingSpace, ProductVector
 from shop_clip.spaces import active_space, configured_space
 
@@ -120,10 +127,12 @@ def test_a_products_index_whose_build_was_killed_is_warned_about_then_built_agai
 
 
 @pytest.mark.django_db(transaction=True)
-def test_deleting_a_space_drops_its_index():
+@pytest.mark.parametrize("outer_transaction", [False, True], ids=["autocommit", "in a transaction, as the admin's"])
+def test_deleting_a_space_drops_its_index(outer_transaction):
     space = EmbeddingSpace.objects.create(model_id="deleted-space", model_ref="x", dim=512)
     assert build_index(space.pk, space.dim) and has_index(space.pk) and _index_exists(products_index_name(space.pk))
-    space.delete()
+    with transaction.atomic() if outer_transaction else nullcontext():
+        space.delete()
     assert index_state("deleted-space") is None and not _index_exists(products_index_name("deleted-space"))
 
 
