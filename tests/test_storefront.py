@@ -178,6 +178,18 @@ def test_no_index_yet_is_a_503_message(shop):
     assert response.status_code == 503 and "nothing is indexed yet" in error_of(response).lower()
 
 
+def test_a_model_that_cannot_be_loaded_is_a_503_message_and_a_logged_reason(shop, caplog):
+    EmbeddingSpace.objects.update(model_ref="/nowhere/no-such-model")  # rolled back with the test
+    words = {"q": "unloadable-model-probe"}  # words no earlier test cached a vector for
+    response = shop.get(SHOP, words)
+    assert response.status_code == 503 and "its model could not be loaded" in error_of(response)
+    api = shop.get("/api/shop-clip/search/", words)
+    assert api.status_code == 503 and "its model could not be loaded" in api.json()["detail"]
+    assert "/nowhere/no-such-model" not in api.content.decode()  # paths stay in the log
+    assert any("/nowhere/no-such-model" in record.getMessage() for record in caplog.records
+               if record.name == "shop_clip.api")
+
+
 def test_throttled_searches_are_a_429_message_shared_with_the_api(shop, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         "shop_clip_search": "2/min", "shop_clip_image": "1/min"}}

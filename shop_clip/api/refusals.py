@@ -9,6 +9,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 
 from ..catalog import FilterError
+from ..encoders.base import EncoderUnavailable
 from ..errors import NotEmbedded, QueryError
 from ..images import ImageRejected
 from ..read_db import ReadDatabaseUnavailable, unavailable
@@ -41,6 +42,9 @@ def refusal(exc: Exception) -> tuple[int, str] | None:
         return 409, str(exc)
     if isinstance(exc, NoActiveSpace):
         return 503, str(exc)
+    if isinstance(exc, EncoderUnavailable):  # the server's setup: staff get the reason, shoppers a retry
+        logger.error("a search could not load its model: %s", exc)
+        return 503, "search is unavailable for a moment: its model could not be loaded (the server's log says why)"
     return None
 
 
