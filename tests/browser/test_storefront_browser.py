@@ -360,3 +360,14 @@ def test_every_input_has_a_label(page: Page, path: str):
     unlabelled = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select')]
         .filter(input => !input.labels || input.labels.length === 0).map(input => input.name)""")
     assert unlabelled == []
+
+
+@pytest.mark.parametrize("path", ["/", "/shop/", "/shop/photo/", "/shop/shop-the-look/", "/shop/?q=striped+tee"])
+def test_a_phone_wide_screen_never_scrolls_sideways(page: Page, path: str, screenshot):
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(path)
+    screenshot(page, "phone" + re.sub(r"\W+", "-", path).rstrip("-"))
+    wide = page.evaluate("""() => [document.documentElement.scrollWidth, window.innerWidth,
+        [...document.querySelectorAll('.shop-clip *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+            .map(e => e.className || e.tagName).slice(0, 5)]""")
+    assert wide[0] <= wide[1], wide
