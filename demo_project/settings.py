@@ -233,5 +233,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"shop_clip": {"handlers": ["console"], "level": os.environ.get("SHOP_CLIP_LOG_LEVEL", "INFO")}},
+    "loggers": {"shop_clip": {"handlers": ["console"], "level": os.environ.get("SHOP_CLIP_LOG_LEVEL", "INFO")},
+                # A 500's traceback in the server's output: with DEBUG off Django only mails it to ADMINS.
+                "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False}},
 }

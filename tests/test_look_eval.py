@@ -150,3 +150,10 @@ def test_a_region_nothing_matches_well_is_left_out(store, scenes, db, settings):
     assert all(group["confidence"] > least for group in fewer) and len(fewer) < len(answered)
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_MIN_CONFIDENCE": 0.0, "LOOK_MIN_SCORE": 1.01}
     assert api.post("/api/shop-clip/shop-the-look/", {"image": _jpeg(photo)}).json()["groups"] == []
+
+
+def test_the_command_without_scenes_says_how_to_make_them(tmp_path, db):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match=r"scenes.json.*python -m demo_project.training.eval_set"):
+        call_command("shop_clip_eval", "--scenes", str(tmp_path / "look_scenes"))
