@@ -97,7 +97,8 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"image refused as a possible decompression bomb: {exc}") from exc
+        # Pillow's own words ("decompression bomb DOS attack") alarm a shopper with a large photo.
+        raise ImageRejected("image has more pixels than can be read; resize it") from exc
     except UnidentifiedImageError as exc:
         raise ImageRejected(f"file is not an image, or its format is not supported; use {_format_names()}") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
@@ -122,8 +123,7 @@ def _check_shape(image: Image.Image, max_pixels: int) -> None:
         raise ImageRejected(f"image format {image.format} is not supported; use {_format_names()}")
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageRejected(f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed "
-                            "(possible decompression bomb); resize it")
+        raise ImageRejected(f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed; resize it")
     smallest = shop_clip_settings.MIN_IMAGE_SIDE
     if min(width, height) < smallest:
         raise ImageRejected(f"image is {width}x{height} pixels; each side must be at least {smallest} px")
@@ -142,7 +142,8 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _format_names() -> str:
-    return ", ".join(shop_clip_settings.IMAGE_FORMATS)
+    """The allowed formats as a shopper knows them: MPO is Pillow's name for some JPEGs."""
+    return ", ".join(name for name in shop_clip_settings.IMAGE_FORMATS if name != "MPO")
 
 
 def _megabytes(limit: int) -> str:
