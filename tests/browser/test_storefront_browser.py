@@ -368,6 +368,7 @@ def test_a_phone_wide_screen_never_scrolls_sideways(page: Page, path: str, scree
     page.goto(path)
     screenshot(page, "phone" + re.sub(r"\W+", "-", path).rstrip("-"))
     wide = page.evaluate("""() => [document.documentElement.scrollWidth, window.innerWidth,
-        [...document.querySelectorAll('.shop-clip *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+        [...document.querySelectorAll('.shop-clip *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
             .map(e => e.className || e.tagName).slice(0, 5)]""")
     assert wide[0] <= wide[1], wide
