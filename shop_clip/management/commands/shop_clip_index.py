@@ -126,7 +126,10 @@ class Command(BaseCommand):
         with tqdm(total=pending, desc="embedding (workers)", unit="img") as bar:
             while time.monotonic() < deadline:
                 left = ProductVector.objects.filter(status=ProductVector.Status.PENDING).count()
+                if left == pending:  # a worker's first claim waits for its model to load
+                    bar.set_postfix_str("waiting for a worker (its first batch loads the model)")
                 if left != done_before:
+                    bar.set_postfix_str("")
                     bar.update(done_before - left)
                     done_before = left
                 if not left:
