@@ -9,6 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: demo test test-core test-alt-store test-oscar-store test-replica-store test-browser chromium bench lint services stop clean
 
 $(STAMP): pyproject.toml
+	@echo "installing shop-clip and its packages into $(VENV) (about 2 minutes the first time; quiet meanwhile)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch 2.13.0 first: the CPU build on this machine's disk (any newer pin would pull CUDA wheels).
 	$(PY) -m pip install -q "torch==2.13.0"
