@@ -14,9 +14,6 @@ The huge pages are reserved for the run (root) and given back after it.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,10 +31,12 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from bench import search
-    from bench.search_revisions import compare_rounds, head_commit, write_rounds
+    from bench.search_revisions import compare_rounds, head_commit, run_child, write_rounds
     from bench.support import huge_pages_reserved, release_huge_pages
 
     search.setup_django(args.database)
+    from django.db import connections
+
     from shop_clip import prewarm
     from shop_clip.spaces import configured_space
 
@@ -52,20 +51,10 @@ def main() -> None:
                 if status != mode:
                     raise SystemExit(f"huge_pages {mode} asked for, the server says {status}")
                 prewarm.prewarm(configured_space())
-                from django.db import connections
-
                 connections.close_all()  # the child has the server to itself
-                run = subprocess.run([sys.executable, str(ROOT / "bench" / "search_revisions.py"), "--child",
-                                      str(ROOT), "--database", args.database, "--queries", str(args.queries),
-                                      "--before", "HEAD"], capture_output=True, text=True, check=True,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
-                rounds.append({"round": number, "huge_pages": mode,
-                               "p50_ms": json.loads(run.stdout.splitlines()[-1])})
-                figures = "  ".join(f"{name} {ms}" for name, ms in rounds[-1]["p50_ms"].items())
-                print(f"round {number + 1} huge pages {mode:<3} {figures}", flush=True)
+                p50 = run_child(ROOT, args.database, args.queries, f"round {number + 1} huge pages {mode:<3}")
+                rounds.append({"round": number, "huge_pages": mode, "p50_ms": p50})
     finally:
-        from django.db import connections
-
         connections.close_all()
         search.restart_postgres(before["shared_buffers"], before["huge_pages"])
         release_huge_pages(reserved)
@@ -73,6 +62,7 @@ def main() -> None:
     if args.json:
         write_rounds(args.json, "search_huge_pages.py", code=head_commit(), machine=search.machine(),
                      shared_buffers=args.shared_buffers, summary=summary, rounds=rounds)
+
 
 if __name__ == "__main__":
     main()

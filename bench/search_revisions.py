@@ -52,6 +52,17 @@ def child(repo: str, database: str, queries: int) -> dict[str, float]:
     return p50
 
 
+def run_child(repo: Path, database: str, queries: int, label: str) -> dict[str, float]:
+    """``child`` for the code in ``repo``, in a process of its own with one torch thread; its
+    p50s, printed as one line after ``label``."""
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "search_revisions.py"), "--child", str(repo),
+                          "--database", database, "--queries", str(queries), "--before", "HEAD"],
+                         capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p50 = json.loads(run.stdout.splitlines()[-1])
+    print(f"{label} " + "  ".join(f"{name} {ms}" for name, ms in p50.items()), flush=True)
+    return p50
+
+
 def compare_rounds(rounds: list[dict], field: str, sides: tuple[str, str], count: int) -> dict[str, dict]:
     """Each filter's medians of the rounds' p50s on both ``sides`` (the values of ``field``) and
     the median of the rounds' ratios, second over first; printed as a table."""
@@ -111,13 +122,8 @@ def main() -> None:
             search.restart_postgres(args.shared_buffers)
         for number in range(args.rounds):
             for label, repo in (("before", worktree), ("after", ROOT)):
-                run = subprocess.run([sys.executable, __file__, "--child", str(repo), "--database", args.database,
-                                      "--queries", str(args.queries), "--before", args.before],
-                                     capture_output=True, text=True, check=True,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
-                rounds.append({"round": number, "code": label, "p50_ms": json.loads(run.stdout.splitlines()[-1])})
-                figures = "  ".join(f"{name} {ms}" for name, ms in rounds[-1]["p50_ms"].items())
-                print(f"round {number + 1} {label:<6} {figures}", flush=True)
+                p50 = run_child(repo, args.database, args.queries, f"round {number + 1} {label:<6}")
+                rounds.append({"round": number, "code": label, "p50_ms": p50})
     finally:
         from django.db import connections
 

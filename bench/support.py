@@ -103,6 +103,9 @@ def clone_database(url: str, name: str, attempts: int = 30) -> None:
                 time.sleep(2)
 
 
+NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")  # the kernel's reserved 2 MB pages (sysctl vm.nr_hugepages)
+
+
 def restart_postgres(shared_buffers: str | None = None, huge_pages: str | None = None) -> bool:
     """Restart the embedded PostgreSQL, so its shared buffers start empty (and are
     ``shared_buffers`` large from now on, when given); False (nothing done) on a server of
@@ -138,15 +141,14 @@ def reserve_huge_pages(pgdata: Path, options: str) -> int:
                             "huge_pages=off", "-C", "shared_memory_size_in_huge_pages"], check=True,
                            capture_output=True, text=True, **services._as_pg_user())
     needed = int(shown.stdout.strip())
-    setting = Path("/proc/sys/vm/nr_hugepages")
-    reserved = int(setting.read_text())
+    reserved = huge_pages_reserved()
     if reserved < needed:
         try:
-            setting.write_text(f"{needed}\n")
+            NR_HUGEPAGES.write_text(f"{needed}\n")
         except OSError as exc:
             raise SystemExit(f"huge pages: {needed} 2 MB pages are needed and {reserved} are reserved; as root, "
                              f"`sysctl -w vm.nr_hugepages={needed}` ({exc})") from exc
-        reserved = int(setting.read_text())
+        reserved = huge_pages_reserved()
         if reserved < needed:
             raise SystemExit(f"huge pages: the kernel reserved {reserved} of the {needed} 2 MB pages asked for "
                              "(memory too fragmented); reserve them at boot")
@@ -156,7 +158,7 @@ def reserve_huge_pages(pgdata: Path, options: str) -> int:
 def huge_pages_reserved() -> int:
     """How many 2 MB pages the kernel holds reserved now (0 where it cannot say)."""
     try:
-        return int(Path("/proc/sys/vm/nr_hugepages").read_text())
+        return int(NR_HUGEPAGES.read_text())
     except (OSError, ValueError):
         return 0
 
@@ -164,10 +166,9 @@ def huge_pages_reserved() -> int:
 def release_huge_pages(reserved: int) -> None:
     """Give back the pages ``reserve_huge_pages`` took beyond ``reserved`` (they are memory no
     other process can use), once no server holds them."""
-    setting = Path("/proc/sys/vm/nr_hugepages")
     if huge_pages_reserved() > reserved:
         try:
-            setting.write_text(f"{reserved}\n")
+            NR_HUGEPAGES.write_text(f"{reserved}\n")
         except OSError:
             pass
 

@@ -8,11 +8,7 @@ from django.utils.safestring import mark_safe
 
 from .marking import enqueue_indexing, mark_pending
 from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
-
-
-def latest_active_space() -> EmbeddingSpace | None:
-    """The space search answers from, as the primary has it (the admin writes there)."""
-    return EmbeddingSpace.objects.filter(activated_at__isnull=False).order_by("-activated_at").first()
+from .spaces import latest_active_space
 
 
 class ReadOnlyRowsMixin:
@@ -38,7 +34,7 @@ class EmbeddingSpaceAdmin(admin.ModelAdmin):
 
     @admin.display(description="search")
     def searched(self, space) -> str:
-        if space.pk == getattr(latest_active_space(), "pk", None):
+        if space.pk == getattr(latest_active_space(on_primary=True), "pk", None):
             return "answers from this space (it cannot be deleted while it does)"
         return "not searched" if space.activated_at is None else "searched before the active space"
 
@@ -46,7 +42,7 @@ class EmbeddingSpaceAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        active = latest_active_space()
+        active = latest_active_space(on_primary=True)
         return super().has_delete_permission(request, obj) and (obj is None or active is None or obj.pk != active.pk)
 
 

@@ -62,10 +62,12 @@ def configured_backend() -> str:
     return str(shop_clip_settings.ENCODER["BACKEND"])
 
 
-def latest_active_space() -> EmbeddingSpace | None:
+def latest_active_space(*, on_primary: bool = False) -> EmbeddingSpace | None:
     """The most recently activated space, the one search reads; None before any is activated.
-    Inside ``read_db.reading()`` as the read database has it, so search reads a space it holds."""
-    return on_read(EmbeddingSpace.objects).filter(activated_at__isnull=False).order_by("-activated_at").first()
+    Inside ``read_db.reading()`` as the read database has it, so search reads a space it holds;
+    ``on_primary``: as the primary has it (the admin, which writes there)."""
+    spaces = EmbeddingSpace.objects if on_primary else on_read(EmbeddingSpace.objects)
+    return spaces.filter(activated_at__isnull=False).order_by("-activated_at").first()
 
 
 def active_space() -> EmbeddingSpace:

@@ -37,12 +37,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
+            scenes = load_scenes(options["scenes"]) if options["scenes"] else None
+        except ValueError as exc:
+            raise CommandError(f"{exc}; a folder of labelled photos and their scenes.json is needed (the demo "
+                               "writes its own with `python -m demo_project.training.eval_set`)") from exc
+        try:
             queries = load_queries(options["queries"]) if options["queries"] else None
-            try:
-                scenes = load_scenes(options["scenes"]) if options["scenes"] else None
-            except ValueError as exc:
-                raise CommandError(f"{exc}; a folder of labelled photos and their scenes.json is needed (the demo "
-                                   "writes its own with `python -m demo_project.training.eval_set`)") from exc
             space = active_space()
             report = evaluate(space, queries, min_relevant=options["min_relevant"],
                               look_alike_sample=options["look_alike_sample"])
