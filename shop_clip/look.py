@@ -212,7 +212,7 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
                                                  shop_clip_settings.LOOK_WINDOW_SCALES)
     # Products touching on a busy backdrop are one blob: the largest blobs are looked at as two
     # halves too, and two halves of other categories that vote surer replace their blob.
-    halved = _halved(image, proposals) if segmented else {}
+    halved = regions.halved(image, proposals, shop_clip_settings.LOOK_SPLIT_BLOBS) if segmented else {}
     looked = proposals + [half for pair in halved.values() for half in pair]
     crops, tighter = regions.looks_of(image, looked)
     encoder = get_encoder(model=space.model_ref)
@@ -254,20 +254,6 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
         vectors = encoder.encode_images([crops[index] for index in kept])
         return [replace(voted[index], vector=vector) for index, vector in zip(kept, vectors, strict=True)]
     return [voted[index] for index in kept]
-
-
-def _halved(image: Image.Image, proposals: list[regions.Proposal]
-            ) -> dict[int, tuple[regions.Proposal, regions.Proposal]]:
-    """The halves of the ``LOOK_SPLIT_BLOBS`` largest busy blobs (proposals come largest first),
-    by the blob's index."""
-    halved: dict[int, tuple[regions.Proposal, regions.Proposal]] = {}
-    for index, proposal in enumerate(proposals):
-        if len(halved) >= shop_clip_settings.LOOK_SPLIT_BLOBS:
-            break
-        pair = regions.halves(proposal, image)
-        if pair is not None:
-            halved[index] = pair
-    return halved
 
 
 def _halves_win(whole: Region | None, first: Region | None, second: Region | None) -> bool:

@@ -165,6 +165,19 @@ def halves(proposal: Proposal, image: Image.Image) -> tuple[Proposal, Proposal] 
     return parts[0], parts[1]
 
 
+def halved(image: Image.Image, proposals: list[Proposal], count: int) -> dict[int, tuple[Proposal, Proposal]]:
+    """The halves of the ``count`` largest blobs that can be halved (proposals come largest first),
+    by the blob's index: what shop the look looks at beside the blobs, and its region tower trains on."""
+    pairs: dict[int, tuple[Proposal, Proposal]] = {}
+    for index, proposal in enumerate(proposals):
+        if len(pairs) >= count:
+            break
+        pair = halves(proposal, image)
+        if pair is not None:
+            pairs[index] = pair
+    return pairs
+
+
 def _half_proposal(mask: np.ndarray, width: int, height: int) -> Proposal:
     """A half's one look: its tight square (a padded one holds a piece of the other product)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

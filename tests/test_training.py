@@ -396,3 +396,8 @@ def test_live_crops_are_the_regions_the_app_cuts_each_with_the_one_product_it_li
     assert not (len(busy) == len(pixels) and torch.equal(busy, pixels))  # the kinds decide the scenes
     with pytest.raises(ValueError, match="scene kinds must be some of flat_lay, collage, busy; got busy, tartan"):
         live_crops(processor, 80, 0, 64, scenes=6, kinds=("busy", "tartan"), progress=False)
+    # The halves the app looks at beside a busy photo's largest blob: more crops, each still on one product.
+    whole, _ = live_crops(processor, 80, 0, 64, scenes=6, kinds=("busy",), halved_blobs=0, progress=False)
+    halved, halved_owners = live_crops(processor, 80, 0, 64, scenes=6, kinds=("busy",), halved_blobs=2, progress=False)
+    assert len(halved) > len(whole)
+    assert len(halved) == len(halved_owners) and halved_owners.max() < 80

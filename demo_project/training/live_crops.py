@@ -52,16 +52,19 @@ def _scenes(count: int, seed: int, render_size: int, scenes: int, rng: np.random
 
 
 def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int, scenes: int, *,
-               kinds: tuple[str, ...] = KINDS, crop_seed: int = CROP_SEED,
+               kinds: tuple[str, ...] = KINDS, crop_seed: int = CROP_SEED, halved_blobs: int | None = None,
                progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(pixels (M, 3, H, W) normalised, owners (M,))``: every crop the live regions cut from
-    ``scenes`` scenes of the training catalog that lies on a product, and that product's row."""
+    ``scenes`` scenes of the training catalog that lies on a product, and that product's row; the
+    halves of the ``halved_blobs`` largest blobs among them (default: the app's ``LOOK_SPLIT_BLOBS``)."""
     kinds = checked_kinds(kinds)
     from shop_clip.images import decode_size, load_image
     from shop_clip.look_eval import lies_on
-    from shop_clip.regions import looks_of, proposals_for
+    from shop_clip.regions import halved, looks_of, proposals_for
 
     settings = _settings()
+    if halved_blobs is None:
+        halved_blobs = settings.LOOK_SPLIT_BLOBS
     side = processor.image_processor.crop_size["height"]
     target = decode_size(side) * settings.LOOK_DECODE_SCALE
     rng = np.random.default_rng(crop_seed)
@@ -71,7 +74,9 @@ def live_crops(processor: CLIPProcessor, count: int, seed: int, render_size: int
     for kind, chosen in _scenes(count, seed, render_size, scenes, rng, kinds):
         photo, boxes, _ = compose_scene(kind, [product for _, product in chosen], rng)
         image = load_image(photo, target=target)
-        proposals, _ = proposals_for(image, settings.LOOK_FLAT_LAYS, settings.LOOK_WINDOW_SCALES)
+        proposals, segmented = proposals_for(image, settings.LOOK_FLAT_LAYS, settings.LOOK_WINDOW_SCALES)
+        if segmented:  # as ``look.find_regions`` looks: the largest blobs' halves beside them
+            proposals += [half for pair in halved(image, proposals, halved_blobs).values() for half in pair]
         crops, tighter = looks_of(image, proposals)
         for crop, box in zip(crops, [p.box for p in proposals] + [proposals[i].tight for i in tighter], strict=True):
             on = [row for (row, _), true_box in zip(chosen, boxes, strict=True) if lies_on(box, true_box)]

@@ -37,6 +37,7 @@ class RegionRecipe:
     live_scenes: int = 1000  # > 0: the live regions' crops of this many scenes (``live_crops``); 0: scene_share
     scene_kinds: tuple[str, ...] = KINDS  # the live scenes' kinds in turn: a kind named twice gets twice the scenes
     category_share: float = 0.5  # of each view's target spread over its category's products (``train_region_tower``)
+    halved_blobs: int | None = 0  # the live crops' largest blobs also halved (None: as the app, LOOK_SPLIT_BLOBS)
     catalog_photos: int | None = 2000  # catalog photos trained on beside the crops (None: all), which must land home
     scene_share: float = 0.75  # with live_scenes 0: of each batch in a ``scene_augmentation`` scene
     seed: int = 0

@@ -62,7 +62,8 @@ def tower_for(model: CLIPModel, processor: CLIPProcessor, pairs: EncodedPairs, m
     views = SceneAugmentation(masks, share=recipe.scene_share, mean=mean, std=std)
     if recipe.live_scenes:
         crops, crop_owners = live_crops(processor, mini.products, mini.seed, mini.render_size, recipe.live_scenes,
-                                        kinds=recipe.scene_kinds, progress=progress)
+                                        kinds=recipe.scene_kinds, halved_blobs=recipe.halved_blobs,
+                                        progress=progress)
         if progress:
             print(f"{len(crops)} crops of {len(crop_owners.unique())} products from {recipe.live_scenes} scenes")
         photos = torch.arange(len(pairs))
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="train on the live regions' crops of this many training scenes instead (0: none)")
     parser.add_argument("--scene-kinds", default=",".join(RegionRecipe.scene_kinds),
                         help="the live scenes' kinds, taken in turn; name one twice for twice its scenes")
+    parser.add_argument("--halved-blobs", type=int, default=RegionRecipe.halved_blobs,
+                        help="the live crops' largest blobs also looked at as halves, as the app looks at "
+                             "LOOK_SPLIT_BLOBS of them (default 0: none)")
     parser.add_argument("--category-share", type=float, default=RegionRecipe.category_share,
                         help="share of each crop's target spread over its category's products")
     parser.add_argument("--catalog-photos", type=int, default=RegionRecipe.catalog_photos,
@@ -113,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     recipe = RegionRecipe(schedule=Schedule(epochs=args.epochs, batch_size=RegionRecipe.schedule.batch_size,
                                             lr=args.lr), scene_share=args.scene_share,
-                          live_scenes=args.live_scenes, scene_kinds=kinds, category_share=args.category_share,
+                          live_scenes=args.live_scenes, scene_kinds=kinds, halved_blobs=args.halved_blobs,
+                          category_share=args.category_share,
                           catalog_photos=args.catalog_photos)
     started = time.perf_counter()
     log = train_look_regions(args.model, args.output, recipe)
