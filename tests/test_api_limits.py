@@ -42,6 +42,22 @@ def test_search_is_throttled_with_retry_after(api, settings):
     assert (first.status_code, second.status_code) == (200, 429)
 
 
+def test_a_client_cannot_escape_its_rate_by_naming_other_addresses_unless_the_store_trusts_a_proxy(api, settings):
+    rates(settings, shop_clip_search="2/min")
+    forged = [api.get("/api/shop-clip/search/", {"q": "red mug"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}")
+              for n in range(3)]
+    assert [a.status_code for a in forged] == [200, 200, 429]
+    # Behind the one proxy the store names (NUM_PROXIES), the address that proxy appends is the
+    # client, whatever the client wrote before it.
+    cache.clear()
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    one = [api.get("/api/shop-clip/search/", {"q": "red mug"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}, 1.2.3.4")
+           for n in range(3)]
+    assert [a.status_code for a in one] == [200, 200, 429]
+    other = api.get("/api/shop-clip/search/", {"q": "red mug"}, HTTP_X_FORWARDED_FOR="10.0.0.0, 5.6.7.8")
+    assert other.status_code == 200
+
+
 def test_a_scope_the_store_leaves_out_gets_shop_clips_default_and_none_turns_it_off(settings):
     rates(settings)
     throttle = ShopClipRateThrottle()
