@@ -119,7 +119,7 @@ DEFAULTS: dict[str, Any] = {
     "KEYWORD_CONFIG": "english",     # PostgreSQL text search configuration ("simple": no stemming)
     # The keyword ranking's weight in the fusion (pictures: 1), a little above 1: docs/decisions/hybrid-search.md.
     "KEYWORD_WEIGHT": 1.2,
-    "KEYWORD_DEPTH": 50,             # products each ranking contributes to the fusion (at least the page)
+    "KEYWORD_DEPTH": 50,             # products each ranking contributes to the fusion; deeper pages follow the pictures
     # Words in at most this many products rank all of them, exactly; others only among KEYWORD_CANDIDATES (fusion.py).
     "KEYWORD_EXACT_MAX_ROWS": 1000,
     "KEYWORD_CANDIDATES": 100,

@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce
 from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .errors import QueryError
-from .hnsw import BINARY, distance_sql, halfvec_literals, hamming_sql, sql_literal
+from .hnsw import BINARY, distance_sql, halfvec_literals, hamming_sql, index_key_sql, sql_literal
 from .models import EmbeddingSpace, ProductFlag, ProductVector
 from .read_db import on_read, read_alias, read_connection
 from .scan_plan import ScanPlan, plan_for, query_settings
@@ -280,9 +280,12 @@ def knn_queryset(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restrict
     """``(product_id, distance, image_key, family)`` of the ``fetch`` nearest rows ``restriction``
     leaves, through the halfvec index, or under ``ScanPlan.EXACT`` every matching row's distance
     computed, ties ordered by product.  A space with a binary index: ``binary_statement``."""
-    exact = plan is ScanPlan.EXACT
-    order = ("distance", "product_id") if exact else ("distance",)
-    return _ranked_rows(vector, space, restriction, exact=exact, by_ids=exact).order_by(*order)[:fetch]
+    if plan is ScanPlan.EXACT:
+        rows = _ranked_rows(vector, space, restriction, exact=True, by_ids=True)
+        return rows.order_by("distance", "product_id")[:fetch]
+    # The scan orders by the index's own rounding of the distance; the rows carry that distance.
+    by_index = RawSQL(distance_sql(space.dim), [halfvec_literals(vector)[0]])
+    return _ranked_rows(vector, space, restriction, exact=False, by_index=by_index).order_by("by_index")[:fetch]
 
 
 def binary_statement(vector: np.ndarray, space: EmbeddingSpace, fetch: int, restriction: Restriction,
@@ -311,7 +314,8 @@ def _ranked_rows(vector: np.ndarray, space: EmbeddingSpace, restriction: Restric
         rows = rows.exclude(product_id__in=ProductFlag.objects.filter(
             space=space, kind__in=hidden, reviewed_at__isnull=True).values("product_id"))
     family = GROUP if get_catalog().group_field else "product_id"
-    return (rows.annotate(distance=RawSQL(distance_sql(space.dim, exact=exact), [halfvec_literals(vector)[0]]),
+    distance = distance_sql(space.dim, exact=True) if exact else index_key_sql(space.dim)
+    return (rows.annotate(distance=RawSQL(distance, [halfvec_literals(vector)[0]]),
                           **ordering).values_list("product_id", "distance", "image_key", family))
 
 

@@ -66,8 +66,8 @@ def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filte
         if mode is Mode.KEYWORD:
             return nearest(vector, space, wanted=wanted, restriction=restriction.narrowed(**keyword_filter(words)),
                            plan=plan_for_words(words, restriction, space))
-        rankings = hybrid_rankings(words, vector, space, wanted=wanted, restriction=restriction)
-        return fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K)
+        rankings, then = hybrid_rankings(words, vector, space, wanted=wanted, restriction=restriction)
+        return fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K, then=then)
 
     return ranked_page(rank, queryset=queryset, filters=filters, limit=limit, offset=offset)
 

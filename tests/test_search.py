@@ -61,6 +61,38 @@ def test_pages_never_repeat_a_product(api):
     assert len(seen) == 100 and len(set(seen)) == 100
 
 
+def test_the_nearest_few_are_the_first_of_the_nearest_many(catalog, db):
+    """An index scan's rows carry the distance the index ordered them by: with ``<=>``'s own
+    rounding, two rows 1e-5 apart came the other way round, and a page cut between them
+    repeated one product and never showed the other."""
+    import numpy as np
+
+    space = active_space()
+    stored = ProductVector.objects.filter(space=space, embedding__isnull=False).values_list("embedding", flat=True)
+    vectors = np.array([np.asarray(vector, dtype=np.float32) for vector in stored[:40]])
+    noise = np.random.default_rng(3).normal(0, 0.05, vectors.shape).astype(np.float32)
+    for query in vectors + noise:
+        many = [row.group_id for row in nearest(query, space, wanted=60, plan=ScanPlan.INDEX)]
+        assert len(many) == 60
+        for few in range(1, 60):
+            assert [row.group_id for row in nearest(query, space, wanted=few, plan=ScanPlan.INDEX)] == many[:few]
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_pages_of_any_size_are_cut_from_one_order(catalog, db, mode):
+    """Deep pages (past KEYWORD_DEPTH) and small ones: each page size gives the same products in the
+    same order, so paging never repeats a product nor skips one.  Near ties once swapped between
+    depths (the index rounds the distance unlike ``<=>``), and hybrid's fusion once deepened with
+    the page."""
+    for words in ("striped", "red", "wool scarf", "blue shoes"):
+        whole = [hit.product.pk for hit in search.search(words, mode=mode, limit=100, offset=0)]
+        whole += [hit.product.pk for hit in search.search(words, mode=mode, limit=100, offset=100)]
+        paged = []
+        for offset in range(0, 200, 7):
+            paged += [hit.product.pk for hit in search.search(words, mode=mode, limit=7, offset=offset)]
+        assert paged[:200] == whole and len(set(whole)) == 200, words
+
+
 @pytest.mark.parametrize("params, check", [
     ({"category": "mug"}, lambda p: p.category.slug == "mug"),
     ({"min_price": "150"}, lambda p: p.price >= 150),
