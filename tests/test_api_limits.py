@@ -69,6 +69,23 @@ def test_a_scope_the_store_leaves_out_gets_shop_clips_default_and_none_turns_it_
     assert throttle.get_rate() is None
 
 
+def test_fields_over_djangos_limits_are_refused_in_a_shoppers_words(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    big = api.post("/api/shop-clip/search/image/", {"image": _file(png_bytes()), "note": "x" * 20_000})
+    assert big.status_code == 413
+    assert big.json()["detail"].startswith("the request's fields besides the photo are over 9 KB")
+    many = api.post("/api/shop-clip/search/image/", {"image": _file(png_bytes()),
+                                                     **{f"f{n}": "1" for n in range(1001)}})
+    assert many.status_code == 400 and many.json()["detail"] == (
+        "the request has more than 1000 parameters; send only those the search uses")
+
+
+def test_a_format_no_renderer_has_is_a_406_that_names_the_formats(api):
+    response = api.get("/api/shop-clip/search/", {"q": "red mug", "format": "xml"})
+    assert response.status_code == 406
+    assert response.json()["detail"].startswith("format must be one of json")
+
+
 def _file(data: bytes, name: str = "photo.png"):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 
 from ..catalog import FilterError
@@ -28,11 +29,21 @@ def refusal(exc: Exception) -> tuple[int, str] | None:
     if isinstance(exc, ReadDatabaseUnavailable):
         logger.error("%s", exc)
         return 503, str(exc)
-    if isinstance(exc, (UploadTooLarge, RequestDataTooBig)):
+    if isinstance(exc, UploadTooLarge):
         return 413, str(exc)
+    # Django's own messages for these name its settings, which a shopper cannot change.
+    if isinstance(exc, RequestDataTooBig):
+        limit = _megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return 413, (f"the request's fields besides the photo are over {limit} in all; send the photo as "
+                     "the file field and the rest as short values")
+    if isinstance(exc, TooManyFieldsSent):
+        return 400, (f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters; "
+                     "send only those the search uses")
+    if isinstance(exc, TooManyFilesSent):
+        return 400, f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files; send one photo"
     if isinstance(exc, (QueryError, FilterError, ImageRejected)):
         return 400, str(exc)
-    if isinstance(exc, SuspiciousOperation):  # e.g. more query parameters than Django parses
+    if isinstance(exc, SuspiciousOperation):
         return 400, f"the request was refused: {exc}"
     if isinstance(exc, DatabaseError) and caused_by_input(exc):
         logger.warning("a request's values were refused by the database: %s", exc)
@@ -46,6 +57,12 @@ def refusal(exc: Exception) -> tuple[int, str] | None:
         logger.error("a search could not load its model: %s", exc)
         return 503, "search is unavailable for a moment: its model could not be loaded (the server's log says why)"
     return None
+
+
+def _megabytes(size: int | None) -> str:
+    if size is None:
+        return "any size"
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
 
 
 def caused_by_input(exc: DatabaseError) -> bool:

@@ -11,6 +11,7 @@ from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -124,6 +125,13 @@ class SearchServiceView(APIView):
             return super().dispatch(request, *args, **kwargs)
         with reading():  # the product lookup, the search and the serializers' reads: one database
             return super().dispatch(request, *args, **kwargs)
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404 as exc:  # a ?format= no renderer has: DRF's bare "Not found." says nothing of it
+            formats = ", ".join(renderer.format for renderer in self.get_renderers())
+            raise NotAcceptable(f"format must be one of {formats}") from exc
 
     def handle_exception(self, exc):
         refused = refusal(exc)

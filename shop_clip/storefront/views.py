@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -75,13 +75,18 @@ def mode_choices() -> list[tuple[str, str]]:
 @require_http_methods(["GET", "HEAD"])
 def search_page(request: HttpRequest) -> HttpResponse:
     """Results for ``?q=`` with the store's filters, a page at a time (``limit``, ``offset``)."""
-    params = request.GET
+    refused = None
+    try:
+        params = request.GET
+    except SuspiciousOperation as exc:  # more parameters than Django parses: the API's answer, on the page
+        status, message = refusal(exc)
+        params, refused = QueryDict(), Outcome(status=status, error=message)
     query = (params.get("q") or "").strip()
     context = {"query": query, "filters": filter_fields(params), "modes": mode_choices(),
                "mode": params.get("mode", ""), "shop_clip_page": "search", "photo_field": PHOTO_FIELD,
                **search_field_context()}
-    if not query:
-        return render_page(request, "shop_clip/search.html", context)
+    if refused or not query:
+        return render_page(request, "shop_clip/search.html", context, refused)
     outcome = ask(request, SEARCH_SCOPE, lambda: search.search(query, filters=params, mode=params.get("mode"),
                                                                **paging(params)))
     if outcome.answer is not None:
@@ -101,7 +106,7 @@ def with_limited_upload(view: Callable[[HttpRequest], HttpResponse], refused_tem
             try:
                 refuse_declared_length(request.META)
                 request.POST, request.FILES  # noqa: B018 - parsed here, within the limit
-            except (UploadTooLarge, RequestDataTooBig) as exc:
+            except (UploadTooLarge, RequestDataTooBig, SuspiciousOperation) as exc:
                 status, message = refusal(exc)
                 return render_page(request, refused_template, photo_form_context(QueryDict(), refused_template),
                                    Outcome(status=status, error=message))
