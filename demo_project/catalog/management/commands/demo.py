@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -48,12 +49,23 @@ class Command(BaseCommand):
                 call_command("shop_clip_tag", "--missing")
             call_command("shop_clip_status")
             if not options["no_server"]:
+                self._load_model()
                 self.stdout.write(self.style.SUCCESS(f"demo store on http://{options['addr']}/  (Ctrl-C to stop)"))
                 call_command("runserver", options["addr"], **RUNSERVER_OPTIONS)
         except KeyboardInterrupt:
             pass
         finally:
             self._stop(worker)
+
+    def _load_model(self) -> None:
+        """The server runs in this process: its first search then does not wait seconds for the model."""
+        from shop_clip.encoders import get_encoder
+        from shop_clip.spaces import active_space
+
+        started = time.perf_counter()
+        encoder = get_encoder(model=active_space().model_ref)
+        encoder.encode_texts(["a red dress"])
+        self.stdout.write(f"model {encoder.model_id} loaded for search in {time.perf_counter() - started:.1f}s")
 
     def _start_worker(self) -> subprocess.Popen:
         log = settings.DATA_DIR / "worker.log"
