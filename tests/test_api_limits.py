@@ -80,6 +80,22 @@ def test_fields_over_djangos_limits_are_refused_in_a_shoppers_words(api, setting
         "the request has more than 1000 parameters; send only those the search uses")
 
 
+def test_an_uploads_paging_and_filters_may_be_form_fields_beside_the_photo(api):
+    photo = png_bytes(size=(120, 120))
+    in_form = api.post("/api/shop-clip/search/image/", {"image": _file(photo), "limit": "3", "max_price": "60"})
+    in_query = api.post("/api/shop-clip/search/image/?limit=3&max_price=60", {"image": _file(photo)})
+    assert in_form.status_code == in_query.status_code == 200
+    assert [hit["product"]["id"] for hit in in_form.json()["results"]] == [
+        hit["product"]["id"] for hit in in_query.json()["results"]]
+    assert len(in_form.json()["results"]) == 3
+    assert all(float(hit["product"]["price"]) <= 60 for hit in in_form.json()["results"])
+    look = api.post("/api/shop-clip/shop-the-look/", {"image": _file(photo), "per_category": "0"})
+    assert look.status_code == 400 and "per_category" in look.json()["detail"]
+    twice = api.post("/api/shop-clip/search/image/?limit=3", {"image": _file(photo), "limit": "5"})
+    assert twice.status_code == 400
+    assert twice.json()["detail"] == "limit given both in the query string and as a form field; send each once"
+
+
 def test_a_format_no_renderer_has_is_a_406_that_names_the_formats(api):
     response = api.get("/api/shop-clip/search/", {"q": "red mug", "format": "xml"})
     assert response.status_code == 406

@@ -260,6 +260,11 @@ def test_hostile_upload_query_values_answer_400_with_a_message(api, endpoint, pa
     assert_refused(api.post(f"{API}/{endpoint}/?{urlencode(params)}", {"image": _photo()}))
 
 
+@pytest.mark.parametrize("endpoint, params", UPLOAD_CASES.values(), ids=UPLOAD_CASES.keys())
+def test_hostile_upload_form_values_answer_400_with_a_message(api, endpoint, params):
+    assert_refused(api.post(f"{API}/{endpoint}/", {"image": _photo(), **params}))
+
+
 def test_more_than_1000_form_fields_answer_400_with_a_message(api):
     fields = {f"f{n}": "1" for n in range(1001)}
     assert_refused(api.post(f"{API}/search/image/", {"image": _photo(), **fields}))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, QueryDict
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
@@ -181,8 +181,9 @@ class ImageSearchView(SearchServiceView):
                    parameters=[*PAGING], responses={200: PageSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
+        params = _upload_params(request)
         return self.page_response(request, search.search_by_image(
-            _uploaded_photo(request), filters=request.GET, **paging(request.GET)))
+            _uploaded_photo(request), filters=params, **paging(params)))
 
 
 def _product_pk(pk: str):
@@ -193,6 +194,18 @@ def _product_pk(pk: str):
         return products.only("pk").get(pk=catalog.product_model._meta.pk.to_python(pk)).pk
     except (catalog.product_model.DoesNotExist, ValidationError, ValueError) as exc:
         raise Http404(f"no product with id {pk!r}") from exc
+
+
+def _upload_params(request) -> QueryDict:
+    """An upload's paging and filters: the query string's and the form's other fields (a form that
+    posts ``limit`` beside the photo means it), each named in one of them only."""
+    both = sorted(set(request.GET) & set(request.POST))
+    if both:
+        raise QueryError(f"{', '.join(both)} given both in the query string and as a form field; send each once")
+    params = request.GET.copy()
+    for name, values in request.POST.lists():
+        params.setlist(name, values)
+    return params
 
 
 def _uploaded_photo(request) -> bytes:
@@ -229,8 +242,9 @@ class ShopTheLookView(SearchServiceView):
                    responses={200: LookSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
+        params = _upload_params(request)
         return self.look_response(request, look.shop_the_look(
-            _uploaded_photo(request), filters=request.GET, **look_sizes(request.GET)))
+            _uploaded_photo(request), filters=params, **look_sizes(params)))
 
 
 class ProductTagsView(SearchServiceView):
