@@ -208,6 +208,15 @@ SEARCH_CASES = {
     "offset 40 digits": {"q": "dress", "offset": HUGE_INT},
     "offset -40 digits": {"q": "dress", "offset": "-" + HUGE_INT},
     "more than 1000 parameters": {"q": "dress", **TOO_MANY_PARAMETERS},
+    # int() takes these; each is a client's bug, not a number
+    "limit in Arabic-Indic digits": {"q": "dress", "limit": "\u0663"},
+    "limit 1_0": {"q": "dress", "limit": "1_0"},
+    "limit +5": {"q": "dress", "limit": "+5"},
+    "offset with a space": {"q": "dress", "offset": " 5"},
+    # each is read as one value: the last winning in silence answers another question
+    "q twice": {"q": ["red", "blue"]},
+    "category twice": {"q": "dress", "category": ["mug", "boot"]},
+    "limit twice": {"q": "dress", "limit": ["3", "5"]},
 }
 
 

@@ -165,6 +165,7 @@ def test_the_last_page_has_no_next_link(shop):
     ({"q": " ".join(f"-w{i}" for i in range(17))}, 400, "operators"),
     ({"q": "tee", "max_price": "1e400"}, 400, "max_price"),
     ({"q": "tee", **{f"p{n}": "1" for n in range(1001)}}, 400, "more than 1000 parameters"),
+    ({"q": "tee", "category": ["mug", "boot"]}, 400, "category given more than once"),
 ])
 def test_refusals_are_messages_on_the_page(shop, params, status, message):
     response = shop.get(SHOP, params)

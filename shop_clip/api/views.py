@@ -24,7 +24,7 @@ from ..images import read_limited
 from ..read_db import on_read, reading
 from ..results import Look, Mode, Page
 from ..status import index_status
-from .params import look_sizes, paging
+from .params import look_sizes, once_each, paging
 from .refusals import refusal
 from .serializers import (
     ErrorSerializer,
@@ -119,6 +119,7 @@ class SearchServiceView(APIView):
     def initial(self, request, *args, **kwargs):
         refuse_declared_length(request.META)
         super().initial(request, *args, **kwargs)
+        once_each(request.GET)
 
     def dispatch(self, request, *args, **kwargs):
         if not self.reads_answers:
@@ -199,6 +200,7 @@ def _product_pk(pk: str):
 def _upload_params(request) -> QueryDict:
     """An upload's paging and filters: the query string's and the form's other fields (a form that
     posts ``limit`` beside the photo means it), each named in one of them only."""
+    once_each(request.POST)
     both = sorted(set(request.GET) & set(request.POST))
     if both:
         raise QueryError(f"{', '.join(both)} given both in the query string and as a form field; send each once")

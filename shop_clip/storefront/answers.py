@@ -12,6 +12,7 @@ from typing import Any
 from django.http import HttpRequest
 from rest_framework.request import Request
 
+from ..api.params import once_each
 from ..api.refusals import refusal
 from ..api.throttling import ShopClipRateThrottle
 from ..read_db import reading
@@ -46,6 +47,8 @@ def ask(request: HttpRequest, scope: str, question: Callable[[], Any]) -> Outcom
         return Outcome(status=429, retry_after=wait,
                        error=f"Too many searches right now: try again in {wait} seconds.")
     try:
+        once_each(request.GET)
+        once_each(request.POST)
         with reading():  # the read database, as the API reads it
             return Outcome(question())
     except Exception as exc:
