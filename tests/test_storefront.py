@@ -283,6 +283,9 @@ def test_photo_forms_need_the_csrf_token(catalog, db):
     response = client.post(f"{SHOP}photo/", {"image": jpeg_upload(Image.new("RGB", (64, 64), "red"))})
     assert response.status_code == 403
     assert client.get(f"{SHOP}shop-the-look/").status_code == 200
+    # A page that takes no POST says so, whatever the token.
+    assert client.post(SHOP, {"q": "red"}).status_code == 405
+    assert client.post(f"{SHOP}products/{catalog[0]}/").status_code == 405
 
 
 # -- shop the look ------------------------------------------------------------------------------

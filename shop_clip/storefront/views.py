@@ -72,6 +72,7 @@ def mode_choices() -> list[tuple[str, str]]:
     return [("", "Looks and words"), ("vector", "Looks only"), ("keyword", "Every word")]
 
 
+@csrf_exempt  # it takes no POST: a POST is then told 405, not refused for a token it never needs
 @require_http_methods(["GET", "HEAD"])
 def search_page(request: HttpRequest) -> HttpResponse:
     """Results for ``?q=`` with the store's filters, a page at a time (``limit``, ``offset``)."""
@@ -166,6 +167,7 @@ photo_search_page = with_limited_upload(_photo_search, "shop_clip/photo_search.h
 shop_the_look_page = with_limited_upload(_shop_the_look, "shop_clip/shop_the_look.html")
 
 
+@csrf_exempt  # as search_page
 @require_http_methods(["GET", "HEAD"])
 def product_page(request: HttpRequest, pk: str) -> HttpResponse:
     """A product shoppers may see: its own page where the store has one (``get_absolute_url``),
