@@ -167,7 +167,7 @@ def halves(proposal: Proposal, image: Image.Image) -> tuple[Proposal, Proposal] 
 
 def halved(image: Image.Image, proposals: list[Proposal], count: int) -> dict[int, tuple[Proposal, Proposal]]:
     """The halves of the ``count`` largest blobs that can be halved (proposals come largest first),
-    by the blob's index: what shop the look looks at beside the blobs, and its region tower trains on."""
+    by the blob's index: what shop the look looks at beside the blobs (and ``live_crops`` can cut)."""
     pairs: dict[int, tuple[Proposal, Proposal]] = {}
     for index, proposal in enumerate(proposals):
         if len(pairs) >= count:
