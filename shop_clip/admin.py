@@ -56,10 +56,12 @@ class ProductVectorAdmin(ReadOnlyRowsMixin, admin.ModelAdmin):
     exclude = ["embedding"]
     actions = ["retry"]
 
-    @admin.action(description="Embed again")
+    @admin.action(description="Embed again", permissions=["change"])
     def retry(self, request, queryset):
-        queryset.update(status=ProductVector.Status.PENDING, attempts=0, error="")
+        # The hash forgotten too: a worker skips a row whose image hashes as it did when embedded.
+        rows = queryset.update(status=ProductVector.Status.PENDING, content_hash="", attempts=0, error="")
         enqueue_indexing()
+        self.message_user(request, f"{rows} images will be embedded again by the workers")
 
 
 @admin.register(ProductTag)
@@ -91,7 +93,8 @@ class ProductFlagAdmin(ReadOnlyRowsMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in ProductFlag._meta.fields]
     actions = ["mark_reviewed"]
 
-    @admin.action(description="Mark reviewed (not raised again while the images stay the same)")
+    @admin.action(description="Mark reviewed (not raised again while the images stay the same)",
+                  permissions=["change"])
     def mark_reviewed(self, request, queryset):
         count = queryset.filter(reviewed_at__isnull=True).update(reviewed_at=timezone.now())
         self.message_user(request, f"{count} flags marked reviewed")
@@ -147,7 +150,8 @@ class ShopClipProductAdminMixin:
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        actions["shop_clip_embed_again"] = self.get_action("shop_clip_embed_again")
+        if self.has_change_permission(request):  # what Django checks of the actions it lists itself
+            actions["shop_clip_embed_again"] = self.get_action("shop_clip_embed_again")
         return actions
 
     @admin.display(description="shop-clip")
@@ -170,7 +174,7 @@ class ShopClipProductAdminMixin:
             lines.append(format_html("<b>flag</b>: {}", flag.detail or flag.label))
         return mark_safe("<br>".join(lines)) if lines else "no vectors yet (no image?)"  # parts escaped above
 
-    @admin.action(description="Embed again with shop-clip")
+    @admin.action(description="Embed again with shop-clip", permissions=["change"])
     def shop_clip_embed_again(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         ProductVector.objects.filter(product_id__in=ids).update(content_hash="", attempts=0, error="")

@@ -50,7 +50,8 @@ class ProductVector(models.Model):
         settings.SHOP_CLIP_PRODUCT_MODEL, on_delete=models.CASCADE, related_name="clip_vectors",
         db_constraint=True,
     )
-    image_key = models.CharField(max_length=64, help_text="'main' or 'img:<pk>' of a related image row")
+    image_key = models.CharField(max_length=64,
+                                 help_text="'main', or 'img:' and the primary key of a related image row")
     space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="vectors", db_column="model_id")
     # No fixed dimension: spaces of different sizes share the table; each dimension gets its
     # own partial HNSW index over ``embedding::halfvec(dim)`` (see indexes.py).

@@ -79,6 +79,34 @@ def test_embed_again_action_reencodes_the_selected_products(staff, products):
     assert ProductVector.objects.get(product=broken).status == "failed"
 
 
+def test_the_vector_rows_embed_again_action_reencodes_them(staff, products):
+    good, _, _ = products
+    rows = list(ProductVector.objects.filter(product=good).values_list("pk", flat=True))
+    response = staff.post("/admin/shop_clip/productvector/", {"action": "retry", "_selected_action": rows}, follow=True)
+    assert "1 images will be embedded again by the workers" in response.content.decode()
+    result, _ = process_pending()
+    assert (result.embedded, result.unchanged) == (2, 0)  # the red T-shirt again, not skipped as unchanged
+
+
+def test_staff_who_may_only_view_get_no_action_that_writes(products, db):
+    from django.contrib.auth.models import Permission
+
+    viewer = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    client = Client()
+    client.force_login(viewer)
+    flag = ProductFlag.objects.create(product=products[0], space=active_space(), kind="category", label="boots",
+                                      score=0.9)
+    for model, action in (("shop_clip/productvector", "retry"), ("shop_clip/productflag", "mark_reviewed"),
+                          ("catalog/product", "shop_clip_embed_again")):
+        page = client.get(f"/admin/{model}/")
+        assert page.status_code == 200 and f'value="{action}"' not in page.content.decode(), model
+        client.post(f"/admin/{model}/", {"action": action, "_selected_action": [flag.pk, products[0].pk]})
+    flag.refresh_from_db()
+    assert flag.reviewed_at is None
+    assert ProductVector.objects.get(product=products[0]).status == "embedded"
+
+
 def test_rows_the_pipeline_writes_cannot_be_added_by_hand(staff, products):
     for model in ("productvector", "producttag", "productflag", "embeddingspace"):
         assert staff.get(f"/admin/shop_clip/{model}/add/").status_code == 403
