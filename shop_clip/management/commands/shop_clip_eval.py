@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from shop_clip.catalog import get_catalog
 from shop_clip.keywords import keyword_search_enabled
 from shop_clip.look_eval import ERRORS, TARGETS, evaluate_shop_the_look, load_scenes
+from shop_clip.management.output import at_least_one, writable_file
 from shop_clip.retrieval_eval import evaluate, evaluate_search_modes, load_queries
 from shop_clip.spaces import NoActiveSpace, active_space
 
@@ -28,14 +29,15 @@ class Command(BaseCommand):
         parser.add_argument("--queries", type=Path,
                             help='a JSON list of {"query": text, "relevant": {attribute: value, ...}} '
                                  "(default: every attribute combination enough products have)")
-        parser.add_argument("--min-relevant", type=int, default=10,
+        parser.add_argument("--min-relevant", type=at_least_one, default=10,
                             help="only queries with at least this many relevant products")
-        parser.add_argument("--look-alike-sample", type=int, default=200)
+        parser.add_argument("--look-alike-sample", type=at_least_one, default=200)
         parser.add_argument("--scenes", type=Path,
                             help="a directory of scene photos and scenes.json, the products each shows, "
                                  "for shop the look (default: not measured)")
 
     def handle(self, *args, **options):
+        out = writable_file(options["json"])
         try:
             scenes = load_scenes(options["scenes"]) if options["scenes"] else None
         except ValueError as exc:
@@ -65,10 +67,9 @@ class Command(BaseCommand):
         if scenes and catalog_has_categories():
             result["shop_the_look"] = look = evaluate_shop_the_look(scenes)
             self._print_looks(look)
-        if options["json"]:
-            options["json"].parent.mkdir(parents=True, exist_ok=True)
-            options["json"].write_text(json.dumps(result, indent=2))
-            self.stdout.write(f"wrote {options['json']}")
+        if out:
+            out.write_text(json.dumps(result, indent=2))
+            self.stdout.write(f"wrote {out}")
 
     def _print_modes(self, modes: dict) -> None:
         names = next(iter(modes["metrics"].values()), {})

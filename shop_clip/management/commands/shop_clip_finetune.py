@@ -12,6 +12,7 @@ from shop_clip.catalog import get_catalog
 from shop_clip.conf import shop_clip_settings
 from shop_clip.encoders.sentence_transformers import choose_device, resolve_model_path
 from shop_clip.images import ImageRejected, load_image, read_limited
+from shop_clip.management.output import at_least_one, share
 
 
 class Command(BaseCommand):
@@ -21,21 +22,29 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--output", type=Path, required=True, help="directory for the fine-tuned model")
-        parser.add_argument("--epochs", type=int, default=3)
-        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--epochs", type=at_least_one, default=3)
+        parser.add_argument("--batch-size", type=at_least_one, default=32)
         parser.add_argument("--lr", type=float, default=None, help="default: 1e-4 for small models, 1e-5 otherwise")
-        parser.add_argument("--holdout", type=float, default=0.2, help="share of products kept for evaluation")
-        parser.add_argument("--limit", type=int, default=None, help="use at most this many products")
+        parser.add_argument("--holdout", type=share, default=0.2,
+                            help="share of products kept for evaluation, above 0 and below 1")
+        parser.add_argument("--limit", type=at_least_one, default=None, help="use at most this many products")
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options):
         from shop_clip.training.finetune import finetune
 
+        if options["output"].exists() and not options["output"].is_dir():
+            raise CommandError(f"--output {options['output']} is a file; name a folder for the model")
+        if options["lr"] is not None and not options["lr"] > 0:
+            raise CommandError(f"--lr must be above 0, not {options['lr']}")
         pairs = self._pairs(options["limit"])
         if len(pairs) < 4:
             raise CommandError(f"only {len(pairs)} products with a readable image: fine-tuning needs more")
         order = np.random.default_rng(options["seed"]).permutation(len(pairs))
         held = max(2, int(len(pairs) * options["holdout"]))
+        if len(pairs) - held < 2:
+            raise CommandError(f"--holdout {options['holdout']} keeps {held} of {len(pairs)} products for "
+                               "evaluation and leaves too few to train on: lower it")
         evaluation = [pairs[i] for i in order[:held]]
         training = [pairs[i] for i in order[held:]]
         model = resolve_model_path(str(shop_clip_settings.ENCODER["MODEL"]))

@@ -15,6 +15,7 @@ from shop_clip.conf import get_product_model
 from shop_clip.encoders import EncoderUnavailable
 from shop_clip.hnsw import index_name
 from shop_clip.keywords import keyword_search_enabled, missing_document_ids, refresh_documents
+from shop_clip.management.output import positive_seconds
 from shop_clip.marking import mark_pending, missing_product_ids, send_index_task
 from shop_clip.models import ProductVector
 from shop_clip.space_index import configured_index_kind, space_has_index, switch_index_kind
@@ -36,13 +37,20 @@ class Command(BaseCommand):
         parser.add_argument("--retry-failed", action="store_true", help="give failed images another try")
         parser.add_argument("--inline", action="store_true", help="embed in this process, not on the workers")
         parser.add_argument("--wait", action="store_true", help="after enqueueing, show progress until done")
-        parser.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
+        parser.add_argument("--timeout", type=positive_seconds, default=3600, help="seconds --wait waits at most")
         parser.add_argument("--switch-index", action="store_true",
                             help="build the kind of HNSW index SHOP_CLIP['VECTOR_INDEX'] names for each space "
                                  "kept current, beside the one search walks, then switch search to it (nothing "
                                  "is marked)")
 
     def handle(self, *args, **options):
+        if options["inline"] and options["wait"]:
+            raise CommandError("--inline embeds in this process and returns when done; --wait waits for the "
+                               "workers: give one of them")
+        others = [flag for flag in ("missing", "all", "retry_failed", "inline", "wait") if options[flag]]
+        if options["switch_index"] and others:
+            raise CommandError(f"--switch-index only builds and switches indexes; run it without "
+                               f"{', '.join('--' + flag.replace('_', '-') for flag in others)}")
         try:
             space = configured_space()
         except EncoderUnavailable as exc:

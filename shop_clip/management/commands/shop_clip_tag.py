@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from shop_clip.management.output import writable_file
 from shop_clip.spaces import NoActiveSpace, active_space
 from shop_clip.tag_rules import tagging_enabled
 from shop_clip.tagging import TaggingSummary, embedded_product_ids, tag_products
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", metavar="OUT", help="also write the summary as JSON to this file")
 
     def handle(self, *args, **options):
+        out = writable_file(options["json"])
         if not tagging_enabled():
             raise CommandError("nothing to do: configure SHOP_CLIP['TAGS'] and/or SHOP_CLIP['MODERATION']")
         try:
@@ -38,7 +39,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if options["json"]:
             report = {"model": space.model_id, **summary.as_dict()}
-            Path(options["json"]).write_text(json.dumps(report, indent=2) + "\n")
+            out.write_text(json.dumps(report, indent=2) + "\n")
             self.stdout.write(f"wrote {options['json']}")
 
 
