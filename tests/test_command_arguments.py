@@ -37,3 +37,4 @@ def test_a_bad_argument_is_refused_before_any_work(db, tmp_path, a_file, argv, m
     with pytest.raises(CommandError, match=message):
         call_command(*argv)
     assert not (tmp_path / "m").exists()  # no model folder begun
+

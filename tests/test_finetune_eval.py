@@ -99,6 +99,16 @@ def test_eval_reads_the_stores_queries_from_a_file(small_store, tmp_path, capsys
     assert f"{report['skipped_queries']} queries skipped" in capsys.readouterr().out
 
 
+def test_an_eval_whose_every_query_is_skipped_says_what_to_check(small_store, tmp_path):
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "queries.json"
+    path.write_text('[{"query": "red mug", "relevant": {"colour ": "red"}}, '
+                    '{"query": "red mug", "relevant": {"colour": "Red"}}]')  # a stray space, a capital
+    with pytest.raises(CommandError, match="all 2 queries were skipped: none has 2 relevant products"):
+        call_command("shop_clip_eval", "--queries", str(path), "--min-relevant", "2", "--look-alike-sample", "5")
+
+
 @pytest.mark.parametrize(("content", "message"), [
     ("{}", "non-empty JSON list"),
     ('[{"query": "red mug"}]', '"relevant" must be'),

@@ -50,6 +50,10 @@ class Command(BaseCommand):
                               look_alike_sample=options["look_alike_sample"])
         except (NoActiveSpace, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        if queries and report.skipped_queries == len(queries):
+            raise CommandError(f"all {len(queries)} queries were skipped: none has {options['min_relevant']} "
+                               "relevant products. Check the attributes' names and values against the "
+                               "products' (they match exactly), or lower --min-relevant")
         self.stdout.write(f"model {report.model_id}, {report.products} embedded products, queries: "
                           + ", ".join(f"{k} {v}" for k, v in report.queries.items()))
         if report.skipped_queries:
