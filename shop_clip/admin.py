@@ -1,7 +1,9 @@
 """Admin for shop-clip's own models, and a mixin for the store's product admin."""
 
 from django.contrib import admin
+from django.db import DataError, transaction
 from django.db.models import Exists, OuterRef
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -11,7 +13,27 @@ from .models import EmbeddingSpace, ProductFlag, ProductTag, ProductVector
 from .spaces import latest_active_space
 
 
-class ReadOnlyRowsMixin:
+class LookupErrorsMixin:
+    """A hand-typed list filter or id the database refuses (a NUL byte, a broken ``__regex``)
+    answers as Django's own bad lookups do, not with a 500."""
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            with transaction.atomic():  # the refused statement leaves the request's transaction usable
+                response = super().changelist_view(request, extra_context)
+                if hasattr(response, "render"):
+                    response.render()  # the rows are read here, while the error can still be caught
+                return response
+        except DataError:
+            return HttpResponseRedirect(f"{request.path}?e=1")  # the admin's "bad lookup" page
+
+    def get_object(self, request, object_id, from_field=None):
+        if "\x00" in str(object_id):  # PostgreSQL refuses NUL in text: no row can have that key
+            return None
+        return super().get_object(request, object_id, from_field)
+
+
+class ReadOnlyRowsMixin(LookupErrorsMixin):
     """Rows the pipeline writes: looked at, acted on, never added by hand."""
 
     def has_add_permission(self, request) -> bool:
@@ -23,7 +45,7 @@ class ReadOnlyRowsMixin:
 
 
 @admin.register(EmbeddingSpace)
-class EmbeddingSpaceAdmin(admin.ModelAdmin):
+class EmbeddingSpaceAdmin(LookupErrorsMixin, admin.ModelAdmin):
     """Spaces to look at, and to delete once search has left them.  A space comes from
     `shop_clip_index` with the configured model, is activated when its backfill and index are
     complete, and changes kind with `shop_clip_index --switch-index`: a space added or edited here

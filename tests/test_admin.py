@@ -107,6 +107,21 @@ def test_staff_who_may_only_view_get_no_action_that_writes(products, db):
     assert ProductVector.objects.get(product=products[0]).status == "embedded"
 
 
+@pytest.mark.parametrize("url", [
+    "/admin/shop_clip/producttag/?group=%00", "/admin/shop_clip/productvector/?space=%00",
+    "/admin/shop_clip/productflag/?space=%00", "/admin/shop_clip/productvector/?error__regex=(",
+])
+def test_a_lookup_the_database_refuses_is_the_admins_bad_lookup_page(staff, products, url):
+    response = staff.get(url)
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")
+    assert staff.get(response["Location"]).status_code == 200
+
+
+def test_an_id_no_row_can_have_is_the_admins_not_found(staff, products):
+    response = staff.get("/admin/shop_clip/embeddingspace/%00/change/")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
 def test_rows_the_pipeline_writes_cannot_be_added_by_hand(staff, products):
     for model in ("productvector", "producttag", "productflag", "embeddingspace"):
         assert staff.get(f"/admin/shop_clip/{model}/add/").status_code == 403
