@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -26,34 +27,21 @@ def writable_file(path: str | Path | None) -> Path | None:
     return path
 
 
-def at_least_one(text: str) -> int:
-    """An argparse type: a whole number of 1 or more."""
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+def _bounded(convert: Callable[[str], float], accept: Callable[[float], bool], wanted: str, name: str):
+    """An argparse type: ``convert(text)``, refused unless ``accept`` takes it (NaN never is)."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text}")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from exc
-    if not value > 0:  # NaN too
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return value
-
-
-def share(text: str) -> float:
-    """An argparse type: a share strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and below 1, not {text}")
-    return value
+at_least_one = _bounded(int, lambda value: value >= 1, "1 or more", "at_least_one")
+positive_seconds = _bounded(float, lambda value: value > 0, "more than 0 seconds", "positive_seconds")
+share = _bounded(float, lambda value: 0 < value < 1, "above 0 and below 1", "share")
