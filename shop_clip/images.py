@@ -44,7 +44,7 @@ def read_limited(stream: IO[bytes], max_bytes: int | None = None) -> bytes:
     limit = max_bytes or shop_clip_settings.MAX_IMAGE_BYTES
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise ImageRejected(f"image is larger than {_megabytes(limit)}; upload a smaller file")
+        raise ImageRejected(f"image is larger than {byte_size(limit)}; upload a smaller file")
     if not data:
         raise ImageRejected("image file is empty")
     return data
@@ -86,7 +86,7 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     decoded pixels to what the model's preprocessing wants (``shortest_edge_size``).
     """
     if len(data) > shop_clip_settings.MAX_IMAGE_BYTES:
-        raise ImageRejected(f"image is larger than {_megabytes(shop_clip_settings.MAX_IMAGE_BYTES)}")
+        raise ImageRejected(f"image is larger than {byte_size(shop_clip_settings.MAX_IMAGE_BYTES)}")
     max_pixels = max_pixels or shop_clip_settings.MAX_IMAGE_PIXELS
     try:
         image = Image.open(io.BytesIO(data), formats=allowed_parsers())
@@ -146,9 +146,14 @@ def _format_names() -> str:
     return ", ".join(name for name in shop_clip_settings.IMAGE_FORMATS if name != "MPO")
 
 
-def _megabytes(limit: int) -> str:
-    mib = 1024 * 1024
-    return f"{limit / mib:g} MB" if limit >= mib else f"{limit:,} bytes"
+def byte_size(size: int | None) -> str:
+    """A size for a message: "10 MB", "97.7 KB", "512 bytes" (binary units, three figures)."""
+    if size is None:
+        return "any size"
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size:,} bytes"
 
 
 def shortest_edge_size(size: tuple[int, int], side: int) -> tuple[int, int]:

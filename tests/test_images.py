@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from shop_clip.images import DECODE_TARGET, ImageRejected, load_image, read_limited
+from shop_clip.images import DECODE_TARGET, ImageRejected, byte_size, load_image, read_limited
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
@@ -95,10 +95,15 @@ def test_pixel_limit_is_a_setting(settings):
 
 def test_byte_limit(settings):
     settings.SHOP_CLIP = {"MAX_IMAGE_BYTES": 1024}
-    with pytest.raises(ImageRejected, match="larger than"):
+    with pytest.raises(ImageRejected, match="larger than 1 KB"):
         read_limited(io.BytesIO(b"x" * 2048))
-    with pytest.raises(ImageRejected, match="larger than"):
+    with pytest.raises(ImageRejected, match="larger than 1 KB"):
         load_image(b"x" * 2048)
+
+
+def test_every_message_writes_a_size_the_same_way():
+    assert [byte_size(size) for size in (512, 1024, 10_000, 100_000, 10 * 2**20, 3 * 2**19, None)] == [
+        "512 bytes", "1 KB", "9.77 KB", "97.7 KB", "10 MB", "1.5 MB", "any size"]
 
 
 def test_unsupported_format():

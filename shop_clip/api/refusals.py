@@ -12,7 +12,7 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from ..catalog import FilterError
 from ..encoders.base import EncoderUnavailable
 from ..errors import NotEmbedded, QueryError
-from ..images import ImageRejected
+from ..images import ImageRejected, byte_size
 from ..read_db import ReadDatabaseUnavailable, unavailable
 from ..spaces import NoActiveSpace
 from ..tagging import NotTagged
@@ -33,7 +33,7 @@ def refusal(exc: Exception) -> tuple[int, str] | None:
         return 413, str(exc)
     # Django's own messages for these name its settings, which a shopper cannot change.
     if isinstance(exc, RequestDataTooBig):
-        limit = _megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        limit = byte_size(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return 413, (f"the request's fields besides the photo are over {limit} in all; send the photo as "
                      "the file field and the rest as short values")
     if isinstance(exc, TooManyFieldsSent):
@@ -57,12 +57,6 @@ def refusal(exc: Exception) -> tuple[int, str] | None:
         logger.error("a search could not load its model: %s", exc)
         return 503, "search is unavailable for a moment: its model could not be loaded (the server's log says why)"
     return None
-
-
-def _megabytes(size: int | None) -> str:
-    if size is None:
-        return "any size"
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
 
 
 def caused_by_input(exc: DatabaseError) -> bool:

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
 from ..conf import shop_clip_settings
+from ..images import byte_size
 
 # Room for the multipart boundaries and headers around the photo.
 MULTIPART_ALLOWANCE = 64 * 1024
@@ -24,9 +25,8 @@ def upload_limit() -> int:
 
 
 def too_large(size: int | None = None) -> UploadTooLarge:
-    shown = f"{upload_limit() / (1024 * 1024):g} MB"
-    return UploadTooLarge(f"the upload is {'' if size is None else f'{size:,} bytes, '}larger than "
-                          f"{shown}; send a smaller photo")
+    return UploadTooLarge(f"the upload is {'' if size is None else f'{byte_size(size)}, '}larger than "
+                          f"{byte_size(upload_limit())}; send a smaller photo")
 
 
 def refuse_declared_length(meta: dict) -> None:
