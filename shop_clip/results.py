@@ -32,12 +32,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Page:
-    """A page of products, best first."""
+    """A page of products, best first; ``more`` says whether a product ranks after its last."""
 
     hits: list[Hit]
     model_id: str
     limit: int
     offset: int
+    more: bool = False
 
     def __iter__(self) -> Iterator[Hit]:
         return iter(self.hits)

@@ -141,11 +141,13 @@ def restriction_for(space: EmbeddingSpace, *, queryset: models.QuerySet | None =
 def ranked_page(rank, *, queryset: models.QuerySet | None, filters: Filters | None, limit: int | None,
                 offset: int, exclude: Sequence[Any] = ()) -> Page:
     """The page of ``rank(space, restriction, wanted)``, a ``Neighbour`` list of at least
-    ``offset + limit`` products, best first."""
+    ``offset + limit`` products, best first.  One more is asked for, to know if a next page
+    has any; a next page past ``MAX_OFFSET`` has none to show."""
     limit, offset = check_paging(limit, offset)
     space = active_space()
-    ranked = rank(space, restriction_for(space, queryset=queryset, filters=filters, exclude=exclude), offset + limit)
-    return Page(hits_for(ranked[offset:offset + limit]), space.model_id, limit, offset)
+    ranked = rank(space, restriction_for(space, queryset=queryset, filters=filters, exclude=exclude), offset + limit + 1)
+    more = len(ranked) > offset + limit and offset + limit <= MAX_OFFSET
+    return Page(hits_for(ranked[offset:offset + limit]), space.model_id, limit, offset, more)
 
 
 def hits_for(ranked: Sequence[Neighbour]) -> list[Hit]:

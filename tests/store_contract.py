@@ -201,8 +201,8 @@ def every_page(client: Client, path: str, params: Mapping[str, str], limit: int,
         url = body["next"]
         if url:
             assert len(pages[-1]) == limit and parse_qs(urlsplit(url).query)["offset"] == [str(limit * len(pages))]
-        else:
-            assert len(pages[-1]) < limit
+        else:  # the last page: full when the answer ends on a page's edge, never an empty one after the first
+            assert len(pages[-1]) <= limit and (pages[-1] or len(pages) == 1)
         assert len(pages) <= PAGE, "next never ends"
     return pages
 

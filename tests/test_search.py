@@ -53,6 +53,22 @@ def test_search_returns_products_with_scores(api):
     assert body["next"].endswith("offset=10") or "offset=10" in body["next"]
 
 
+def test_next_is_null_when_the_answer_ends_on_a_pages_edge(api):
+    """A full page used to carry a ``next`` whose page was empty."""
+    params = {"q": "dress", "category": "dress", "mode": "vector"}
+    everything = product_ids(api.get("/api/shop-clip/search/", {**params, "limit": 50}))
+    size = len(everything)
+    assert 2 < size < 50
+    whole = api.get("/api/shop-clip/search/", {**params, "limit": size}).json()
+    assert (whole["count"], whole["next"]) == (size, None)
+    first = api.get("/api/shop-clip/search/", {**params, "limit": size - 1}).json()
+    assert first["count"] == size - 1 and first["next"]
+    last = api.get(first["next"]).json()
+    assert [hit["product"]["id"] for hit in last["results"]] == everything[-1:] and last["next"] is None
+    assert search.search("dress", filters={"category": "dress"}, mode="vector", limit=size).more is False
+    assert search.search("dress", filters={"category": "dress"}, mode="vector", limit=size - 1).more is True
+
+
 def test_pages_never_repeat_a_product(api):
     seen = []
     for offset in range(0, 100, 20):

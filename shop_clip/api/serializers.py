@@ -81,10 +81,10 @@ class PageSerializer(serializers.Serializer):
     """Documents a page of results in the OpenAPI schema."""
 
     results = HitSerializer(many=True)
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="the results on this page")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
+    next = serializers.URLField(allow_null=True, help_text="the next page; null when no product ranks after this page")
     model = serializers.CharField()
 
 

@@ -143,7 +143,7 @@ class SearchServiceView(APIView):
     def page_response(self, request, page: Page) -> Response:
         results = serialize_hits(page.hits, {"request": request})
         next_url = None
-        if len(page.hits) == page.limit:
+        if page.more:
             query = request.GET.copy()
             query["offset"] = str(page.offset + page.limit)
             next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")

@@ -57,7 +57,7 @@ def results_context(params: Mapping[str, Any], page: Page) -> dict:
         query["offset"] = str(offset)
         return f"?{query.urlencode()}"
 
-    more = len(page.hits) == page.limit
+    more = page.more
     return {"cards": cards_for(page.hits), "page": page, "first_number": page.offset + 1,
             "last_number": page.offset + len(page.hits),
             "next_url": link(page.offset + page.limit) if more else None,
