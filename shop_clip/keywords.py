@@ -111,6 +111,17 @@ def bounded_syntax(text: str) -> str:
     return " ".join(tokens)
 
 
+def has_words(text: str) -> bool:
+    """Whether ``text`` leaves keyword search a word to look for: operators alone, and words the
+    text search configuration drops as too common ("the", "and"), leave none."""
+    if not text.strip():
+        return False
+    with read_connection().cursor() as cursor:
+        cursor.execute("SELECT numnode(websearch_to_tsquery(%s::regconfig, %s)) > 0",
+                       [shop_clip_settings.KEYWORD_CONFIG, text])
+        return cursor.fetchone()[0]
+
+
 def keyword_filter(text: str) -> dict[str, Any]:
     """ORM filter kwargs on the product: every word of ``text`` (web-search syntax: ``"exact
     phrase"``, ``or``, ``-without``), stemmed by ``KEYWORD_CONFIG``, appears in its document.

@@ -27,7 +27,7 @@ from .encoders import get_encoder
 from .errors import NotEmbedded, QueryError
 from .fusion import fuse_rankings, hybrid_rankings
 from .images import decode_size, load_image
-from .keywords import KeywordSyntaxError, bounded_syntax, keyword_filter, keyword_search_enabled
+from .keywords import KeywordSyntaxError, bounded_syntax, has_words, keyword_filter, keyword_search_enabled
 from .knn import Neighbour, Restriction, nearest
 from .models import EmbeddingSpace, ProductVector
 from .query_vectors import clean_query, encode_query
@@ -58,6 +58,9 @@ def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filte
     mode = resolve_mode(mode)
     text = clean_query(text)
     words = keyword_text(text) if mode is not Mode.VECTOR else ""
+    if mode is Mode.KEYWORD and not has_words(words):
+        raise QueryError(f"q has no word keyword search can look for ({text!r} is only operators or words too "
+                         "common to index); add a word, or search by looks and words (mode=hybrid)")
 
     def rank(space: EmbeddingSpace, restriction: Restriction, wanted: int) -> list[Neighbour]:
         vector = encode_query(text, space)

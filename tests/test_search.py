@@ -363,7 +363,10 @@ def test_hybrid_pages_agree_and_a_query_of_stop_words_falls_back_to_pictures(api
     assert len(seen) == len(set(seen)) == 60
     stop_words = api.get("/api/shop-clip/search/", {"q": "the", "limit": 5}).json()
     assert len(stop_words["results"]) == 5
-    assert api.get("/api/shop-clip/search/", {"q": "the", "mode": "keyword"}).json()["results"] == []
+    for nothing_to_look_for in ("the", "the and of", "-", '""', "or", "-the"):
+        refused = api.get("/api/shop-clip/search/", {"q": nothing_to_look_for, "mode": "keyword"})
+        assert refused.status_code == 400 and "q has no word keyword search can look for" in refused.json()["detail"]
+    assert api.get("/api/shop-clip/search/", {"q": "-dress", "mode": "keyword", "limit": 5}).json()["next"]
 
 
 def test_keyword_search_can_be_turned_off(api, settings):
