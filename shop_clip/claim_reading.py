@@ -45,7 +45,7 @@ def read_image(ref: ImageRef | None, row: ProductVector, target: int, resize_to:
         loaded.error = f"image file is missing from storage: {ref.file.name}"
         return loaded
     except ImageRejected as exc:
-        loaded.error = str(exc)
+        loaded.error = exc.for_staff()
         return loaded
     except OSError as exc:  # storage hiccup: worth another try
         loaded.error, loaded.transient = f"could not read {ref.file.name}: {exc}", True
@@ -56,7 +56,7 @@ def read_image(ref: ImageRef | None, row: ProductVector, target: int, resize_to:
     try:
         loaded.image = load_image(data, target=target, resize_to=resize_to)
     except ImageRejected as exc:
-        loaded.error = str(exc)
+        loaded.error = exc.for_staff()
     return loaded
 
 

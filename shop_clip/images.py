@@ -36,7 +36,15 @@ _BYTES_PER_PIXEL = 4
 
 
 class ImageRejected(ValueError):
-    """The image cannot be used; ``str(exc)`` says why and what to do."""
+    """The image cannot be used; ``str(exc)`` says why and what to do, in a shopper's words, and
+    ``detail`` (staff only: the failed rows keep it) the decoder's own."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def for_staff(self) -> str:
+        return f"{self} ({self.detail})" if self.detail else str(self)
 
 
 def read_limited(stream: IO[bytes], max_bytes: int | None = None) -> bytes:
@@ -102,7 +110,8 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     except UnidentifiedImageError as exc:
         raise ImageRejected(f"file is not an image, or its format is not supported; use {_format_names()}") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise ImageRejected(f"image is corrupt or truncated: {exc}") from exc
+        raise ImageRejected("image is corrupt or truncated; save it again, or choose another photo",
+                            detail=str(exc) or type(exc).__name__) from exc
     orientation = _orientation(image)
     side = resize_to or target
     try:
@@ -114,7 +123,8 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
             image = image.transpose(_ORIENTATION[orientation])
         return to_rgb(image)
     except (OSError, ValueError) as exc:  # a mode Pillow decodes but cannot convert
-        raise ImageRejected(f"image could not be converted to RGB: {exc}") from exc
+        raise ImageRejected(f"image could not be converted to colour; save it as {_format_names()} and try again",
+                            detail=str(exc) or type(exc).__name__) from exc
 
 
 def _check_shape(image: Image.Image, max_pixels: int) -> None:

@@ -162,7 +162,6 @@ CLEANED_QUERY_CASES = {
     # The pictures' side reads the words as typed: only the keyword side's operators are bounded.
     "q of 33 dashes": ({"q": DASHES}, None),
     "q a word then 32 dashes": ({"q": WORD_THEN_DASHES}, None),
-    "q keyword mode 33 dashes": ({"q": DASHES, "mode": "keyword"}, None),
     "q keyword mode word then 32 dashes": ({"q": WORD_THEN_DASHES, "mode": "keyword"},
                                            {"q": "dress", "mode": "keyword"}),
 }
@@ -184,6 +183,7 @@ REFUSED_QUERY_CASES = {
     "q only control characters": {"q": "\x01\x02\x7f"},
     "q with 17 operators": {"q": " ".join(f"-w{n}" for n in range(17))},
     "q with 17 quoted phrases and ors": {"q": " or ".join(f'"w{n}"' for n in range(9))},
+    "q keyword mode 33 dashes": {"q": DASHES, "mode": "keyword"},  # no word left to look for
 }
 
 
