@@ -16,6 +16,7 @@ import logging
 import struct
 from typing import IO
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .conf import shop_clip_settings
@@ -115,8 +116,8 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     orientation = _orientation(image)
     side = resize_to or target
     try:
-        if image.mode.startswith("I;16"):  # Pillow resizes 16-bit grey only after a conversion
-            image = image.convert("RGB")
+        if image.mode.startswith("I") or image.mode == "F":
+            image = to_eight_bit_grey(image)
         if min(image.size) > side:
             image = image.resize(shortest_edge_size(image.size, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
         if orientation in _ORIENTATION:  # after the resize: the same size either way, on fewer pixels
@@ -174,6 +175,19 @@ def shortest_edge_size(size: tuple[int, int], side: int) -> tuple[int, int]:
     short, long = (width, height) if width <= height else (height, width)
     new_long = int(side * long / short)
     return (side, new_long) if width <= height else (new_long, side)
+
+
+def to_eight_bit_grey(image: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit) grey image as 8-bit grey, its levels scaled: Pillow's own conversion
+    clips every value over 255, which turns a 16-bit photo white."""
+    levels = np.asarray(image)
+    grey = np.empty(levels.shape, dtype=np.uint8)
+    if image.mode.startswith("I;16"):  # the high byte, written straight into the 8-bit copy
+        np.right_shift(levels, 8, out=grey, casting="unsafe")
+    else:
+        scale = 257.0 if levels.max(initial=0) > 255 else 1.0
+        np.clip(levels / scale, 0, 255, out=grey, casting="unsafe")
+    return Image.fromarray(grey, mode="L")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -219,3 +219,15 @@ def test_refusals_speak_to_a_shopper_not_in_pillows_words():
     with pytest.raises(ImageRejected) as refused:
         load_image(png_header_only(60_000, 60_000))
     assert "resize it" in str(refused.value) and "attack" not in str(refused.value)
+
+
+def test_a_16_bit_grey_photo_keeps_its_levels():
+    """Pillow's own conversion clipped every 16-bit level over 255: the photo came out white."""
+    import numpy as np
+
+    levels = np.tile(np.linspace(0, 65535, 300), (300, 1)).astype(np.uint16)
+    decoded = np.asarray(load_image(encode(Image.fromarray(levels), "PNG")), dtype=np.float64)
+    eight_bit = np.asarray(load_image(encode(Image.fromarray((levels // 257).astype(np.uint8)), "PNG")),
+                           dtype=np.float64)
+    assert decoded.shape == eight_bit.shape and abs(decoded.mean() - 127.5) < 3
+    assert np.abs(decoded - eight_bit).max() <= 2
