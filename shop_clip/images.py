@@ -113,8 +113,18 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageRejected("image is corrupt or truncated; save it again, or choose another photo",
                             detail=str(exc) or type(exc).__name__) from exc
+    return _upright_rgb(image, resize_to or target)
+
+
+def decoded_photo(image: Image.Image, target: int = DECODE_TARGET) -> Image.Image:
+    """A photo the caller decoded (the Python API takes them) as ``load_image`` leaves one: its
+    shape within the limits, upright, RGB, its shortest side at most ``target``."""
+    _check_size(image, shop_clip_settings.MAX_IMAGE_PIXELS)
+    return _upright_rgb(image, target)
+
+
+def _upright_rgb(image: Image.Image, side: int) -> Image.Image:
     orientation = _orientation(image)
-    side = resize_to or target
     try:
         if image.mode.startswith("I") or image.mode == "F":
             image = to_eight_bit_grey(image)
@@ -132,6 +142,10 @@ def _check_shape(image: Image.Image, max_pixels: int) -> None:
     """Refuse, from the header alone, what would cost too much or could never be used."""
     if image.format not in shop_clip_settings.IMAGE_FORMATS:
         raise ImageRejected(f"image format {image.format} is not supported; use {_format_names()}")
+    _check_size(image, max_pixels)
+
+
+def _check_size(image: Image.Image, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:
         raise ImageRejected(f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed; resize it")

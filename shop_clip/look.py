@@ -25,7 +25,7 @@ from django.db import models
 from django.db.models import QuerySet
 from PIL import Image
 
-from . import regions
+from . import arguments, regions
 from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .encoders import get_encoder
@@ -61,7 +61,7 @@ def check_sizes(categories: int | None, per_category: int | None) -> tuple[int, 
     values = []
     for name, value, default in (("categories", categories, shop_clip_settings.LOOK_DEFAULT_CATEGORIES),
                                  ("per_category", per_category, shop_clip_settings.LOOK_DEFAULT_PER_CATEGORY)):
-        value = default if value is None else value
+        value = default if value is None else arguments.whole_number(name, value)
         if not 1 <= value <= MAX_GROUPS:
             raise QueryError(f"{name} must be between 1 and {MAX_GROUPS}")
         values.append(value)
@@ -98,7 +98,7 @@ def complete_the_look(product: models.Model | Any, *, queryset: QuerySet | None 
     grow with the groups asked for, not with the store's categories; a group left short of
     ``per_category`` gets a query of its own.
     """
-    product_id = getattr(product, "pk", product)
+    product_id = arguments.product_key(product)
     catalog = get_catalog()
     request = _look_request("complete the look", queryset, filters, categories, per_category, exclude=[product_id])
     groups_wanted, per_category, restriction, only, space = request

@@ -15,18 +15,19 @@ business (``shop_clip.api``); nothing here sees one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from django.db import models
 from PIL import Image
 
+from . import arguments
 from .catalog import get_catalog
 from .conf import shop_clip_settings
 from .encoders import get_encoder
-from .errors import NotEmbedded, QueryError
+from .errors import NotEmbedded, ProductNotFound, QueryError
 from .fusion import fuse_rankings, hybrid_rankings
-from .images import decode_size, load_image
+from .images import decode_size, decoded_photo, load_image, read_limited
 from .keywords import KeywordSyntaxError, bounded_syntax, has_words, keyword_filter, keyword_search_enabled
 from .knn import Neighbour, Restriction, nearest
 from .models import EmbeddingSpace, ProductVector
@@ -37,7 +38,8 @@ from .scan_plan import plan_for_words
 from .spaces import active_space
 from .tag_rules import tag_filter_kwargs
 
-__all__ = ["Hit", "Mode", "NotEmbedded", "Page", "QueryError", "search", "search_by_image", "similar"]
+__all__ = ["Hit", "Mode", "NotEmbedded", "Page", "ProductNotFound", "QueryError", "search", "search_by_image",
+           "similar"]
 
 Status = ProductVector.Status
 MAX_OFFSET = 10_000  # deeper pages cost a KNN query of offset + limit rows
@@ -56,7 +58,7 @@ def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filte
     still finds its products.  A hit's score is always its cosine similarity.
     """
     mode = resolve_mode(mode)
-    text = clean_query(text)
+    text = clean_query(arguments.text("text", text))
     words = keyword_text(text) if mode is not Mode.VECTOR else ""
     if mode is Mode.KEYWORD and not has_words(words):
         raise QueryError(f"q has no word keyword search can look for ({text!r} is only operators or words too "
@@ -91,7 +93,7 @@ def search_by_image(image: Image.Image | bytes, *, queryset: models.QuerySet | N
 def similar(product: models.Model | Any, *, queryset: models.QuerySet | None = None, filters: Filters | None = None,
             limit: int | None = None, offset: int = 0) -> Page:
     """Look-alikes of ``product`` (an instance or its primary key), never the product itself."""
-    product_id = getattr(product, "pk", product)
+    product_id = arguments.product_key(product)
 
     def rank(space: EmbeddingSpace, restriction: Restriction, wanted: int) -> list[Neighbour]:
         return nearest(product_vectors(product_id, space), space, wanted=wanted, restriction=restriction)
@@ -123,7 +125,8 @@ def keyword_text(query: str) -> str:
 
 def check_paging(limit: int | None, offset: int) -> tuple[int, int]:
     """``limit`` (default ``DEFAULT_LIMIT``) and ``offset``, within their bounds."""
-    limit = shop_clip_settings.DEFAULT_LIMIT if limit is None else limit
+    limit = shop_clip_settings.DEFAULT_LIMIT if limit is None else arguments.whole_number("limit", limit)
+    offset = arguments.whole_number("offset", offset)
     if not 1 <= limit <= shop_clip_settings.MAX_LIMIT:
         raise QueryError(f"limit must be between 1 and {shop_clip_settings.MAX_LIMIT}")
     if not 0 <= offset <= MAX_OFFSET:
@@ -135,7 +138,8 @@ def restriction_for(space: EmbeddingSpace, *, queryset: models.QuerySet | None =
                     filters: Filters | None = None, exclude: Sequence[Any] = ()) -> Restriction:
     """The products an answer may show: the store's visible products of ``queryset``, narrowed by
     the store's named ``filters`` (lookups and computed ones) and tag filters, less ``exclude``."""
-    filters = filters or {}
+    filters = arguments.filter_values(filters)
+    queryset = arguments.product_queryset(queryset)
     catalog = get_catalog()
     lookups = {**catalog.filter_kwargs(filters), **tag_filter_kwargs(filters, space)}
     return Restriction(lookups, queryset, tuple(exclude), tuple(catalog.filter_conditions(filters)))
@@ -148,7 +152,8 @@ def ranked_page(rank, *, queryset: models.QuerySet | None, filters: Filters | No
     has any; a next page past ``MAX_OFFSET`` has none to show."""
     limit, offset = check_paging(limit, offset)
     space = active_space()
-    ranked = rank(space, restriction_for(space, queryset=queryset, filters=filters, exclude=exclude), offset + limit + 1)
+    restriction = restriction_for(space, queryset=queryset, filters=filters, exclude=exclude)
+    ranked = rank(space, restriction, offset + limit + 1)
     more = len(ranked) > offset + limit and offset + limit <= MAX_OFFSET
     return Page(hits_for(ranked[offset:offset + limit]), space.model_id, limit, offset, more)
 
@@ -167,9 +172,32 @@ def hits_each(ranked: Sequence[Sequence[Neighbour]]) -> list[list[Hit]]:
              for row in rows if row.group_id in products and row.product_id in products] for rows in ranked]
 
 
-def as_image(image: Image.Image | bytes, target: int) -> Image.Image:
-    """A decoded photo: bytes pass the image door (limits, formats, orientation) first."""
-    return image if isinstance(image, Image.Image) else load_image(bytes(image), target=target)
+def as_image(image: Image.Image | bytes | IO[bytes], target: int) -> Image.Image:
+    """A decoded photo, checked as an upload's is: bytes, or an open file (an upload, a model's
+    ``FieldFile``), pass the image door (limits, formats, orientation); a decoded one its shape's
+    limits."""
+    if isinstance(image, Image.Image):
+        return decoded_photo(image, target)
+    if hasattr(image, "read"):
+        image = read_photo_file(image)
+    if not isinstance(image, (bytes, bytearray, memoryview)):
+        raise TypeError(f"image must be a PIL image, its bytes or an open file, not {type(image).__name__}")
+    return load_image(bytes(image), target=target)
+
+
+def read_photo_file(file: IO[bytes]) -> bytes:
+    """The bytes of an open file from its start, or of a closed Django ``File`` (a model's
+    ``FieldFile``), opened and closed again here."""
+    opened = bool(getattr(file, "closed", False)) and hasattr(file, "open")
+    if opened:
+        file.open("rb")
+    try:
+        if hasattr(file, "seek"):
+            file.seek(0)
+        return read_limited(file)
+    finally:
+        if opened:
+            file.close()
 
 
 def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
@@ -193,6 +221,9 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
             raise NotEmbedded(f"product {product_id} has no vector: its image could not be embedded")
         if states:
             raise NotEmbedded(f"product {product_id} is not embedded yet (pending); try again shortly")
+        model = catalog.product_model
+        if not on_read(model._default_manager).filter(pk=product_id).exists():
+            raise ProductNotFound(f"no {model._meta.verbose_name} with key {product_id!r}")
         raise NotEmbedded(f"product {product_id} has no image to compare, or is not indexed: "
                           "run `python manage.py shop_clip_index --missing`")
     return np.asarray(rows, dtype=np.float32)

@@ -107,7 +107,7 @@ def tag_filter_kwargs(params: Mapping[str, str], space) -> dict[str, Any]:
         if name not in groups:
             raise ShopClipConfigurationError(f"SHOP_CLIP['TAG_FILTERS'] names {name!r}, which SHOP_CLIP['TAGS'] "
                                              f"does not define (groups: {sorted(groups)})")
-        value = (params.get(name) or "").strip()
+        value = str(params.get(name) or "").strip()
         if not value:
             continue
         if value not in groups[name].labels:

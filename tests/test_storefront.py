@@ -426,6 +426,28 @@ def test_complete_the_look_tag_brings_other_categories(catalog, db):
     assert "<h2>Complete the look</h2>" in shown and shown.count("<h3>") == 2
 
 
+def test_tags_take_a_templates_numbers_as_text_and_refuse_another_models_object(catalog, db, settings, caplog):
+    """``categories="2"`` crashed the product page; ``product.category`` showed the look-alikes of
+    the product whose key the category's happened to be."""
+    from django.template import TemplateSyntaxError
+
+    from demo_project.catalog.models import Product
+
+    product = Product.objects.select_related("category").get(pk=catalog[4])
+    shown = render('{% complete_the_look product categories="2" per_category="1" %}', product=product)
+    assert shown.count("<h3>") == 2 and shown.count('class="shop-clip-card"') == 2
+    assert render('{% similar_products product limit="3" as items %}{{ items|length }}', product=product) == "3"
+    settings.DEBUG = False
+    with caplog.at_level("ERROR", logger="shop_clip.storefront"):
+        wrong = render("{% similar_products product.category as items %}{{ items|length }}", product=product)
+        word = render('{% similar_products product limit="abc" %}', product=product)
+    assert wrong == "0" and word.strip() == ""
+    assert "product must be a catalog.Product" in caplog.text and "limit must be a whole number" in caplog.text
+    settings.DEBUG = True
+    with pytest.raises(TemplateSyntaxError, match="similar_products.*product must be a catalog.Product"):
+        render("{% similar_products product.category %}", product=product)
+
+
 def test_search_box_tag(catalog, db):
     shown = render('{% search_box id="header-q" label="Find it" %}')
     assert 'action="/shop/"' in shown and '<label for="header-q">Find it</label>' in shown

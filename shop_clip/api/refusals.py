@@ -11,7 +11,7 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 
 from ..catalog import FilterError
 from ..encoders.base import EncoderUnavailable
-from ..errors import NotEmbedded, QueryError
+from ..errors import NotEmbedded, ProductNotFound, QueryError
 from ..images import ImageRejected, byte_size
 from ..read_db import ReadDatabaseUnavailable, unavailable
 from ..spaces import NoActiveSpace
@@ -49,6 +49,8 @@ def refusal(exc: Exception) -> tuple[int, str] | None:
         logger.warning("a request's values were refused by the database: %s", exc)
         return 400, (f"a value in the request cannot be searched ({database_message(exc)}); remove unusual "
                      "characters, operators or very large numbers")
+    if isinstance(exc, ProductNotFound):
+        return 404, str(exc)
     if isinstance(exc, (NotEmbedded, NotTagged)):
         return 409, str(exc)
     if isinstance(exc, NoActiveSpace):

@@ -10,7 +10,8 @@
 Each tag calls the Python API.  ``queryset=`` restricts the answer to the store's queryset,
 ``template=`` names another template, and any other keyword is one of the store's named filters
 (``in_stock="true"``).  A product without a vector yet, or an index not built yet, shows nothing:
-a product page never fails because of shop-clip.
+a product page never fails because of shop-clip.  A tag given what it cannot take (another model's
+object, ``limit="abc"``) logs an error saying which, and shows nothing; with ``DEBUG`` it raises.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from inspect import getfullargspec, unwrap
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.template.library import parse_bits
 from django.templatetags.static import static
 from django.utils.html import format_html
 
 from .. import look, search
 from ..catalog import FilterError
-from ..errors import NotEmbedded, QueryError
+from ..errors import NotEmbedded, ProductNotFound, QueryError
 from ..read_db import ReadDatabaseUnavailable
 from ..spaces import NoActiveSpace
 from ..storefront.cards import Card, LookRow, cards_for, look_rows
@@ -36,7 +38,21 @@ register = template.Library()
 logger = logging.getLogger("shop_clip.storefront")
 
 # What a product page shows as "nothing to suggest" rather than an error.
-QUIET = (NotEmbedded, NoActiveSpace, QueryError, FilterError)
+QUIET = (NotEmbedded, ProductNotFound, NoActiveSpace, QueryError, FilterError)
+
+
+def template_number(value: Any) -> Any:
+    """A number a template wrote as text (``limit="4"``) as an int; anything else as it came."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+def misused(tag: str, exc: TypeError) -> None:
+    """A template's mistake: the developer sees it with DEBUG, the shopper never does."""
+    if settings.DEBUG:
+        raise template.TemplateSyntaxError(f"{{% {tag} %}}: {exc}") from exc
+    logger.error("{%% %s %%} shows nothing: %s", tag, exc)
 
 
 def similar_cards(product: Any, limit: int = 8, queryset: Any = None, **filters: Any) -> list[Card]:
@@ -44,7 +60,10 @@ def similar_cards(product: Any, limit: int = 8, queryset: Any = None, **filters:
     if product in (None, ""):
         return []
     try:
-        return cards_for(search.similar(product, queryset=queryset, filters=filters or None, limit=int(limit)).hits)
+        return cards_for(search.similar(product, queryset=queryset, filters=filters or None,
+                                        limit=template_number(limit)).hits)
+    except TypeError as exc:
+        misused("similar_products", exc)
     except QUIET as exc:
         logger.info("no look-alikes for product %s: %s", getattr(product, "pk", product), exc)
     except ReadDatabaseUnavailable as exc:  # the store's page still renders, without them
@@ -59,7 +78,10 @@ def look_of(product: Any, categories: int | None = None, per_category: int | Non
         return []
     try:
         return look_rows(look.complete_the_look(product, queryset=queryset, filters=filters or None,
-                                                categories=categories, per_category=per_category))
+                                                categories=template_number(categories),
+                                                per_category=template_number(per_category)))
+    except TypeError as exc:
+        misused("complete_the_look", exc)
     except QUIET as exc:
         logger.info("no look for product %s: %s", getattr(product, "pk", product), exc)
     except ReadDatabaseUnavailable as exc:  # the store's page still renders, without it

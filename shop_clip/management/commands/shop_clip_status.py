@@ -72,7 +72,8 @@ def keyword_counts() -> dict | None:
 
 def failed_images() -> dict:
     """The first ``FAILED_SHOWN`` failed images with their reasons, and how many failed in all."""
-    failed = ProductVector.objects.filter(status=ProductVector.Status.FAILED).order_by("space_id", "product_id", "image_key")
+    failed = (ProductVector.objects.filter(status=ProductVector.Status.FAILED)
+              .order_by("space_id", "product_id", "image_key"))
     rows = failed.values_list("product_id", "image_key", "space_id", "error")[:FAILED_SHOWN]
     return {"total": failed.count(), "images": [{"product": product, "image_key": key, "model": model, "error": error}
                                                 for product, key, model, error in rows]}
