@@ -190,14 +190,17 @@ def shop_the_look(image: Image.Image | bytes, *, queryset: QuerySet | None = Non
     # What the photo shows does not depend on the restrictions; which products are offered does.
     found = [region for region in find_regions(as_image(image, target), space)
              if only is None or region.category == only]
-    found = found[:groups_wanted]
+    # Every region is asked (one statement), then the first groups_wanted with products kept: a
+    # store's own category filter (a computed one, as Oscar's) empties regions only here.
     ranked = nearest_each([region.vector for region in found], space, wanted=per_category,
                           restrictions=[_within(restriction, region.category) for region in found])
-    groups = []
+    groups, unmatched = [], []
     for region, group in zip(found, hits_each(ranked), strict=True):
-        if group:
+        if not group:
+            unmatched.append(region.category)
+        elif len(groups) < groups_wanted:
             groups.append(LookGroup(region.category, group[0].score, group, region.box, round(region.confidence, 4)))
-    return Look(groups, space.model_id)
+    return Look(groups, space.model_id, tuple(unmatched))
 
 
 def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:

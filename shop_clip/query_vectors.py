@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 
 import numpy as np
 from django.core.cache import caches
@@ -14,10 +15,18 @@ from .errors import QueryError
 from .models import EmbeddingSpace
 
 
-def clean_query(text: str | None) -> str:
-    """The shopper's words with control characters (NUL among them) and runs of white space made
-    single spaces; QueryError when nothing is left or too much is."""
+def tidy_words(text: str | None) -> str:
+    """``text`` with control characters (NUL among them) and runs of white space made single
+    spaces; empty when only invisible characters (zero-width spaces, joiners) are left."""
     text = " ".join("".join(" " if has_control_characters(char) else char for char in text or "").split())
+    if all(unicodedata.category(char) == "Cf" or char.isspace() for char in text):
+        return ""
+    return text
+
+
+def clean_query(text: str | None) -> str:
+    """The shopper's words as ``tidy_words`` leaves them; QueryError when nothing is left or too much is."""
+    text = tidy_words(text)
     if not text:
         raise QueryError("q is required: describe what you are looking for, e.g. 'red striped t-shirt'")
     if len(text) > shop_clip_settings.MAX_QUERY_LENGTH:

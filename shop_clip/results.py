@@ -66,8 +66,12 @@ class LookGroup:
 
 @dataclass(frozen=True)
 class Look:
+    """Groups best first; ``unmatched`` (shop the look) the categories the photo shows that no
+    product offered under the filters matches."""
+
     groups: list[LookGroup]
     model_id: str
+    unmatched: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[LookGroup]:
         return iter(self.groups)

@@ -94,6 +94,8 @@ def test_an_uploads_paging_and_filters_may_be_form_fields_beside_the_photo(api):
     twice = api.post("/api/shop-clip/search/image/?limit=3", {"image": _file(photo), "limit": "5"})
     assert twice.status_code == 400
     assert twice.json()["detail"] == "limit given both in the query string and as a form field; send each once"
+    two_photos = api.post("/api/shop-clip/search/image/", {"image": [_file(photo), _file(png_bytes())]})
+    assert two_photos.status_code == 400 and two_photos.json()["detail"].startswith("image given more than once")
 
 
 def test_a_format_no_renderer_has_is_a_406_that_names_the_formats(api):

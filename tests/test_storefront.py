@@ -14,6 +14,7 @@ from django.template import Context, Template
 from django.test import Client
 from PIL import Image
 
+from shop_clip import look
 from shop_clip.models import EmbeddingSpace
 from shop_clip.storefront.cards import Card, cards_for
 from shop_clip.storefront.photos import DATA_URL_PREFIX
@@ -88,7 +89,7 @@ def test_the_search_page_without_words_is_a_labelled_form(shop):
     for name in ("category", "min_price", "max_price", "in_stock"):
         assert f'for="shop-clip-filter-{name}"' in page and f'name="{name}"' in page
     assert '<option value="t-shirt">T-shirt</option>' in page  # categories by name
-    assert 'type="checkbox" name="in_stock" value="true"' in page
+    assert '<select id="shop-clip-filter-in_stock" name="in_stock">' in page
     assert "shop-clip-grid" not in page and "shop_clip/shop_clip.js" in page
 
 
@@ -130,8 +131,36 @@ def test_the_stores_filters_narrow_the_results(shop, params, check):
     assert narrowed and all(check(product) for product in products(narrowed).values())
     page = response.content.decode()
     for name, value in params.items():  # the form keeps what was chosen
-        assert (f'value="{value}" selected' in page or f'name="{name}" value="{value}"' in page
-                or (name == "in_stock" and "checked" in page)), name
+        assert f'value="{value}" selected' in page or f'name="{name}" value="{value}"' in page, name
+
+
+def selected(page: str, name: str) -> list[str]:
+    """The values the form's ``name`` menu shows selected."""
+    menu = re.search(rf'<select id="[^"]*" name="{name}">(.*?)</select>', page, re.S).group(1)
+    return re.findall(r'<option value="([^"]*)" selected>', menu)
+
+
+def test_the_form_shows_the_filters_the_search_read(shop):
+    """``in_stock=no`` searched products out of stock under a ticked "In stock" box; ``mode=VECTOR``
+    and an unlisted category searched under menus showing "Looks and words" and "Any"."""
+    out_of_stock = shop.get(SHOP, {"q": "red", "in_stock": "no", "limit": 50})
+    assert not any(product.in_stock for product in products(card_ids(out_of_stock)).values())
+    assert selected(out_of_stock.content.decode(), "in_stock") == ["false"]
+    assert selected(shop.get(SHOP, {"q": "red", "in_stock": "1"}).content.decode(), "in_stock") == ["true"]
+    assert selected(shop.get(SHOP, {"q": "red", "in_stock": ""}).content.decode(), "in_stock") == [""]
+    assert selected(shop.get(SHOP, {"q": "red", "mode": " VECTOR"}).content.decode(), "mode") == ["vector"]
+    unlisted = shop.get(SHOP, {"q": "red", "category": "LAMP"}).content.decode()
+    assert selected(unlisted, "category") == ["LAMP"]
+
+
+def test_control_characters_never_reach_the_page_and_invisible_words_are_no_query(shop):
+    page = shop.get(SHOP, {"q": "red\x00dress"}).content.decode()
+    assert "\x00" not in page and "for “red dress”" in page
+    refused = shop.get(SHOP, {"q": "red", "max_price": "1\x00"})
+    assert refused.status_code == 400 and "\x00" not in refused.content.decode()
+    for nothing in ("\x00", "\u200b\u200b", " "):
+        empty = shop.get(SHOP, {"q": nothing})
+        assert empty.status_code == 200 and not empty.context.get("cards")
 
 
 def test_pages_follow_each_other_without_repeating_a_product(shop):
@@ -274,6 +303,9 @@ def test_photo_uploads_over_the_limit_or_not_photos_are_refused_with_a_message(s
     assert response.status_code == 400 and "not an image" in error_of(response)
     response = shop.post(f"{SHOP}photo/", {})
     assert response.status_code == 400 and "choose a photo" in error_of(response).lower()
+    two = shop.post(f"{SHOP}photo/", {"image": [jpeg_upload(Image.new("RGB", (64, 64), "red")),
+                                                 jpeg_upload(Image.new("RGB", (64, 64), "blue"))]})
+    assert two.status_code == 400 and "image given more than once" in error_of(two)  # the last one answered
     response = shop.post(f"{SHOP}photo/", {"photo": "data:text/html,<script>alert(1)</script>"})
     assert response.status_code == 400 and "<script>alert" not in response.content.decode()
 
@@ -327,6 +359,24 @@ def test_shop_the_look_shows_the_photo_a_box_per_product_and_a_row_each(shop, ca
         assert f'id="shop-clip-region-{row.number}"' in page
         assert 0 < row.confidence <= 1 and f"{row.confidence_percent}% sure" in page  # how sure each box is
     assert page.count('class="shop-clip-box"') == 4
+
+
+def test_shop_the_look_says_what_the_photo_shows_that_the_filters_leave_without_products(shop, catalog):
+    """A price no product has said "No products found in this photo" of a photo that shows some;
+    and a region emptied by the filters took one of the groups asked for."""
+    from demo_project.catalog.models import Product
+
+    picked = one_per_category(catalog, 4)
+    photo = collage_of(picked)
+    nothing = shop.post(f"{SHOP}shop-the-look/", {"image": jpeg_upload(photo), "max_price": "0.01"})
+    page = nothing.content.decode()
+    assert nothing.status_code == 200 and not nothing.context["rows"] and nothing.context["unmatched"]
+    assert "but no products match your filters" in page and "No products found in this photo" not in page
+    every = [group.category for group in look.shop_the_look(photo, categories=4)]
+    assert len(every) >= 2
+    without_first = Product.objects.exclude(category__slug=every[0])
+    one = look.shop_the_look(photo, categories=1, queryset=without_first)
+    assert [group.category for group in one] == every[1:2] and one.unmatched == (every[0],)
 
 
 def test_shop_the_look_refuses_bad_requests_with_messages(shop):

@@ -106,6 +106,8 @@ class LookSerializer(serializers.Serializer):
     """Documents a shop-the-look / complete-the-look answer in the OpenAPI schema."""
 
     groups = LookGroupSerializer(many=True)
+    unmatched = serializers.ListField(child=serializers.CharField(), help_text=(
+        "shop the look: categories the photo shows that no product under the filters matches"))
     model = serializers.CharField()
 
 

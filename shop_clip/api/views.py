@@ -160,7 +160,7 @@ class SearchServiceView(APIView):
                            "confidence": group.confidence,
                            "results": results[start:start + len(group.hits)]})
             start += len(group.hits)
-        return Response({"groups": groups, "model": result.model_id})
+        return Response({"groups": groups, "unmatched": list(result.unmatched), "model": result.model_id})
 
 
 class SearchView(SearchServiceView):
@@ -201,6 +201,7 @@ def _upload_params(request) -> QueryDict:
     """An upload's paging and filters: the query string's and the form's other fields (a form that
     posts ``limit`` beside the photo means it), each named in one of them only."""
     once_each(request.POST)
+    once_each(request.FILES)  # two photos: the answer would be the last one's
     both = sorted(set(request.GET) & set(request.POST))
     if both:
         raise QueryError(f"{', '.join(both)} given both in the query string and as a form field; send each once")

@@ -49,6 +49,7 @@ def ask(request: HttpRequest, scope: str, question: Callable[[], Any]) -> Outcom
     try:
         once_each(request.GET)
         once_each(request.POST)
+        once_each(request.FILES)
         with reading():  # the read database, as the API reads it
             return Outcome(question())
     except Exception as exc:

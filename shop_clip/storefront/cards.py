@@ -93,6 +93,12 @@ def look_rows(look: Look) -> list[LookRow]:
     return rows
 
 
+def unmatched_names(look: Look) -> list[str]:
+    """The names of the categories a scene photo shows that no product under the filters matches."""
+    names = _category_names_of_values(look.unmatched)
+    return [names.get(category, category) for category in look.unmatched]
+
+
 def product_card(product: Any) -> Card:
     """The card of one product, outside any answer (a product page's own picture)."""
     return replace(cards_for([Hit(product, 0.0)])[0], score=None)

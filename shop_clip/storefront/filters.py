@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from ..catalog import get_catalog
+from ..catalog import get_catalog, has_control_characters
 from ..conf import shop_clip_settings
 from ..read_db import ReadDatabaseUnavailable, reads
 from ..tag_rules import tag_groups
@@ -17,9 +17,14 @@ from ..tag_rules import tag_groups
 logger = logging.getLogger("shop_clip.storefront")
 
 
+YES_NO = [("", "Any"), ("true", "Yes"), ("false", "No")]
+
+
 @dataclass(frozen=True)
 class FilterField:
-    """One filter of the search form; ``kind`` is ``choice``, ``checkbox``, ``number`` or ``text``."""
+    """One filter of the search form; ``kind`` is ``choice``, ``number`` or ``text``.  A yes-or-no
+    filter is a choice of any, yes and no: a checkbox could not show ``in_stock=false``, and the
+    next search would have dropped it."""
 
     name: str
     label: str
@@ -33,7 +38,7 @@ def filter_fields(params: Mapping[str, str]) -> list[FilterField]:
     catalog = get_catalog()
     fields = []
     for name, lookup in shop_clip_settings.FILTERS.items():
-        value = str(params.get(name, "") or "")
+        value = shown_value(params.get(name))
         label = name.replace("_", " ").capitalize()
         is_category = lookup == catalog.category_lookup or (callable_filter(lookup) and name == "category")
         if is_category and catalog.category_lookup:
@@ -42,16 +47,43 @@ def filter_fields(params: Mapping[str, str]) -> list[FilterField]:
             except ReadDatabaseUnavailable as exc:  # the answer below says so; the form still sends the value
                 logger.warning("category choices not shown: %s", exc)
                 choices = [("", "Any"), *([(value, value)] if value else [])]
-            fields.append(FilterField(name, label, "choice", value, choices))
+            fields.append(FilterField(name, label, "choice", value, with_value(choices, value)))
+        elif field_kind(lookup) == "yes_no":
+            fields.append(FilterField(name, label, "choice", yes_or_no(value), with_value(YES_NO, yes_or_no(value))))
         else:
             fields.append(FilterField(name, label, field_kind(lookup), value))
     groups = {group.name: group for group in tag_groups()} if shop_clip_settings.TAG_FILTERS else {}
     for name in shop_clip_settings.TAG_FILTERS or ():
         if name in groups:
             choices = [("", "Any"), *((label, label.replace("-", " ")) for label in groups[name].labels)]
-            fields.append(FilterField(name, name.replace("_", " ").capitalize(), "choice",
-                                      str(params.get(name, "") or ""), choices))
+            value = shown_value(params.get(name))
+            fields.append(FilterField(name, name.replace("_", " ").capitalize(), "choice", value,
+                                      with_value(choices, value)))
     return fields
+
+
+def shown_value(raw) -> str:
+    """A parameter's value as the form shows it: stripped, and with no control character (a NUL
+    would be written into the page)."""
+    return "".join(char for char in str(raw or "") if not has_control_characters(char)).strip()
+
+
+def yes_or_no(value: str) -> str:
+    """``true``/``false`` for the words a yes-or-no filter reads as them, else the value as given."""
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes"):
+        return "true"
+    if lowered in ("false", "0", "no"):
+        return "false"
+    return value
+
+
+def with_value(choices: list[tuple[str, str]], value: str) -> list[tuple[str, str]]:
+    """``choices``, and ``value`` after them when it is none of them: the form shows what was
+    searched for (a link's old category, say), not "Any" over results it narrowed."""
+    if value and value not in (choice for choice, _ in choices):
+        return [*choices, (value, value)]
+    return choices
 
 
 def callable_filter(lookup) -> bool:
@@ -81,7 +113,7 @@ def field_kind(lookup) -> str:
         if target.is_relation:
             model = target.related_model
     if isinstance(target, models.BooleanField):
-        return "checkbox"
+        return "yes_no"
     if isinstance(target, (models.DecimalField, models.FloatField, models.IntegerField)):
         return "number"
     return "text"

@@ -25,10 +25,11 @@ from ..api.uploads import LimitedMemoryUploadHandler, UploadTooLarge, refuse_dec
 from ..catalog import get_catalog
 from ..conf import shop_clip_settings
 from ..keywords import keyword_search_enabled
+from ..query_vectors import tidy_words
 from ..read_db import ReadDatabaseUnavailable, on_read, reading
 from ..results import Page
 from .answers import Outcome, ask
-from .cards import cards_for, look_rows, product_card
+from .cards import cards_for, look_rows, product_card, unmatched_names
 from .filters import filter_fields
 from .links import product_url, script_links, search_field_context
 from .photos import COPY_FIELD, PHOTO_FIELD, data_url, display_copy, from_data_url, search_copy, uploaded_photo
@@ -65,6 +66,11 @@ def results_context(params: Mapping[str, Any], page: Page) -> dict:
             "next_offset": page.offset + page.limit if more else None}
 
 
+def shown_mode(mode: str | None) -> str:
+    """The mode the form shows selected: the one the search reads (``MODE`` as ``mode``)."""
+    return (mode or "").strip().lower()
+
+
 def mode_choices() -> list[tuple[str, str]]:
     """How text search may rank, where keyword search is on."""
     if not keyword_search_enabled():
@@ -82,9 +88,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
     except SuspiciousOperation as exc:  # more parameters than Django parses: the API's answer, on the page
         status, message = refusal(exc)
         params, refused = QueryDict(), Outcome(status=status, error=message)
-    query = (params.get("q") or "").strip()
+    query = tidy_words(params.get("q"))  # as the search reads it: no NUL written into the page
     context = {"query": query, "filters": filter_fields(params), "modes": mode_choices(),
-               "mode": params.get("mode", ""), "shop_clip_page": "search", "photo_field": PHOTO_FIELD,
+               "mode": shown_mode(params.get("mode")), "shop_clip_page": "search", "photo_field": PHOTO_FIELD,
                **search_field_context()}
     if refused or not query:
         return render_page(request, "shop_clip/search.html", context, refused)
@@ -159,7 +165,7 @@ def _shop_the_look(request: HttpRequest) -> HttpResponse:
     outcome = ask(request, IMAGE_SCOPE, question)
     if outcome.answer is not None:
         photo_url, answer = outcome.answer
-        context.update(photo_url=photo_url, rows=look_rows(answer), answered=True)
+        context.update(photo_url=photo_url, rows=look_rows(answer), unmatched=unmatched_names(answer), answered=True)
     return render_page(request, template, context, outcome)
 
 
