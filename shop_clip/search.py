@@ -210,8 +210,11 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
     family = catalog.group_of([product_id]).get(product_id, product_id)
     if not rows and family != product_id and not vectors.filter(product_id=product_id).exists():
         return product_vectors(family, space)
-    if not rows and catalog.group_field:  # a parent with no photo of its own: its variants' photos
-        rows = list(vectors.filter(**{f"product__{catalog.group_field}": product_id}, space=space,
+    if not rows and catalog.group_field:  # a parent with no photo of its own: its shown variants' photos
+        variants = catalog.products().filter(**{catalog.group_field: product_id})
+        if catalog.hides_products:  # a hidden variant's photo must not decide what its family looks like
+            variants = catalog.visible(variants)
+        rows = list(vectors.filter(product_id__in=variants.values("pk"), space=space,
                                    embedding__isnull=False).values_list("embedding", flat=True))
     if not rows:
         states = set(vectors.filter(product_id=product_id, space=space).values_list("status", flat=True))

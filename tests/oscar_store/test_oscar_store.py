@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -20,6 +21,8 @@ from shop_clip.catalog import get_catalog
 from shop_clip.contrib.oscar import filters
 from shop_clip.contrib.oscar.serializers import OscarProductSerializer
 from shop_clip.models import ProductVector
+from shop_clip.search import product_vectors
+from shop_clip.spaces import active_space
 
 from ..conftest import png_bytes, wait_for_indexing, wait_until
 from ..store_contract import ContractCatalog, FilterCase, Photo, StoreContract, StoreQueryset, committed_catalog
@@ -118,6 +121,8 @@ def build_shop() -> Shop:
     beanie = add("beanie", "Beanie", structure=parent, product_class=tee_class, categories=[hats])
     add("beanie_black", "", structure=Product.CHILD, parent=beanie, colours=[BLACK], price="22.00", stock=0)
     add("beanie_navy", "", structure=Product.CHILD, parent=beanie, colours=[NAVY], price="22.00", stock=0)
+    add("beanie_hidden", "", structure=Product.CHILD, parent=beanie, colours=[PINK], price="22.00", stock=0,
+        public=False)
     add("tote", "Canvas tote", product_class=tee_class, categories=[bags, archive], colours=[GREEN], price="30.00",
         stock=4)
     add("sold_out_bag", "Leather bag", product_class=tee_class, categories=[bags], colours=[CYAN], price="15.00",
@@ -138,7 +143,7 @@ def build_shop() -> Shop:
 
 LISTED = ("classic", "premium", "cheap_tee", "red_cap", "beanie", "tote", "sold_out_bag", "unlisted_bag",
           "null_stock_bag", "gift_card")
-HIDDEN = ("hidden", "secret", "secret_child", "classic_hidden")
+HIDDEN = ("hidden", "secret", "secret_child", "classic_hidden", "beanie_hidden")
 
 
 def ids(response) -> list[int]:
@@ -346,7 +351,7 @@ class TestContract(StoreContract):
     def contract_catalog(self, contract_shop, django_db_blocker) -> ContractCatalog:
         shop = contract_shop
         families = (("classic", "classic_red", "classic_blue", "classic_hidden"), ("premium", "premium_a", "premium_b"),
-                    ("beanie", "beanie_black", "beanie_navy"))
+                    ("beanie", "beanie_black", "beanie_navy", "beanie_hidden"))
         with django_db_blocker.unblock():
             catalog = get_catalog()
 
@@ -431,6 +436,11 @@ class TestContract(StoreContract):
             assert contract_client.get(f"{API}/products/{beanie}/{path}/").status_code == 200, path
         hits = {str(pk) for pk in ids(contract_client.get(f"{API}/products/{beanie}/similar/", {"limit": 100}))}
         assert hits == contract_catalog.shown - contract_catalog.family(beanie)
+        # Its look is its shown variants' photos: the hidden pink one's decided it too.
+        shown_variants = ProductVector.objects.filter(product__in=contract_shop.ids("beanie_black", "beanie_navy"))
+        expected = np.asarray(list(shown_variants.values_list("embedding", flat=True)), dtype=np.float32)
+        vectors = product_vectors(beanie, active_space())
+        assert len(expected) == 2 and sorted(map(tuple, vectors.tolist())) == sorted(map(tuple, expected.tolist()))
 
     def test_the_json_of_a_page_costs_the_same_queries_whatever_its_length(self, contract_shop):
         from django.contrib.auth.models import AnonymousUser
