@@ -61,6 +61,11 @@ class CatalogBase:
         The default hides nothing."""
         return queryset
 
+    def category_family(self, values: Iterable[str]) -> set[str]:
+        """``values`` and the categories of the same kind: a catalog with a tree of categories adds
+        their ancestors and subcategories (complete the look offers none of them).  Flat: ``values``."""
+        return set(values)
+
     @property
     def hides_products(self) -> bool:
         """Whether ``visible`` hides anything (else answers need no visibility subquery)."""

@@ -69,17 +69,20 @@ def check_sizes(categories: int | None, per_category: int | None) -> tuple[int, 
 
 
 def complementary_categories(categories: list[str]) -> list[str]:
-    """Categories that complete a look with products of ``categories``, never those themselves.
+    """Categories that complete a look with products of ``categories``, never those themselves
+    (nor, in a tree of categories, their ancestors and subcategories).
 
     ``LOOK_CATEGORIES`` maps a category to the ones that go with it; a category it does not
     name goes with every other category.
     """
     chosen = shop_clip_settings.LOOK_CATEGORIES or {}
-    everything = get_catalog().category_choices()
+    catalog = get_catalog()
+    everything = catalog.category_choices()
+    own = catalog.category_family(categories or [])  # a tree's ancestors and subcategories are the same kind
     wanted: list[str] = []
     for category in categories or [None]:
         for other in chosen.get(category, everything) if category is not None else everything:
-            if other not in wanted and other not in categories:
+            if other not in wanted and other not in own:
                 wanted.append(other)
     available = set(everything)
     return [category for category in wanted if category in available]

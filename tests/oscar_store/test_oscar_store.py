@@ -190,6 +190,16 @@ def test_the_preset_passes_the_system_checks():
     call_command("check", "--fail-level", "WARNING")
 
 
+def test_complete_the_look_offers_no_ancestor_or_subcategory_of_the_products_own(shop):
+    """A t-shirt got a "Clothing" group: its ancestor, whose products are t-shirts too."""
+    from shop_clip.look import complementary_categories
+
+    assert "clothing" not in complementary_categories(["t-shirts"])
+    assert "t-shirts" not in complementary_categories(["clothing"])
+    assert {"hats", "bags", "gifts"} <= set(complementary_categories(["t-shirts"]))
+    assert "archive" not in complementary_categories(["t-shirts"])  # not browsable
+
+
 def test_a_child_has_its_parents_title_description_and_categories(shop):
     catalog = get_catalog()
     child = Product.objects.get(pk=shop.classic_red.pk)

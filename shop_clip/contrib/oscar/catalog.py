@@ -67,6 +67,21 @@ class OscarCatalog(SettingsCatalog):
         """Slug -> Oscar's category name, for browsable categories."""
         return dict(self._categories().filter(slug__in=list(values)).values_list("slug", "name"))
 
+    def category_family(self, values: Iterable[str]) -> set[str]:
+        """The slugs of the categories named ``values``, of their ancestors and of their subcategories
+        (treebeard's materialised path: an ancestor's path begins a descendant's)."""
+        values = list(values)
+        if not values:
+            return set()
+        paths = list(self._categories().filter(slug__in=values).values_list("path", flat=True))
+        if not paths:
+            return set(values)
+        step = apps.get_model("catalogue", "Category").steplen
+        related = Q()
+        for path in paths:
+            related |= Q(path__startswith=path) | Q(path__in=[path[:end] for end in range(step, len(path), step)])
+        return set(values) | set(self._categories().filter(related).values_list("slug", flat=True))
+
     def _categories(self) -> models.QuerySet:
         return on_read(apps.get_model("catalogue", "Category")._default_manager.browsable()).order_by()
 
