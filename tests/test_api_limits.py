@@ -186,6 +186,11 @@ def test_the_schema_follows_the_filters_configured_when_it_is_built(api, setting
         return {p["name"] for p in schema["paths"][operation]["get"].get("parameters", [])}
 
     assert {"min_price", "in_stock"} <= filters_of("/api/shop-clip/search/")
+    schema = api.get("/api/shop-clip/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    parameters = schema["paths"]["/api/shop-clip/search/"]["get"]["parameters"]
+    described = {parameter["name"]: parameter.get("description") for parameter in parameters}
+    assert described["min_price"] == "filter: price at least the value"  # not the ORM's price__gte
+    assert described["category"] == "filter: category slug is the value" and "__" not in str(described)
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "FILTERS": {"colourway": "attributes__colour",
                                                            "cheap": "tests.test_catalog_contract.cheap"}}
     assert {"colourway", "cheap"} <= filters_of("/api/shop-clip/search/")

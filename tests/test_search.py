@@ -243,6 +243,9 @@ def test_status_endpoint_counts(api):
     assert body["total"] == CATALOG_SIZE and body["embedded"] == CATALOG_SIZE
     assert body["pending"] == 0 and body["failed"] == 0
     assert body["active_model"] == body["model"]
+    (row,) = body["models"]  # every model's counts, and nothing of the server's code
+    assert (row["model"], row["active"], row["embedded"]) == (body["model"], True, CATALOG_SIZE)
+    assert "backend" not in row and "SentenceTransformer" not in str(body)
 
 
 def test_openapi_schema_is_served(api):

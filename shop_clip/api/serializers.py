@@ -124,6 +124,18 @@ class ProductTagsSerializer(serializers.Serializer):
     tags = serializers.DictField(child=TagSerializer(), help_text="tag group -> its confident label")
 
 
+class ModelStatusSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    dim = serializers.IntegerField()
+    active = serializers.BooleanField(help_text="the model search answers with")
+    index = serializers.CharField(help_text="the HNSW index: valid, building or none")
+    index_kind = serializers.CharField(help_text="halfvec or binary")
+    total = serializers.IntegerField()
+    embedded = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
 class StatusSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     embedded = serializers.IntegerField()
@@ -131,6 +143,7 @@ class StatusSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     model = serializers.CharField(allow_null=True)
     active_model = serializers.CharField(allow_null=True)
+    models = ModelStatusSerializer(many=True, help_text="every model's counts and index")
 
 
 class ErrorSerializer(serializers.Serializer):

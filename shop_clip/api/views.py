@@ -59,12 +59,27 @@ def filter_parameters() -> list[OpenApiParameter]:
     """The store's named filters and tag filters, as the settings name them when the schema is built."""
     catalog = get_catalog()
     return [
-        *(OpenApiParameter(name, str, description=f"filter: {lookup}") for name, lookup in catalog.filters.items()),
+        *(OpenApiParameter(name, str, description=f"filter: {lookup_words(lookup)}")
+          for name, lookup in catalog.filters.items()),
         *(OpenApiParameter(name, str, description="filter: computed by the store")
           for name in getattr(catalog, "filter_callables", {})),
         *(OpenApiParameter(name, str, description=f"filter: zero-shot {name} tag")
           for name in shop_clip_settings.TAG_FILTERS or ()),
     ]
+
+
+LOOKUP_WORDS = {"gte": "at least", "lte": "at most", "gt": "over", "lt": "under", "exact": "is",
+                "iexact": "is (any case)", "contains": "contains", "icontains": "contains (any case)"}
+
+
+def lookup_words(lookup: str) -> str:
+    """A filter's ORM lookup as a client reads it: ``price__gte`` is "price at least the value"
+    (the schema is public; the store's field paths are not the client's business)."""
+    *path, last = str(lookup).split("__")
+    operator = LOOKUP_WORDS.get(last)
+    if operator is None:
+        path, operator = [*path, last], "is"
+    return f"{' '.join(path).replace('_', ' ')} {operator} the value"
 
 
 class ShopClipSchema(AutoSchema):
@@ -264,7 +279,10 @@ class StatusView(SearchServiceView):
     reads_answers = False  # indexing progress: the primary's
     @documented(summary="Indexing progress", responses={200: StatusSerializer, **_errors(400, 429)})
     def get(self, request):
-        return Response(index_status())
+        status = index_status()
+        # Which Python class embeds is the server's business: staff read it in the admin and the command.
+        status["models"] = [{key: value for key, value in row.items() if key != "backend"} for row in status["models"]]
+        return Response(status)
 
 
 class ShopClipSchemaView(SpectacularAPIView):
