@@ -33,7 +33,16 @@ class LookupErrorsMixin:
         return super().get_object(request, object_id, from_field)
 
 
-class ReadOnlyRowsMixin(LookupErrorsMixin):
+class NoSaveMixin:
+    """Change pages whose every field is read-only: no Save buttons, which saved nothing."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                         "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+class ReadOnlyRowsMixin(NoSaveMixin, LookupErrorsMixin):
     """Rows the pipeline writes: looked at, acted on, never added by hand."""
 
     def has_add_permission(self, request) -> bool:
@@ -45,7 +54,7 @@ class ReadOnlyRowsMixin(LookupErrorsMixin):
 
 
 @admin.register(EmbeddingSpace)
-class EmbeddingSpaceAdmin(LookupErrorsMixin, admin.ModelAdmin):
+class EmbeddingSpaceAdmin(NoSaveMixin, LookupErrorsMixin, admin.ModelAdmin):
     """Spaces to look at, and to delete once search has left them.  A space comes from
     `shop_clip_index` with the configured model, is activated when its backfill and index are
     complete, and changes kind with `shop_clip_index --switch-index`: a space added or edited here
@@ -114,6 +123,16 @@ class ProductFlagAdmin(ReadOnlyRowsMixin, admin.ModelAdmin):
     list_filter = ["kind", ReviewedFilter]
     readonly_fields = [f.name for f in ProductFlag._meta.fields]
     actions = ["mark_reviewed"]
+
+    # A deleted flag is raised again at the next tagging: "Mark reviewed" is what keeps it quiet.
+    # Not has_delete_permission: without it, deleting a flagged product would be refused.
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
 
     @admin.action(description="Mark reviewed (not raised again while the images stay the same)",
                   permissions=["change"])

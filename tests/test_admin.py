@@ -147,3 +147,21 @@ def test_a_space_search_has_left_can_be_deleted_with_its_index_and_the_active_on
     assert "doesn’t have permission to delete" in confirm or "doesn't have permission to delete" in confirm
     assert staff.post("/admin/shop_clip/embeddingspace/", {**chosen, "post": "yes"}).status_code == 403
     assert EmbeddingSpace.objects.filter(pk=active.pk).exists()
+
+
+def test_read_only_pages_offer_no_save_and_a_flag_is_reviewed_not_deleted(staff, products):
+    """Every field of these rows is read-only: Save saved nothing.  A flag deleted instead of
+    marked reviewed is raised again at the next tagging."""
+    good = products[0]
+    vector = ProductVector.objects.get(product=good)
+    flag = ProductFlag.objects.create(product=good, space=vector.space, kind="category_mismatch", label="Boots",
+                                      score=0.9, detail="...")
+    for path in (f"productvector/{vector.pk}", f"productflag/{flag.pk}", f"embeddingspace/{vector.space_id}"):
+        page = staff.get(f"/admin/shop_clip/{path}/change/").content.decode()
+        assert 'name="_save"' not in page and 'name="_continue"' not in page, path
+    assert "/delete/" not in staff.get(f"/admin/shop_clip/productflag/{flag.pk}/change/").content.decode()
+    listing = staff.get("/admin/shop_clip/productflag/").content.decode()
+    assert 'value="mark_reviewed"' in listing and 'value="delete_selected"' not in listing
+    # The flagged product can still be deleted, its flag with it.
+    staff.post(f"/admin/catalog/product/{good.pk}/delete/", {"post": "yes"})
+    assert not ProductFlag.objects.filter(pk=flag.pk).exists()
