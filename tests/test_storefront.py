@@ -303,6 +303,8 @@ def test_photo_uploads_over_the_limit_or_not_photos_are_refused_with_a_message(s
     assert response.status_code == 400 and "not an image" in error_of(response)
     response = shop.post(f"{SHOP}photo/", {})
     assert response.status_code == 400 and "choose a photo" in error_of(response).lower()
+    broken = shop.post(f"{SHOP}photo/", data=b"--x\r\nnot a form", content_type="multipart/form-data")
+    assert broken.status_code == 400 and "form could not be read" in error_of(broken)
     two = shop.post(f"{SHOP}photo/", {"image": [jpeg_upload(Image.new("RGB", (64, 64), "red")),
                                                  jpeg_upload(Image.new("RGB", (64, 64), "blue"))]})
     assert two.status_code == 400 and "image given more than once" in error_of(two)  # the last one answered

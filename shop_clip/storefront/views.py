@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -113,6 +114,10 @@ def with_limited_upload(view: Callable[[HttpRequest], HttpResponse], refused_tem
             try:
                 refuse_declared_length(request.META)
                 request.POST, request.FILES  # noqa: B018 - parsed here, within the limit
+            except MultiPartParserError:  # Django's bare "Bad Request (400)" page said nothing
+                return render_page(request, refused_template, photo_form_context(QueryDict(), refused_template),
+                                   Outcome(status=400, error="The form could not be read: choose the photo and "
+                                                             "send the form again."))
             except (UploadTooLarge, RequestDataTooBig, SuspiciousOperation) as exc:
                 status, message = refusal(exc)
                 return render_page(request, refused_template, photo_form_context(QueryDict(), refused_template),
