@@ -99,9 +99,11 @@ def load_image(data: bytes, *, max_pixels: int | None = None, target: int = DECO
     max_pixels = max_pixels or shop_clip_settings.MAX_IMAGE_PIXELS
     try:
         image = Image.open(io.BytesIO(data), formats=allowed_parsers())
-        _check_shape(image, max_pixels)
-        # JPEG can decode at 1/2, 1/4, 1/8 scale, still at least ``target`` on both sides.
+        stored = image.size
+        # JPEG can decode at 1/2, 1/4, 1/8 scale, still at least ``target`` on both sides; the
+        # pixel limit is on what is decoded, so a 48 MP phone photo (decoded at 1/4) is taken.
         image.draft("RGB", (target, target))
+        _check_shape(image, max_pixels, stored)
         image.load()
     except ImageRejected:
         raise
@@ -138,17 +140,20 @@ def _upright_rgb(image: Image.Image, side: int) -> Image.Image:
                             detail=str(exc) or type(exc).__name__) from exc
 
 
-def _check_shape(image: Image.Image, max_pixels: int) -> None:
+def _check_shape(image: Image.Image, max_pixels: int, stored: tuple[int, int] | None = None) -> None:
     """Refuse, from the header alone, what would cost too much or could never be used."""
     if image.format not in shop_clip_settings.IMAGE_FORMATS:
         raise ImageRejected(f"image format {image.format} is not supported; use {_format_names()}")
-    _check_size(image, max_pixels)
+    _check_size(image, max_pixels, stored)
 
 
-def _check_size(image: Image.Image, max_pixels: int) -> None:
+def _check_size(image: Image.Image, max_pixels: int, stored: tuple[int, int] | None = None) -> None:
+    """``image.size`` is what will be decoded; ``stored`` the photo's own size, for the message."""
     width, height = image.size
     if width * height > max_pixels:
+        width, height = stored or image.size
         raise ImageRejected(f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed; resize it")
+    width, height = stored or image.size
     smallest = shop_clip_settings.MIN_IMAGE_SIDE
     if min(width, height) < smallest:
         raise ImageRejected(f"image is {width}x{height} pixels; each side must be at least {smallest} px")

@@ -231,3 +231,15 @@ def test_a_16_bit_grey_photo_keeps_its_levels():
                            dtype=np.float64)
     assert decoded.shape == eight_bit.shape and abs(decoded.mean() - 127.5) < 3
     assert np.abs(decoded - eight_bit).max() <= 2
+
+
+def test_the_pixel_limit_counts_what_is_decoded_so_a_big_phone_jpeg_is_taken(settings):
+    """A 48 MP phone photo was refused by the 40 MP limit, though JPEG decodes it at a quarter."""
+    settings.SHOP_CLIP = {"MAX_IMAGE_PIXELS": 1_000_000}
+    photo = Image.effect_noise((2000, 1500), 40).convert("RGB")
+    taken = load_image(encode(photo, "JPEG", quality=80))  # decoded at 1/2: 1000 x 750
+    assert min(taken.size) == DECODE_TARGET
+    with pytest.raises(ImageRejected, match="image is 2000x1500 pixels, more than the 1,000,000 allowed"):
+        load_image(encode(photo, "PNG"))  # no reduced decode: all 3 MP
+    with pytest.raises(ImageRejected, match="image is 8000x6000 pixels"):  # kept at 4000 px: decoded whole
+        load_image(encode(Image.new("RGB", (8000, 6000)), "JPEG"), target=4000)
