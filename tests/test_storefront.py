@@ -315,7 +315,14 @@ def test_photo_uploads_over_the_limit_or_not_photos_are_refused_with_a_message(s
 def test_photo_forms_need_the_csrf_token(catalog, db):
     client = Client(enforce_csrf_checks=True)
     response = client.post(f"{SHOP}photo/", {"image": jpeg_upload(Image.new("RGB", (64, 64), "red"))})
-    assert response.status_code == 403
+    # The shopper's words and the form again, not Django's page for developers.
+    assert response.status_code == 403 and "This form has expired" in error_of(response)
+    assert 'type="file"' in response.content.decode() and "CSRF verification failed" not in response.content.decode()
+    form = client.get(f"{SHOP}photo/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    sent = client.post(f"{SHOP}photo/", {"image": jpeg_upload(Image.new("RGB", (64, 64), "red")),
+                                         "csrfmiddlewaretoken": token})
+    assert sent.status_code == 200 and sent.context["cards"]
     assert client.get(f"{SHOP}shop-the-look/").status_code == 200
     # A page that takes no POST says so, whatever the token.
     assert client.post(SHOP, {"q": "red"}).status_code == 405

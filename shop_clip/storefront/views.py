@@ -7,15 +7,18 @@ and answers what the Python API refuses with the HTTP API's message and status (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from .. import look, search
@@ -34,6 +37,8 @@ from .cards import cards_for, look_rows, product_card, unmatched_names
 from .filters import filter_fields
 from .links import product_url, script_links, search_field_context
 from .photos import COPY_FIELD, PHOTO_FIELD, data_url, display_copy, from_data_url, search_copy, uploaded_photo
+
+logger = logging.getLogger("shop_clip.storefront")
 
 
 def base_template() -> str:
@@ -102,10 +107,22 @@ def search_page(request: HttpRequest) -> HttpResponse:
     return render_page(request, "shop_clip/search.html", context, outcome)
 
 
+FORM_EXPIRED = ("This form has expired, or your browser did not send this shop's cookie: reload the page "
+                "and choose the photo again.")
+
+
 def with_limited_upload(view: Callable[[HttpRequest], HttpResponse], refused_template: str):
     """``view`` reading POSTed photos as the API does: in memory, refused past ``MAX_UPLOAD_BYTES``
     with a message; the CSRF check runs after (it reads the form, which sets the upload handlers)."""
-    protected = csrf_protect(view)
+
+    class FormCsrf(CsrfViewMiddleware):
+        # Django's CSRF page speaks to developers; a shopper with an expired form is told what to do.
+        def _reject(self, request, reason):
+            logger.info("a photo form was refused by the CSRF check: %s", reason)
+            return render_page(request, refused_template, photo_form_context(QueryDict(), refused_template),
+                               Outcome(status=403, error=FORM_EXPIRED))
+
+    protected = decorator_from_middleware(FormCsrf)(view)
 
     @csrf_exempt
     def upload_view(request: HttpRequest) -> HttpResponse:
