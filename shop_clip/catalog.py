@@ -360,18 +360,27 @@ class SettingsCatalog(CatalogBase):
         return problems
 
 
+def yes_or_no(text: str) -> bool | None:
+    """The words every yes-or-no filter reads: ``true``/``1``/``yes`` and ``false``/``0``/``no``
+    in any case; None for any other."""
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    return None
+
+
 def _parse_value(field: models.Field, raw: Any) -> Any:
     """``raw`` (a query-string value, or a value store code passes) as ``field`` stores it."""
     if isinstance(raw, str):
         if has_control_characters(raw):  # PostgreSQL refuses NUL in text; no store value holds the others
             raise ValidationError("contains control characters")
         if isinstance(field, models.BooleanField):
-            lowered = raw.lower()
-            if lowered in ("true", "1", "yes"):
-                return True
-            if lowered in ("false", "0", "no"):
-                return False
-            raise ValidationError("expected true or false")
+            answer = yes_or_no(raw)
+            if answer is None:
+                raise ValidationError("expected true or false")
+            return answer
     value = field.to_python(raw)
     if isinstance(field, (models.DecimalField, models.FloatField)) and value is not None:
         if value != value or value in (float("inf"), float("-inf")):  # NaN / infinity

@@ -148,12 +148,12 @@ def _check_shape(image: Image.Image, max_pixels: int, stored: tuple[int, int] | 
 
 
 def _check_size(image: Image.Image, max_pixels: int, stored: tuple[int, int] | None = None) -> None:
-    """``image.size`` is what will be decoded; ``stored`` the photo's own size, for the message."""
-    width, height = image.size
-    if width * height > max_pixels:
-        width, height = stored or image.size
-        raise ImageRejected(f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed; resize it")
+    """``image.size`` is what will be decoded (the pixel limit's); ``stored`` the photo's own size
+    (the side and shape limits', and what a refusal names)."""
+    decoded_width, decoded_height = image.size
     width, height = stored or image.size
+    if decoded_width * decoded_height > max_pixels:
+        raise ImageRejected(f"image is {width}x{height} pixels, more than the {max_pixels:,} allowed; resize it")
     smallest = shop_clip_settings.MIN_IMAGE_SIDE
     if min(width, height) < smallest:
         raise ImageRejected(f"image is {width}x{height} pixels; each side must be at least {smallest} px")

@@ -60,9 +60,8 @@ def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filte
     mode = resolve_mode(mode)
     text = clean_query(arguments.text("text", text))
     words = keyword_text(text) if mode is not Mode.VECTOR else ""
-    if mode is Mode.KEYWORD and not has_words(words):
-        raise QueryError(f"q has no word keyword search can look for ({text!r} is only operators or words too "
-                         "common to index); add a word, or search by looks and words (mode=hybrid)")
+    if mode is Mode.KEYWORD and not words.strip():
+        raise no_words(text)
 
     def rank(space: EmbeddingSpace, restriction: Restriction, wanted: int) -> list[Neighbour]:
         vector = encode_query(text, space)
@@ -74,7 +73,16 @@ def search(text: str, *, queryset: models.QuerySet | None = None, filters: Filte
         rankings, then = hybrid_rankings(words, vector, space, wanted=wanted, restriction=restriction)
         return fuse_rankings(rankings, k=shop_clip_settings.KEYWORD_RRF_K, then=then)
 
-    return ranked_page(rank, queryset=queryset, filters=filters, limit=limit, offset=offset)
+    page = ranked_page(rank, queryset=queryset, filters=filters, limit=limit, offset=offset)
+    # Asked only of an empty answer: stop words alone leave the parser nothing, and match nothing.
+    if mode is Mode.KEYWORD and not page.hits and not has_words(words):
+        raise no_words(text)
+    return page
+
+
+def no_words(text: str) -> QueryError:
+    return QueryError(f"q has no word keyword search can look for ({text!r} is only operators or words too "
+                      "common to index); add a word, or search by looks and words (mode=hybrid)")
 
 
 @reads

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from ..catalog import get_catalog, has_control_characters
+from ..catalog import get_catalog, has_control_characters, yes_or_no
 from ..conf import shop_clip_settings
 from ..read_db import ReadDatabaseUnavailable, reads
 from ..tag_rules import tag_groups
@@ -49,7 +49,8 @@ def filter_fields(params: Mapping[str, str]) -> list[FilterField]:
                 choices = [("", "Any"), *([(value, value)] if value else [])]
             fields.append(FilterField(name, label, "choice", value, with_value(choices, value)))
         elif field_kind(lookup) == "yes_no":
-            fields.append(FilterField(name, label, "choice", yes_or_no(value), with_value(YES_NO, yes_or_no(value))))
+            shown = shown_yes_or_no(value)
+            fields.append(FilterField(name, label, "choice", shown, with_value(YES_NO, shown)))
         else:
             fields.append(FilterField(name, label, field_kind(lookup), value))
     groups = {group.name: group for group in tag_groups()} if shop_clip_settings.TAG_FILTERS else {}
@@ -68,14 +69,10 @@ def shown_value(raw) -> str:
     return "".join(char for char in str(raw or "") if not has_control_characters(char)).strip()
 
 
-def yes_or_no(value: str) -> str:
+def shown_yes_or_no(value: str) -> str:
     """``true``/``false`` for the words a yes-or-no filter reads as them, else the value as given."""
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes"):
-        return "true"
-    if lowered in ("false", "0", "no"):
-        return "false"
-    return value
+    answer = yes_or_no(value)
+    return value if answer is None else "true" if answer else "false"
 
 
 def with_value(choices: list[tuple[str, str]], value: str) -> list[tuple[str, str]]:

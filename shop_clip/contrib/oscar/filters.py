@@ -13,9 +13,10 @@ from django.apps import apps
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
+from shop_clip.catalog import yes_or_no
+
 __all__ = ["available", "in_category", "in_stock", "max_price", "min_price"]
 
-TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
 def _model(app_label: str, name: str):
@@ -52,12 +53,10 @@ def in_stock(value: str) -> Q:
     """``true``: the products Oscar's default strategy lets a shopper buy now (``available``);
     ``false``: the rest, judged per family (a parent is unavailable when none of its public
     children is), so a family with one sold-out size is not listed as unavailable."""
-    wanted = str(value).strip().lower()
-    if wanted in TRUE:
-        return available()
-    if wanted in FALSE:
-        return ~available() & Q(parent__isnull=True)
-    raise ValueError("expected true or false")
+    wanted = yes_or_no(str(value).strip())
+    if wanted is None:
+        raise ValueError("expected true or false")
+    return available() if wanted else ~available() & Q(parent__isnull=True)
 
 
 def available() -> Q:
