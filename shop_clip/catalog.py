@@ -239,6 +239,10 @@ class SettingsCatalog(CatalogBase):
             return f"{self.category_field}__pk"
         return f"{self.category_field}__{slug}"
 
+    def category_lookups(self, values: Iterable[str]) -> dict[str, Any]:
+        """ORM lookups on the product that match any of ``values`` (``category_values``-style)."""
+        return {f"{self.category_lookup}__in": list(values)}
+
     @property
     def _category_column(self) -> str:
         """The related category model's field that ``category_lookup`` ends on (slug, or pk)."""

@@ -131,13 +131,13 @@ def _best_groups(vectors: np.ndarray, space: EmbeddingSpace, candidates: list[st
     """The ``groups_wanted`` candidate categories nearest to ``vectors``, best first, each with its
     ``per_category`` nearest products, found in rounds (see ``complete_the_look``)."""
     catalog = get_catalog()
-    lookup = catalog.category_lookup
     fetch = min(1000, max(40, 4 * groups_wanted * per_category))
     by_category: dict[str, list[Hit]] = {}  # in the order found: by round, then by best score
     complete: set[str] = set()  # categories whose every matching row was fetched
     remaining = list(candidates)
     while remaining and len(by_category) < groups_wanted:
-        rows = nearest(vectors, space, wanted=fetch, restriction=restriction.narrowed(**{f"{lookup}__in": remaining}))
+        narrowed = restriction.narrowed(**catalog.category_lookups(remaining))
+        rows = nearest(vectors, space, wanted=fetch, restriction=narrowed)
         for hit in hits_for(rows):
             for category in catalog.category_values(hit.product):
                 if category in remaining:
@@ -328,4 +328,4 @@ def _in_category(vectors: np.ndarray, space: EmbeddingSpace, category: str, limi
 
 def _within(restriction: Restriction, category: str) -> Restriction:
     """``restriction`` narrowed to the products of ``category``."""
-    return restriction.narrowed(**{get_catalog().category_lookup: category})
+    return restriction.narrowed(**get_catalog().category_lookups([category]))

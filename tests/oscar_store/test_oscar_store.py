@@ -194,19 +194,53 @@ def test_complete_the_look_offers_no_ancestor_or_subcategory_of_the_products_own
     """A t-shirt got a "Clothing" group: its ancestor, whose products are t-shirts too."""
     from shop_clip.look import complementary_categories
 
-    assert "clothing" not in complementary_categories(["t-shirts"])
-    assert "t-shirts" not in complementary_categories(["clothing"])
-    assert {"hats", "bags", "gifts"} <= set(complementary_categories(["t-shirts"]))
-    assert "archive" not in complementary_categories(["t-shirts"])  # not browsable
+    assert "clothing" not in complementary_categories(["clothing/t-shirts"])
+    assert "clothing/t-shirts" not in complementary_categories(["clothing"])
+    assert {"clothing/hats", "bags", "gifts"} <= set(complementary_categories(["clothing/t-shirts"]))
+    assert "archive" not in complementary_categories(["clothing/t-shirts"])  # not browsable
 
 
 def test_a_child_has_its_parents_title_description_and_categories(shop):
     catalog = get_catalog()
     child = Product.objects.get(pk=shop.classic_red.pk)
     assert catalog.text(child) == "Classic tee Soft cotton"
-    assert catalog.category_values(child) == ["t-shirts"]
+    assert catalog.category_values(child) == ["clothing/t-shirts"]
     assert catalog.category_values(shop.tote) == ["bags"]  # the hidden category "archive" is no shopper's
     assert "archive" not in catalog.category_choices()
+
+
+def test_categories_of_one_slug_under_two_parents_stay_apart(shop):
+    """Oscar's slugs are unique among siblings only: "Men > Shirts" and "Women > Shirts" were both
+    ``shirts``, one menu entry, one filter and one group in the looks."""
+    catalog = get_catalog()
+    mens = Category.add_root(name="Men", slug="men").add_child(name="Shirts", slug="shirts")
+    womens = Category.add_root(name="Women", slug="women").add_child(name="Shirts", slug="shirts")
+    tee_class = ProductClass.objects.get(name="T-shirt")
+    shop.add("oxford", "Oxford shirt", product_class=tee_class, categories=[mens], colours=[TEAL], price="35.00")
+    shop.add("silk", "Silk shirt", product_class=tee_class, categories=[womens], colours=[PINK], price="45.00")
+    shown = {product.pk: product for product in catalog.product_queryset().filter(pk__in=shop.ids("oxford", "silk"))}
+    assert catalog.category_values(shown[shop.oxford.pk]) == ["men/shirts"]
+    assert catalog.category_values(shop.silk) == ["women/shirts"]  # not prefetched: read from its ancestors
+    assert {"men/shirts", "women/shirts", "clothing/t-shirts"} <= set(catalog.category_choices())
+    assert catalog.category_names(["men/shirts", "women/shirts", "clothing/t-shirts", "men"]) == {
+        "men/shirts": "Men > Shirts", "women/shirts": "Women > Shirts", "clothing/t-shirts": "T-shirts", "men": "Men"}
+
+    def listed(value: str) -> set[int]:
+        return set(Product.objects.filter(filters.in_category(value)).values_list("pk", flat=True))
+
+    assert listed("men/shirts") == shop.ids("oxford") and listed("women") == shop.ids("silk")
+    assert listed("shirts") == shop.ids("oxford", "silk")  # a bare slug (an old link): every category of it
+    assert listed("clothing/t-shirts") == listed("t-shirts") != set()
+    looked_in = set(Product.objects.filter(**catalog.category_lookups(["men/shirts"])).values_list("pk", flat=True))
+    assert looked_in == shop.ids("oxford")
+    assert {"men/shirts", "women/shirts"} <= set(complementary_categories_of("clothing/t-shirts"))
+    assert catalog.category_family(["men/shirts"]) == {"men", "men/shirts"}
+
+
+def complementary_categories_of(category: str) -> list[str]:
+    from shop_clip.look import complementary_categories
+
+    return complementary_categories([category])
 
 
 def test_images_in_display_order(shop):
@@ -250,7 +284,7 @@ def test_price_currency_availability_and_url_in_the_json(celery_worker, shop):
         "id": shop.cheap_tee.pk, "title": "Plain tee", "price": "20.00", "currency": "EUR", "available": True,
         "num_available": 7, "url": f"http://testserver{shop.cheap_tee.get_absolute_url()}",
         "image_url": f"http://testserver{shop.cheap_tee.images.get().original.url}",
-        "category": [{"slug": "t-shirts", "name": "T-shirts"}],
+        "category": [{"slug": "clothing/t-shirts", "name": "T-shirts"}],
     }
     assert plain["url"].startswith("http://testserver/catalogue/")
     family = shown[shop.classic.pk]  # the lowest public child's price; the hidden 10.00 child counts for nothing
@@ -304,6 +338,26 @@ def test_images_added_replaced_and_deleted_through_oscar_keep_the_vectors_curren
 
     product.delete()
     assert not ProductVector.objects.filter(product_id=product.pk).exists()
+
+
+@pytest.mark.worker
+def test_two_categories_of_one_slug_are_two_groups_of_the_look_and_of_the_menu(celery_worker, shop):
+    mens = Category.add_root(name="Men", slug="men").add_child(name="Shirts", slug="shirts")
+    womens = Category.add_root(name="Women", slug="women").add_child(name="Shirts", slug="shirts")
+    tee_class = ProductClass.objects.get(name="T-shirt")
+    shop.add("oxford", "Oxford shirt", product_class=tee_class, categories=[mens], colours=[TEAL], price="35.00")
+    shop.add("silk", "Silk shirt", product_class=tee_class, categories=[womens], colours=[PINK], price="45.00")
+    wait_for_indexing()
+    client = Client()
+    body = client.get(f"{API}/products/{shop.cheap_tee.pk}/complete-the-look/", {"categories": 10, "per_category": 5})
+    assert body.status_code == 200, body.content
+    groups = {group["category"]: {hit["product"]["id"] for hit in group["results"]} for group in body.json()["groups"]}
+    assert groups["men/shirts"] == shop.ids("oxford") and groups["women/shirts"] == shop.ids("silk")
+    kept = client.get(f"{API}/products/{shop.cheap_tee.pk}/complete-the-look/", {"category": "women/shirts"})
+    assert {hit["product"]["id"] for group in kept.json()["groups"] for hit in group["results"]} == shop.ids("silk")
+    from shop_clip.storefront.filters import category_choices
+
+    assert {("men/shirts", "Men > Shirts"), ("women/shirts", "Women > Shirts")} <= set(category_choices())
 
 
 @pytest.mark.worker

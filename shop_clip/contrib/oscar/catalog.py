@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Prefetch, Q
 
 from shop_clip.catalog import ImageRef, SettingsCatalog
+from shop_clip.contrib.oscar import categories
 from shop_clip.read_db import on_read
 
 __all__ = ["OscarCatalog"]
@@ -55,35 +56,47 @@ class OscarCatalog(SettingsCatalog):
         return " ".join(part for part in (product.get_title(), description) if part).strip()
 
     def category_values(self, product: models.Model) -> list[str]:
-        """Slugs of the product's browsable categories (a child's are its parent's: Oscar's
-        ``get_categories``, which reads ``product_queryset``'s prefetch)."""
-        return [category.slug for category in product.get_categories()]
+        """Full slugs (``clothing/t-shirts``, as Oscar's category URLs name them) of the product's
+        browsable categories: a category's own slug is unique only among its siblings.  A child's
+        are its parent's (Oscar's ``get_categories``, which reads ``product_queryset``'s prefetch)."""
+        return [categories.full_slug_of(category) for category in product.get_categories()]
 
     def category_choices(self) -> list[str]:
-        """Every browsable category's slug."""
-        return sorted(set(self._categories().values_list("slug", flat=True)))
+        """Every browsable category's full slug."""
+        return sorted(set(self._categories().values_list(categories.FULL_SLUG, flat=True)))
 
     def category_names(self, values: Iterable[str]) -> dict[str, str]:
-        """Slug -> Oscar's category name, for browsable categories."""
-        return dict(self._categories().filter(slug__in=list(values)).values_list("slug", "name"))
+        """Full slug -> Oscar's category name; the full name ("Men > Shirts") where another
+        browsable category has the same name."""
+        rows = categories.with_display_names(self._named(values))
+        return {getattr(row, categories.FULL_SLUG): getattr(row, categories.FULL_NAME)
+                if getattr(row, categories.NAME_SHARED) else row.name for row in rows}
+
+    def category_lookups(self, values: Iterable[str]) -> dict[str, Any]:
+        """The products listed in the categories ``values`` (full slugs) themselves."""
+        ids = self._named(values).values_list("pk", flat=True)
+        return {"categories__in": sorted(ids)}  # a list of keys: the statement's key (``Restriction.key``)
 
     def category_family(self, values: Iterable[str]) -> set[str]:
-        """The slugs of the categories named ``values``, of their ancestors and of their subcategories
-        (treebeard's materialised path: an ancestor's path begins a descendant's)."""
+        """The full slugs ``values``, and those of their ancestors and subcategories (treebeard's
+        materialised path: an ancestor's path begins a descendant's)."""
         values = list(values)
         if not values:
             return set()
-        paths = list(self._categories().filter(slug__in=values).values_list("path", flat=True))
+        paths = list(self._named(values).values_list("path", flat=True))
         if not paths:
             return set(values)
         step = apps.get_model("catalogue", "Category").steplen
         related = Q()
         for path in paths:
             related |= Q(path__startswith=path) | Q(path__in=[path[:end] for end in range(step, len(path), step)])
-        return set(values) | set(self._categories().filter(related).values_list("slug", flat=True))
+        return set(values) | set(self._categories().filter(related).values_list(categories.FULL_SLUG, flat=True))
 
     def _categories(self) -> models.QuerySet:
-        return on_read(apps.get_model("catalogue", "Category")._default_manager.browsable()).order_by()
+        return on_read(categories.browsable()).order_by()
+
+    def _named(self, values: Iterable[str]) -> models.QuerySet:
+        return self._categories().filter(**{f"{categories.FULL_SLUG}__in": list(values)})
 
     # -- answers ----------------------------------------------------------------------------------
     def product_queryset(self) -> models.QuerySet:
@@ -93,7 +106,7 @@ class OscarCatalog(SettingsCatalog):
         children = self.products().filter(is_public=True).prefetch_related("stockrecords", "images")
         return (self.products().select_related("parent", "product_class", "parent__product_class")
                 .prefetch_related("stockrecords", "images")
-                .prefetch_browsable_categories()
+                .prefetch_browsable_categories(queryset=categories.browsable())
                 .prefetch_related(Prefetch("children", queryset=children, to_attr="_prefetched_public_children")))
 
     def check(self) -> list[str]:

@@ -14,6 +14,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from shop_clip.catalog import yes_or_no
+from shop_clip.contrib.oscar.categories import FULL_SLUG, browsable
 
 __all__ = ["available", "in_category", "in_stock", "max_price", "min_price"]
 
@@ -25,10 +26,13 @@ def _model(app_label: str, name: str):
 
 
 def in_category(value: str) -> Q:
-    """Products in the browsable category with slug ``value`` or one of its subcategories (as
-    Oscar's category page lists them); a child product is in its parent's categories."""
-    category = _model("catalogue", "Category")
-    paths = list(category._default_manager.browsable().filter(slug=value).values_list("path", flat=True))
+    """Products in the browsable category ``value`` or one of its subcategories (as Oscar's
+    category page lists them); a child product is in its parent's categories.  ``value`` is a full
+    slug (``clothing/t-shirts``), or a category's own slug (``t-shirts``): every category of that
+    slug, as links made before full slugs name it."""
+    categories = browsable()
+    paths = (list(categories.filter(**{FULL_SLUG: value}).values_list("path", flat=True))
+             or list(categories.filter(slug=value).values_list("path", flat=True)))
     if not paths:
         return Q(pk__in=[])
     subtree = Q()

@@ -13,6 +13,7 @@ from django.urls import NoReverseMatch
 from rest_framework import serializers
 
 from shop_clip.api.serializers import IMAGE_REFS, ProductListSerializer
+from shop_clip.contrib.oscar.categories import full_slug_of
 
 __all__ = ["OscarProductSerializer", "Purchase", "purchase"]
 
@@ -29,7 +30,8 @@ class Purchase:
 
 class OscarProductSerializer(serializers.Serializer):
     """``{id, title, price, currency, available, num_available, url, image_url, category}``;
-    ``category`` is always a list of ``{slug, name}``.  A parent's price is its lowest public
+    ``category`` is always a list of ``{slug, name}``, the slug a full one (``clothing/t-shirts``), as
+    ``?category=`` takes it.  A parent's price is its lowest public
     child's; it is available when one of them is."""
 
     class Meta:
@@ -47,7 +49,8 @@ class OscarProductSerializer(serializers.Serializer):
             "num_available": bought.num_available,
             "url": _absolute(_product_url(product), request),
             "image_url": _absolute(_image_url(product, self.context.get(IMAGE_REFS)), request),
-            "category": [{"slug": category.slug, "name": category.name} for category in product.get_categories()],
+            "category": [{"slug": full_slug_of(category), "name": category.name}
+                         for category in product.get_categories()],
         }
 
     @functools.cached_property
