@@ -325,8 +325,13 @@ def test_photo_forms_need_the_csrf_token(catalog, db):
     assert sent.status_code == 200 and sent.context["cards"]
     assert client.get(f"{SHOP}shop-the-look/").status_code == 200
     # A page that takes no POST says so, whatever the token.
-    assert client.post(SHOP, {"q": "red"}).status_code == 405
-    assert client.post(f"{SHOP}products/{catalog[0]}/").status_code == 405
+    for refused, allowed in ((client.post(SHOP, {"q": "red"}), "GET, HEAD"),
+                             (client.post(f"{SHOP}products/{catalog[0]}/"), "GET, HEAD"),
+                             (client.put(f"{SHOP}photo/"), "GET, HEAD, POST")):
+        # Django's 405 is a blank page: the shopper is told what to do, in the store's own page.
+        assert refused.status_code == 405 and refused["Allow"] == allowed
+        shown = refused.content.decode()
+        assert "open it from the shop&#x27;s menu" in shown and 'class="shop-clip-nav' in shown
 
 
 # -- shop the look ------------------------------------------------------------------------------

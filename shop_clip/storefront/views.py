@@ -2,11 +2,12 @@
 
 Each extends the store's base template (``SHOP_CLIP["BASE_TEMPLATE"]``), works without JavaScript
 and answers what the Python API refuses with the HTTP API's message and status (400, 409, 413,
-429, 503) on the page itself.  Pages that run the model count against the API's throttle scopes.
+429, 503) on the page itself; a method a page does not take is a 405 page, not Django's blank one.  Pages that run the model count against the API's throttle scopes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +20,6 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.decorators import decorator_from_middleware
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from .. import look, search
 from ..api.params import look_sizes, paging
@@ -55,6 +55,25 @@ def render_page(request: HttpRequest, template: str, context: dict, outcome: Out
     if outcome.retry_after:
         response["Retry-After"] = str(outcome.retry_after)
     return response
+
+
+NOT_ALLOWED = "This page cannot take what was sent to it: open it from the shop's menu and search from there."
+
+
+def require_http_methods(allowed: list[str]):
+    """Django's decorator of the same name, answered with a page saying so (Django's 405 is blank)."""
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method in allowed:
+                return view(request, *args, **kwargs)
+            logger.info("a %s request to %s was refused: the page takes %s", request.method, request.path,
+                        ", ".join(allowed))
+            response = render_page(request, "shop_clip/not_allowed.html", {}, Outcome(status=405, error=NOT_ALLOWED))
+            response["Allow"] = ", ".join(allowed)
+            return response
+        return checked
+    return decorate
 
 
 def results_context(params: Mapping[str, Any], page: Page) -> dict:
