@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
@@ -200,3 +202,59 @@ def check_keywords(app_configs=None, databases=None, **kwargs):
         return []  # the database is reported by E001
     return [Error(problem, id="shop_clip.E007", hint="Fix SHOP_CLIP['KEYWORD_CONFIG'], or set "
                   "SHOP_CLIP['KEYWORD_SEARCH'] = False.")] if problem else []
+
+
+@register()
+def check_look_categories(app_configs=None, **kwargs):
+    """E010: ``LOOK_CATEGORIES`` is a mapping of a category to a list of categories (a string
+    where a list belongs would be read letter by letter)."""
+    from .conf import shop_clip_settings
+
+    chosen = shop_clip_settings.LOOK_CATEGORIES
+    if chosen is None:
+        return []
+    hint = 'Write it as {"t-shirts": ["trousers", "sneakers"], ...}: each category the ones that go with it.'
+    if not isinstance(chosen, dict):
+        return [Error(f"SHOP_CLIP['LOOK_CATEGORIES'] is a {type(chosen).__name__}, not a mapping.",
+                      id="shop_clip.E010", hint=hint)]
+    wrong = [key for key, others in chosen.items()
+             if not isinstance(key, str) or isinstance(others, str | bytes) or not isinstance(others, list | tuple)
+             or not all(isinstance(other, str) for other in others)]
+    return [Error(f"SHOP_CLIP['LOOK_CATEGORIES'][{key!r}] is not a list of category names.", id="shop_clip.E010",
+                  hint=hint) for key in wrong]
+
+
+@register(Tags.database)
+def check_look_category_names(app_configs=None, databases=None, **kwargs):
+    """W005: ``LOOK_CATEGORIES`` names a category the catalog does not have (complete the look
+    would never offer it, and its own entry would never be read)."""
+    from .catalog import get_catalog
+    from .conf import shop_clip_settings
+
+    chosen = shop_clip_settings.LOOK_CATEGORIES
+    if not databases or not isinstance(chosen, dict) or check_look_categories():
+        return []
+    try:
+        catalog = get_catalog()
+        known = set(catalog.category_choices()) if hasattr(catalog, "category_choices") else None
+    except (ImproperlyConfigured, DatabaseError):
+        return []  # E003 and E001 say why
+    if not known:
+        return []  # no categories yet: a new store fills them in later
+    named = dict.fromkeys([*chosen, *(other for others in chosen.values() for other in others)])
+    return [Warning(f"SHOP_CLIP['LOOK_CATEGORIES'] names {name!r}, which is none of the store's categories: "
+                    "complete the look leaves it out.", id="shop_clip.W005", hint=_nearest_names(name, known))
+            for name in named if name not in known]
+
+
+def _nearest_names(name: str, known: set[str]) -> str:
+    """What ``name`` may have meant: the categories whose last part is it (a full slug's), which
+    differ only in case, or which are spelt nearly so; else a few of the store's."""
+    like = sorted(value for value in known
+                  if value.rsplit("/", 1)[-1] == name or value.casefold() == name.casefold())
+    like = like or sorted(difflib.get_close_matches(name, known, n=3, cutoff=0.75))
+    if like:
+        return f"Did you mean {' or '.join(repr(value) for value in like)}?"
+    shown = sorted(known)
+    return f"The store's categories include {', '.join(repr(value) for value in shown[:8])}" + (
+        f" and {len(shown) - 8} more." if len(shown) > 8 else ".")

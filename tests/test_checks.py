@@ -109,3 +109,23 @@ def test_tagging_settings_are_checked_at_start(settings):
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "TAG_FILTERS": [], "MODERATION": {"HIDE_FLAGGED": ["spam"]}}
     assert [error.id for error in check_tagging()] == ["shop_clip.E006"]
 
+
+
+def test_look_categories_that_are_not_lists_are_reported(settings):
+    """A string where a list belongs was read letter by letter: "trousers" offered t, r, o, ..."""
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CATEGORIES": {"t-shirt": "trousers", "hat": ["scarf"]}}
+    messages = [m for m in run_checks() if m.id == "shop_clip.E010"]
+    assert [m.msg for m in messages] == ["SHOP_CLIP['LOOK_CATEGORIES']['t-shirt'] is not a list of category names."]
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CATEGORIES": [("t-shirt", ["trousers"])]}
+    assert "not a mapping" in next(m.msg for m in run_checks() if m.id == "shop_clip.E010")
+
+
+def test_look_categories_the_store_does_not_have_are_reported_with_what_was_meant(settings, db):
+    from demo_project.catalog.models import Category
+
+    Category.objects.get_or_create(slug="trousers", defaults={"name": "Trousers"})
+    Category.objects.get_or_create(slug="sneaker", defaults={"name": "Sneaker"})
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CATEGORIES": {"Trousers": ["sneakr", "sneaker"]}}
+    warnings = {m.msg.split("'")[3]: m.hint for m in run_checks(databases=["default"]) if m.id == "shop_clip.W005"}
+    assert warnings == {"Trousers": "Did you mean 'trousers'?", "sneakr": "Did you mean 'sneaker'?"}
+    assert "shop_clip.W005" not in ids(run_checks())  # it reads the database: only with databases

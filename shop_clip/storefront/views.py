@@ -2,7 +2,8 @@
 
 Each extends the store's base template (``SHOP_CLIP["BASE_TEMPLATE"]``), works without JavaScript
 and answers what the Python API refuses with the HTTP API's message and status (400, 409, 413,
-429, 503) on the page itself; a method a page does not take is a 405 page, not Django's blank one.  Pages that run the model count against the API's throttle scopes.
+429, 503) on the page itself; a method a page does not take is a 405 page, not Django's blank one.
+Pages that run the model count against the API's throttle scopes.
 """
 
 from __future__ import annotations

@@ -237,6 +237,15 @@ def test_categories_of_one_slug_under_two_parents_stay_apart(shop):
     assert catalog.category_family(["men/shirts"]) == {"men", "men/shirts"}
 
 
+def test_look_categories_named_by_an_oscar_slug_are_told_the_full_slug(shop, settings):
+    from django.core.checks import run_checks
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CATEGORIES": {"t-shirts": ["clothing/hats", "bags"]}}
+    warnings = [(m.msg, m.hint) for m in run_checks(databases=["default"]) if m.id == "shop_clip.W005"]
+    assert warnings == [("SHOP_CLIP['LOOK_CATEGORIES'] names 't-shirts', which is none of the store's categories: "
+                         "complete the look leaves it out.", "Did you mean 'clothing/t-shirts'?")]
+
+
 def complementary_categories_of(category: str) -> list[str]:
     from shop_clip.look import complementary_categories
 
