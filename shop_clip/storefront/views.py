@@ -70,7 +70,8 @@ def require_http_methods(allowed: list[str]):
                 return view(request, *args, **kwargs)
             logger.info("a %s request to %s was refused: the page takes %s", request.method, request.path,
                         ", ".join(allowed))
-            response = render_page(request, "shop_clip/not_allowed.html", {}, Outcome(status=405, error=NOT_ALLOWED))
+            response = render_page(request, "shop_clip/notice.html", {"title": "This page cannot take that"},
+                                   Outcome(status=405, error=NOT_ALLOWED))
             response["Allow"] = ", ".join(allowed)
             return response
         return checked
@@ -229,7 +230,8 @@ def product_page(request: HttpRequest, pk: str) -> HttpResponse:
     except (catalog.product_model.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
         raise Http404(f"no product with id {pk!r}") from exc
     except ReadDatabaseUnavailable as exc:
-        return render_page(request, "shop_clip/unavailable.html", {}, Outcome(status=503, error=str(exc)))
+        return render_page(request, "shop_clip/notice.html", {"title": "Try again shortly"},
+                           Outcome(status=503, error=str(exc)))
     if hasattr(product, "get_absolute_url"):
         return redirect(product_url(product))
     return render_page(request, "shop_clip/product.html", {"product": product, "card": card,
