@@ -66,6 +66,11 @@ class CatalogBase:
         their ancestors and subcategories (complete the look offers none of them).  Flat: ``values``."""
         return set(values)
 
+    def category_kind(self, value: str) -> str:
+        """What kind of product a category holds, for shop the look's votes: categories of one kind
+        (the same category under two trees) pool them.  Flat: the category itself."""
+        return value
+
     @property
     def hides_products(self) -> bool:
         """Whether ``visible`` hides anything (else answers need no visibility subquery)."""
@@ -405,6 +410,15 @@ def has_control_characters(text: str) -> bool:
 def get_catalog() -> CatalogBase:
     """The configured catalog adapter (one instance per process)."""
     return shop_clip_settings.CATALOG()
+
+
+def display_names(values: Iterable[str]) -> dict[str, str]:
+    """Each category value's display name (``category_names``: the full name where two share a
+    name), the value itself where the catalog has none (a bare ``CatalogBase``)."""
+    values = set(values)
+    names = getattr(get_catalog(), "category_names", None)
+    known = names(values) if names is not None and values else {}
+    return {value: known.get(value, value) for value in values}
 
 
 on_settings_change(get_catalog.cache_clear)  # a changed SHOP_CLIP builds a new catalog

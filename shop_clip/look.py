@@ -279,7 +279,10 @@ def _voted_region(box: regions.Box, vector: np.ndarray | None, neighbours: list[
     the neighbours, by id (None: not shown).
 
     One product of another category nearest by a hair (a crop of a lamp that one vase resembles)
-    does not outvote several of the right one."""
+    does not outvote several of the right one.  Categories of one kind (``catalog.category_kind``:
+    Oscar's "Men > Shirts" and "Women > Shirts") pool their votes, so a store with several trees
+    is as sure of a shirt as a store with one; the kind's best-voted category names the region."""
+    kind_of = get_catalog().category_kind
     votes: dict[str, float] = {}
     best: dict[str, float] = {}
     for rows in neighbours:
@@ -293,8 +296,12 @@ def _voted_region(box: regions.Box, vector: np.ndarray | None, neighbours: list[
                 best[categories[0]] = max(best.get(categories[0], -1.0), 1.0 - row.distance)
     if not votes:
         return None
-    category = max(votes, key=votes.get)
-    return Region(box, category, best.get(category, 0.0), vector, votes[category] / sum(votes.values()))
+    kinds: dict[str, float] = {}
+    for category, weight in votes.items():
+        kinds[kind_of(category)] = kinds.get(kind_of(category), 0.0) + weight
+    kind = max(kinds, key=kinds.get)
+    category = max((category for category in votes if kind_of(category) == kind), key=votes.get)
+    return Region(box, category, best.get(category, 0.0), vector, kinds[kind] / sum(votes.values()))
 
 
 def _categories_of(keys: set[Any]) -> dict[Any, list[str] | None]:

@@ -91,7 +91,8 @@ class PageSerializer(serializers.Serializer):
 class LookGroupSerializer(serializers.Serializer):
     """Documents one category's matches in the OpenAPI schema."""
 
-    category = serializers.CharField()
+    category = serializers.CharField(help_text="the category, as ?category= names it")
+    name = serializers.CharField(help_text="its display name: the full name (Men > Shirts) where two share a name")
     score = serializers.FloatField()
     box = serializers.ListField(child=serializers.FloatField(), allow_null=True,
                                 help_text="x0, y0, x1, y1 as fractions of the photo (shop the look)")

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import look, search, tagging
-from ..catalog import get_catalog
+from ..catalog import display_names, get_catalog
 from ..conf import shop_clip_settings
 from ..errors import QueryError
 from ..images import read_limited
@@ -168,9 +168,11 @@ class SearchServiceView(APIView):
     def look_response(self, request, result: Look) -> Response:
         # One product serializer for every group's hits: one query per image source, not per group.
         results = serialize_hits([hit for group in result.groups for hit in group.hits], {"request": request})
+        names = display_names([group.category for group in result.groups])
         groups, start = [], 0
         for group in result.groups:
-            groups.append({"category": group.category, "score": round(float(group.score), 6),
+            groups.append({"category": group.category, "name": names[group.category],
+                           "score": round(float(group.score), 6),
                            "box": None if group.box is None else [round(v, 4) for v in group.box],
                            "confidence": group.confidence,
                            "results": results[start:start + len(group.hits)]})

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..catalog import get_catalog
+from ..catalog import display_names, get_catalog
 from ..read_db import reads
 from ..results import Box, Hit, Look
 from .links import product_url
@@ -84,7 +84,7 @@ class LookRow:
 def look_rows(look: Look) -> list[LookRow]:
     """A row per group of ``look``, best first, with every card's picture in one query."""
     cards = cards_for([hit for group in look.groups for hit in group.hits])
-    names = _category_names_of_values(group.category for group in look.groups)
+    names = display_names(group.category for group in look.groups)
     rows, start = [], 0
     for number, group in enumerate(look.groups, 1):
         rows.append(LookRow(number, group.category, names.get(group.category, group.category),
@@ -95,7 +95,7 @@ def look_rows(look: Look) -> list[LookRow]:
 
 def unmatched_names(look: Look) -> list[str]:
     """The names of the categories a scene photo shows that no product under the filters matches."""
-    names = _category_names_of_values(look.unmatched)
+    names = display_names(look.unmatched)
     return [names.get(category, category) for category in look.unmatched]
 
 
@@ -106,10 +106,4 @@ def product_card(product: Any) -> Card:
 
 def _category_names(products: Iterable[Any]) -> dict[str, str]:
     catalog = get_catalog()
-    return _category_names_of_values(value for product in products for value in catalog.category_values(product))
-
-
-def _category_names_of_values(values: Iterable[str]) -> dict[str, str]:
-    values = set(values)
-    names = getattr(get_catalog(), "category_names", None)  # SettingsCatalog's; a bare CatalogBase shows the values
-    return names(values) if names is not None and values else {}
+    return display_names(value for product in products for value in catalog.category_values(product))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from ..catalog import get_catalog, has_control_characters, yes_or_no
+from ..catalog import display_names, get_catalog, has_control_characters, yes_or_no
 from ..conf import shop_clip_settings
 from ..read_db import ReadDatabaseUnavailable, reads
 from ..tag_rules import tag_groups
@@ -90,10 +90,8 @@ def callable_filter(lookup) -> bool:
 
 @reads
 def category_choices() -> list[tuple[str, str]]:
-    catalog = get_catalog()
-    values = catalog.category_choices()
-    names = catalog.category_names(values) if hasattr(catalog, "category_names") else {}
-    return [("", "Any"), *sorted(((value, names.get(value, value)) for value in values), key=lambda pair: pair[1])]
+    names = display_names(get_catalog().category_choices())
+    return [("", "Any"), *sorted(names.items(), key=lambda pair: (pair[1], pair[0]))]
 
 
 def field_kind(lookup) -> str:

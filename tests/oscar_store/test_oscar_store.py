@@ -234,7 +234,9 @@ def test_categories_of_one_slug_under_two_parents_stay_apart(shop):
     looked_in = set(Product.objects.filter(**catalog.category_lookups(["men/shirts"])).values_list("pk", flat=True))
     assert looked_in == shop.ids("oxford")
     assert {"men/shirts", "women/shirts"} <= set(complementary_categories_of("clothing/t-shirts"))
-    assert catalog.category_family(["men/shirts"]) == {"men", "men/shirts"}
+    # The same kind under another tree is not what completes a shirt's look.
+    assert catalog.category_family(["men/shirts"]) == {"men", "men/shirts", "women/shirts"}
+    assert "women/shirts" not in complementary_categories_of("men/shirts")
 
 
 def test_look_categories_named_by_an_oscar_slug_are_told_the_full_slug(shop, settings):
@@ -293,7 +295,7 @@ def test_price_currency_availability_and_url_in_the_json(celery_worker, shop):
         "id": shop.cheap_tee.pk, "title": "Plain tee", "price": "20.00", "currency": "EUR", "available": True,
         "num_available": 7, "url": f"http://testserver{shop.cheap_tee.get_absolute_url()}",
         "image_url": f"http://testserver{shop.cheap_tee.images.get().original.url}",
-        "category": [{"slug": "clothing/t-shirts", "name": "T-shirts"}],
+        "category": [{"slug": "clothing/t-shirts", "name": "T-shirts", "full_name": "Clothing > T-shirts"}],
     }
     assert plain["url"].startswith("http://testserver/catalogue/")
     family = shown[shop.classic.pk]  # the lowest public child's price; the hidden 10.00 child counts for nothing
@@ -307,7 +309,8 @@ def test_price_currency_availability_and_url_in_the_json(celery_worker, shop):
     assert (unlisted["price"], unlisted["currency"], unlisted["available"]) == (None, None, False)
     gift = shown[shop.gift_card.pk]
     assert (gift["price"], gift["available"], gift["num_available"]) == ("50.00", True, None)
-    assert shown[shop.tote.pk]["category"] == [{"slug": "bags", "name": "Bags"}]  # never a bare string
+    # never a bare string
+    assert shown[shop.tote.pk]["category"] == [{"slug": "bags", "name": "Bags", "full_name": "Bags"}]
 
 
 @pytest.mark.worker
@@ -362,11 +365,35 @@ def test_two_categories_of_one_slug_are_two_groups_of_the_look_and_of_the_menu(c
     assert body.status_code == 200, body.content
     groups = {group["category"]: {hit["product"]["id"] for hit in group["results"]} for group in body.json()["groups"]}
     assert groups["men/shirts"] == shop.ids("oxford") and groups["women/shirts"] == shop.ids("silk")
+    names = {group["category"]: group["name"] for group in body.json()["groups"]}
+    assert names["men/shirts"] == "Men > Shirts" and names["clothing/hats"] == "Hats"
+    # A men's shirt's look is completed by other kinds, not by the women's shirts.
+    offered = client.get(f"{API}/products/{shop.oxford.pk}/complete-the-look/", {"categories": 10}).json()["groups"]
+    assert offered and "women/shirts" not in {group["category"] for group in offered}
     kept = client.get(f"{API}/products/{shop.cheap_tee.pk}/complete-the-look/", {"category": "women/shirts"})
     assert {hit["product"]["id"] for group in kept.json()["groups"] for hit in group["results"]} == shop.ids("silk")
     from shop_clip.storefront.filters import category_choices
 
     assert {("men/shirts", "Men > Shirts"), ("women/shirts", "Women > Shirts")} <= set(category_choices())
+
+
+@pytest.mark.worker
+def test_shop_the_look_finds_a_shirt_in_a_shop_with_four_shirt_trees(celery_worker, shop):
+    """Men, Women, Kids and Unisex each have "Shirts": the nearest products' votes split four ways,
+    and a category with one tree (or none) outvoted the shirts, or they fell under LOOK_MIN_CONFIDENCE."""
+    tee_class = ProductClass.objects.get(name="T-shirt")
+    shades = {"men": (0, 110, 110), "women": (0, 116, 104), "kids": (6, 104, 116), "unisex": (0, 120, 120)}
+    for tree, colour in shades.items():
+        shirts = Category.add_root(name=tree.title(), slug=tree).add_child(name="Shirts", slug="shirts")
+        shop.add(f"{tree}_shirt", f"{tree.title()} shirt", product_class=tee_class, categories=[shirts],
+                 colours=[colour], price="30.00")
+    wait_for_indexing()
+    answer = Client().post(f"{API}/shop-the-look/?categories=5&per_category=3",
+                           {"image": ContentFile(scene(TEAL, RED), name="scene.png")})
+    assert answer.status_code == 200, answer.content
+    teal = [group for group in answer.json()["groups"] if group["box"][2] < 0.6]  # the left block's region
+    assert len(teal) == 1 and teal[0]["category"].endswith("/shirts"), answer.json()
+    assert teal[0]["name"].endswith("> Shirts")  # split four ways, the votes had named it a bag
 
 
 @pytest.mark.worker

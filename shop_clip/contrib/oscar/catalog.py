@@ -77,19 +77,29 @@ class OscarCatalog(SettingsCatalog):
         ids = self._named(values).values_list("pk", flat=True)
         return {"categories__in": sorted(ids)}  # a list of keys: the statement's key (``Restriction.key``)
 
+    def category_kind(self, value: str) -> str:
+        """A category's own slug: "Men > Shirts" and "Women > Shirts" hold the same kind of product."""
+        return value.rsplit("/", 1)[-1]
+
     def category_family(self, values: Iterable[str]) -> set[str]:
-        """The full slugs ``values``, and those of their ancestors and subcategories (treebeard's
-        materialised path: an ancestor's path begins a descendant's)."""
+        """The full slugs ``values``, those of their ancestors and subcategories (treebeard's
+        materialised path: an ancestor's path begins a descendant's), and those of the categories
+        of the same kind elsewhere in the tree (and their subcategories): a women's shirt's look
+        is not completed by men's shirts."""
         values = list(values)
         if not values:
             return set()
+        kinds = {self.category_kind(value) for value in values}
         paths = list(self._named(values).values_list("path", flat=True))
         if not paths:
             return set(values)
+        alike = list(self._categories().filter(slug__in=kinds).values_list("path", flat=True))
         step = apps.get_model("catalogue", "Category").steplen
         related = Q()
         for path in paths:
             related |= Q(path__startswith=path) | Q(path__in=[path[:end] for end in range(step, len(path), step)])
+        for path in alike:
+            related |= Q(path__startswith=path)
         return set(values) | set(self._categories().filter(related).values_list(categories.FULL_SLUG, flat=True))
 
     def _categories(self) -> models.QuerySet:

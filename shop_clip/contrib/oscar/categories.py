@@ -8,7 +8,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import CharField, Exists, Func, OuterRef, QuerySet, Value
 from django.db.models.functions import Length, Substr
 
-__all__ = ["FULL_NAME", "FULL_SLUG", "NAME_SHARED", "browsable", "full_slug_of"]
+__all__ = ["FULL_NAME", "FULL_SLUG", "NAME_SHARED", "browsable", "full_name_of", "full_slug_of", "with_display_names"]
 
 FULL_SLUG = "shop_clip_full_slug"
 FULL_NAME = "shop_clip_full_name"
@@ -16,26 +16,36 @@ NAME_SHARED = "shop_clip_name_shared"
 
 
 def browsable() -> QuerySet:
-    """Oscar's browsable categories (public, with public ancestors), each with its full slug."""
+    """Oscar's browsable categories (public, with public ancestors), each with its full slug and
+    full name ("Men > Shirts")."""
     category = _model()
-    return category._default_manager.browsable().annotate(**{FULL_SLUG: _joined("slug", category._slug_separator)})
+    return category._default_manager.browsable().annotate(**{
+        FULL_SLUG: _joined("slug", category._slug_separator),
+        FULL_NAME: _joined("name", category._full_name_separator)})
 
 
 def with_display_names(categories: QuerySet) -> QuerySet:
-    """``categories`` with their full names ("Men > Shirts") and whether another browsable
-    category has the same name (then a menu needs the full name to tell them apart)."""
-    category = _model()
-    others = category._default_manager.browsable().filter(name=OuterRef("name")).exclude(pk=OuterRef("pk"))
-    return categories.annotate(**{FULL_NAME: _joined("name", category._full_name_separator),
-                                  NAME_SHARED: Exists(others)})
+    """``categories`` with whether another browsable category has the same name (then a menu needs
+    the full name to tell them apart)."""
+    others = _model()._default_manager.browsable().filter(name=OuterRef("name")).exclude(pk=OuterRef("pk"))
+    return categories.annotate(**{NAME_SHARED: Exists(others)})
 
 
 def full_slug_of(category) -> str:
     """A category's full slug: ``browsable()``'s annotation, else read from its ancestors (a query)."""
-    annotated = getattr(category, FULL_SLUG, None)
-    if annotated is not None:
-        return annotated
-    return category._slug_separator.join(ancestor.slug for ancestor in category.get_ancestors_and_self())
+    return _annotated(category, FULL_SLUG, "slug", category._slug_separator)
+
+
+def full_name_of(category) -> str:
+    """A category's full name, as ``full_slug_of`` reads it."""
+    return _annotated(category, FULL_NAME, "name", category._full_name_separator)
+
+
+def _annotated(category, annotation: str, field: str, separator: str) -> str:
+    value = getattr(category, annotation, None)
+    if value is not None:
+        return value
+    return separator.join(getattr(ancestor, field) for ancestor in category.get_ancestors_and_self())
 
 
 def _joined(field: str, separator: str) -> Func:

@@ -13,7 +13,7 @@ from django.urls import NoReverseMatch
 from rest_framework import serializers
 
 from shop_clip.api.serializers import IMAGE_REFS, ProductListSerializer
-from shop_clip.contrib.oscar.categories import full_slug_of
+from shop_clip.contrib.oscar.categories import full_name_of, full_slug_of
 
 __all__ = ["OscarProductSerializer", "Purchase", "purchase"]
 
@@ -30,9 +30,9 @@ class Purchase:
 
 class OscarProductSerializer(serializers.Serializer):
     """``{id, title, price, currency, available, num_available, url, image_url, category}``;
-    ``category`` is always a list of ``{slug, name}``, the slug a full one (``clothing/t-shirts``), as
-    ``?category=`` takes it.  A parent's price is its lowest public
-    child's; it is available when one of them is."""
+    ``category`` is always a list of ``{slug, name, full_name}``, the slug a full one
+    (``clothing/t-shirts``), as ``?category=`` takes it, and the full name Oscar's ("Clothing > T-shirts").
+    A parent's price is its lowest public child's; it is available when one of them is."""
 
     class Meta:
         list_serializer_class = ProductListSerializer
@@ -49,7 +49,7 @@ class OscarProductSerializer(serializers.Serializer):
             "num_available": bought.num_available,
             "url": _absolute(_product_url(product), request),
             "image_url": _absolute(_image_url(product, self.context.get(IMAGE_REFS)), request),
-            "category": [{"slug": full_slug_of(category), "name": category.name}
+            "category": [{"slug": full_slug_of(category), "name": category.name, "full_name": full_name_of(category)}
                          for category in product.get_categories()],
         }
 
