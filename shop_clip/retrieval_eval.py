@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 
 from .conf import shop_clip_settings
 from .knn import Restriction, nearest
@@ -107,7 +109,17 @@ def _labelled_products() -> dict[Any, dict]:
     from .catalog import get_catalog
 
     name = shop_clip_settings.EVAL_ATTRIBUTES_FIELD
-    products = get_catalog().product_model._default_manager.values_list("pk", name)
+    model = get_catalog().product_model
+    try:
+        column = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        column = None
+    if not isinstance(column, models.JSONField):  # Oscar's Product.attributes is a many-to-many
+        found = "does not exist" if column is None else f"is a {type(column).__name__}, not a JSONField"
+        raise ValueError(f"SHOP_CLIP['EVAL_ATTRIBUTES_FIELD'] names {model._meta.label}.{name}, which {found}: "
+                         "evaluation reads each product's labels ({\"category\": ..., \"colour\": ...}) from a "
+                         "JSON field; add one, or name the one you have (docs/training.md)")
+    products = model._default_manager.values_list("pk", name)
     labelled = {pk: attrs for pk, attrs in products if isinstance(attrs, dict) and attrs.get("category")}
     if not labelled:
         raise ValueError(f"no product has attributes with a 'category' in its {name!r} field: "

@@ -235,7 +235,12 @@ def product_vectors(product_id: Any, space: EmbeddingSpace) -> np.ndarray:
         model = catalog.product_model
         if not on_read(model._default_manager).filter(pk=product_id).exists():
             raise ProductNotFound(f"no {model._meta.verbose_name} with key {product_id!r}")
-        raise NotEmbedded(f"product {product_id} has no image to compare, or is not indexed: "
-                          "run `python manage.py shop_clip_index --missing`")
+        members = [product_id]
+        if catalog.group_field:
+            members += catalog.visible(catalog.products().filter(**{catalog.group_field: product_id})).values_list(
+                "pk", flat=True)
+        if not catalog.image_refs(members):  # indexing cannot help: staff add a photo
+            raise NotEmbedded(f"product {product_id} has no photo: look-alikes and looks compare photos")
+        raise NotEmbedded(f"product {product_id} is not indexed: run `python manage.py shop_clip_index --missing`")
     return np.asarray(rows, dtype=np.float32)
 

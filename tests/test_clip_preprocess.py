@@ -105,3 +105,13 @@ def test_decoded_once_to_the_models_side_the_pixels_are_the_processors_own(size)
     reference = processor(images=[Image.open(io.BytesIO(data)).convert("RGB")], return_tensors="pt")["pixel_values"]
     ours = fast([load_image(data, target=decode_size(224), resize_to=224)])
     assert (ours - reference).abs().max().item() < 1e-4
+
+
+def test_loading_the_model_prints_no_progress_bar_and_leaves_the_bar_setting_as_it_was(capfd):
+    """transformers' "Loading weights" bar was printed by every command, and a worker logged it as a warning."""
+    from transformers.utils import logging as transformers_logging
+
+    assert transformers_logging.is_progress_bar_enabled()
+    SentenceTransformerEncoder("shop-clip-mini", device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert transformers_logging.is_progress_bar_enabled()  # a store's own downloads still show theirs

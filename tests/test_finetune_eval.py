@@ -132,3 +132,14 @@ def test_a_query_is_grouped_by_the_attributes_it_names_unless_it_says_otherwise(
     assert (first.text, first.relevant, first.kind) == ("red mug", {"colour": "red", "category": "mug"},
                                                         "colour_category")
     assert second.kind == "gifts"
+
+
+@pytest.mark.parametrize("name, found", [("category", "is a ForeignKey, not a JSONField"),
+                                         ("labels", "does not exist")])
+def test_eval_names_an_attributes_field_that_is_not_json(small_store, settings, name, found):
+    """Oscar's Product.attributes is a many-to-many: eval said no product had a 'category' label."""
+    from django.core.management.base import CommandError
+
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "EVAL_ATTRIBUTES_FIELD": name}
+    with pytest.raises(CommandError, match=f"names catalog.Product.{name}, which {found}: evaluation reads"):
+        call_command("shop_clip_eval")

@@ -238,6 +238,20 @@ def test_product_not_yet_embedded_says_so(api, catalog):
     assert "not embedded yet" in response.json()["detail"]
 
 
+def test_a_product_without_a_photo_is_told_apart_from_one_not_indexed(api, catalog):
+    """Both said "run shop_clip_index --missing", which cannot give a product a photo."""
+    from demo_project.catalog.models import Product
+
+    shown = Product.objects.get(pk=catalog[2])
+    bare = Product.objects.create(title="No photo yet", category=shown.category, price=shown.price)
+    response = api.get(f"/api/shop-clip/products/{bare.pk}/similar/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"product {bare.pk} has no photo: look-alikes and looks compare photos"
+    ProductVector.objects.filter(product_id=catalog[2]).delete()
+    detail = api.get(f"/api/shop-clip/products/{catalog[2]}/similar/").json()["detail"]
+    assert detail == f"product {catalog[2]} is not indexed: run `python manage.py shop_clip_index --missing`"
+
+
 def test_status_endpoint_counts(api):
     body = api.get("/api/shop-clip/status/").json()
     assert body["total"] == CATALOG_SIZE and body["embedded"] == CATALOG_SIZE

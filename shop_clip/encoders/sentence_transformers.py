@@ -6,6 +6,7 @@ the bundled ``shop-clip-mini`` that the project trains itself.  The same code lo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -29,6 +30,21 @@ BUNDLED = {"shop-clip-mini": Path(__file__).resolve().parent.parent / "pretraine
 # A model directory's second image tower for shop the look's regions (``encode_regions``).  Its
 # weights are not the catalog's: a new tower re-embeds nothing, so the model's id leaves it out.
 REGIONS_DIR = "look_regions"
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """transformers' "Loading weights" bar off while the model loads: every command and worker
+    start printed it, and Celery logs a child's stderr as warnings."""
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
 
 
 def resolve_model_path(model: str) -> str:
@@ -105,10 +121,11 @@ class SentenceTransformerEncoder(BaseEncoder):
         self.batch_size = int(batch_size)
         path = resolve_model_path(model)
         try:
-            self.model = SentenceTransformer(path, device=self.device, **options)
+            with _quiet_loading():
+                self.model = SentenceTransformer(path, device=self.device, **options)
         except Exception as exc:  # the library raises many types for a missing model
             raise EncoderUnavailable(
-                f"could not load the CLIP model {model!r}: {exc}. Without internet access, point "
+                f"could not load the CLIP model {model!r}: {str(exc).rstrip('.')}. Without internet access, point "
                 "SHOP_CLIP['ENCODER']['MODEL'] at a local sentence-transformers directory, or use "
                 "the bundled 'shop-clip-mini'."
             ) from exc
