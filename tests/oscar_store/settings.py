@@ -24,7 +24,8 @@ from demo_project.settings import SHOP_CLIP as DEMO_SHOP_CLIP  # noqa: E402
 from shop_clip.contrib.oscar import settings as shop_clip_oscar  # noqa: E402
 
 # Oscar 4.2's own list: django.contrib (sites, flatpages), Oscar's apps and the apps it needs.
-INSTALLED_APPS = [*OSCAR_APPS, "rest_framework", "drf_spectacular", "shop_clip"]
+# sorl.thumbnail as Oscar's docs install it (the [oscar] extra brings it); this package's admin.py last.
+INSTALLED_APPS = [*OSCAR_APPS, "sorl.thumbnail", "rest_framework", "drf_spectacular", "shop_clip", "tests.oscar_store"]
 SITE_ID = 1
 MIDDLEWARE = [*MIDDLEWARE,  # noqa: F405
               "oscar.apps.basket.middleware.BasketMiddleware",
@@ -41,8 +42,6 @@ TEMPLATES = [{**TEMPLATES[0], "DIRS": [Path(__file__).resolve().parent / "templa
     "oscar.core.context_processors.metadata",
 ]}}]
 HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"}}
-# No thumbnailer installed (sorl-thumbnail or easy-thumbnails): Oscar's image-delete receiver needs one.
-OSCAR_DELETE_IMAGE_FILES = False
 ROOT_URLCONF = "tests.oscar_store.urls"
 
 SHOP_CLIP_PRODUCT_MODEL = shop_clip_oscar.SHOP_CLIP_PRODUCT_MODEL
@@ -50,6 +49,7 @@ SHOP_CLIP = {
     **shop_clip_oscar.SHOP_CLIP,
     **{name: DEMO_SHOP_CLIP[name] for name in ("ENCODER", "QUEUE", "CLAIM_BATCH_SIZE", "CLAIMS_IN_FLIGHT",
                                                "READER_THREADS", "INDEXING_TASKS")},
+    "BASE_TEMPLATE": "oscar/layout.html",  # the storefront's pages in Oscar's own header and basket
 }
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

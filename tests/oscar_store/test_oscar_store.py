@@ -248,6 +248,41 @@ def test_look_categories_named_by_an_oscar_slug_are_told_the_full_slug(shop, set
                          "complete the look leaves it out.", "Did you mean 'clothing/t-shirts'?")]
 
 
+def test_oscars_product_admin_has_shop_clips_column_filter_and_details(shop, admin_client):
+    """register_product_admin, as the README tells a shop: Oscar's own admin, shop-clip mixed in."""
+    listing = admin_client.get("/admin/catalogue/product/")
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert "shop-clip" in page and "Embed again with shop-clip" in page
+    assert "column-upc" in page  # Oscar's own columns are still there
+    def listed(state: str) -> int:
+        return admin_client.get("/admin/catalogue/product/", {"shop_clip": state}).context["cl"].result_count
+
+    # No worker ran: a product with a photo is pending, one without has no vectors.
+    assert listed("pending") == Product.objects.filter(images__isnull=False).distinct().count() > 0
+    assert listed("pending") + listed("none") == Product.objects.count() and listed("embedded") == 0
+    change = admin_client.get(f"/admin/catalogue/product/{shop.cheap_tee.pk}/change/")
+    image = shop.cheap_tee.images.get()
+    assert change.status_code == 200 and f"img:{image.pk} · " in change.content.decode()  # its vector's row
+
+
+def test_the_readmes_product_page_template_is_the_one_tested_here():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippet = re.search(r'```django\n(\{% extends "oscar/catalogue/detail.html" %\}.*?)```', readme, re.S)
+    template = Path(__file__).parent / "templates" / "oscar" / "catalogue" / "detail.html"
+    assert snippet and snippet.group(1) == template.read_text()
+
+
+def test_the_storefront_in_oscars_own_layout(shop, client):
+    page = client.get("/shop/")
+    assert page.status_code == 200
+    shown = page.content.decode()
+    assert 'id="content_inner"' in shown and 'class="shop-clip-nav"' in shown  # Oscar's layout, shop-clip's page
+    assert '<option value="clothing/t-shirts">T-shirts</option>' in shown and 'value="archive"' not in shown
+
+
 def complementary_categories_of(category: str) -> list[str]:
     from shop_clip.look import complementary_categories
 
@@ -397,12 +432,27 @@ def test_shop_the_look_finds_a_shirt_in_a_shop_with_four_shirt_trees(celery_work
 
 
 @pytest.mark.worker
+def test_the_storefronts_search_lists_oscars_visible_products_with_their_own_pages(celery_worker, shop, client):
+    wait_for_indexing()
+    page = client.get("/shop/", {"q": "tee", "limit": 50})
+    assert page.status_code == 200
+    shown = page.content.decode()
+    listed = {int(pk) for pk in re.findall(r'data-product-id="(\d+)"', shown)}
+    assert shop.ids("cheap_tee", "classic") <= listed and not listed & shop.ids(*HIDDEN)
+    assert f'href="{shop.cheap_tee.get_absolute_url()}"' in shown
+    narrowed = client.get("/shop/", {"q": "tee", "category": "clothing/hats", "limit": 50}).content.decode()
+    assert {int(pk) for pk in re.findall(r'data-product-id="(\d+)"', narrowed)} == shop.ids("red_cap", "beanie")
+
+
+@pytest.mark.worker
 def test_oscars_product_page_shows_more_like_this(celery_worker, shop):
     """The storefront's tag on Oscar's own product page (templates/oscar/catalogue/detail.html)."""
     wait_for_indexing()
     product = shop.products["cheap_tee"]
     page = Client().get(product.get_absolute_url()).content.decode()
+    # The README's template for it, word for word.
     assert "<h2>More like this</h2>" in page and "/static/shop_clip/shop_clip.css" in page
+    assert "<h2>Complete the look</h2>" in page
     shown = {int(pk) for pk in re.findall(r'data-product-id="(\d+)"', page)}
     assert shown and product.pk not in shown and not shown & shop.ids(*HIDDEN)
 

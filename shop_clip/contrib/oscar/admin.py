@@ -1,0 +1,31 @@
+"""Oscar's own product admin with shop-clip's column, filter, details and action.
+
+Oscar registers ``catalogue.Product`` itself, so a shop swaps the registration in the
+``admin.py`` of an app listed after Oscar's in ``INSTALLED_APPS``::
+
+    from shop_clip.contrib.oscar.admin import register_product_admin
+
+    register_product_admin()
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from oscar.apps.catalogue.admin import ProductAdmin as OscarProductAdmin
+from oscar.core.loading import get_model
+
+from shop_clip.admin import ShopClipProductAdminMixin
+
+__all__ = ["ProductAdmin", "register_product_admin"]
+
+
+class ProductAdmin(ShopClipProductAdminMixin, OscarProductAdmin):
+    """Oscar's ``ProductAdmin`` (its inlines, filters and columns) and shop-clip's."""
+
+
+def register_product_admin(site: admin.AdminSite = admin.site) -> None:
+    """Register ``ProductAdmin`` for Oscar's product model on ``site``, in place of Oscar's own."""
+    product = get_model("catalogue", "Product")
+    if site.is_registered(product):
+        site.unregister(product)
+    site.register(product, ProductAdmin)
