@@ -218,7 +218,7 @@ def check_look_categories(app_configs=None, **kwargs):
         return [Error(f"SHOP_CLIP['LOOK_CATEGORIES'] is a {type(chosen).__name__}, not a mapping.",
                       id="shop_clip.E010", hint=hint)]
     wrong = [key for key, others in chosen.items()
-             if not isinstance(key, str) or isinstance(others, str | bytes) or not isinstance(others, list | tuple)
+             if not isinstance(key, str) or not isinstance(others, list | tuple | set | frozenset)
              or not all(isinstance(other, str) for other in others)]
     return [Error(f"SHOP_CLIP['LOOK_CATEGORIES'][{key!r}] is not a list of category names.", id="shop_clip.E010",
                   hint=hint) for key in wrong]

@@ -244,11 +244,12 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
                   if voted[index] is not None and voted[index].confidence >= shop_clip_settings.LOOK_MIN_CONFIDENCE
                   and voted[index].score >= shop_clip_settings.LOOK_MIN_SCORE]
     candidates.sort(key=lambda index: -voted[index].score)
+    kind_of = get_catalog().category_kind
     kept: list[int] = []
     for index in candidates:
         region = voted[index]
-        if any(voted[other].category == region.category for other in kept):
-            continue
+        if any(kind_of(voted[other].category) == kind_of(region.category) for other in kept):
+            continue  # one group a kind: two trees' shirts in one photo are one shirt seen twice
         if not segmented:
             if region.score < voted[candidates[0]].score - shop_clip_settings.LOOK_SCORE_MARGIN:
                 break
@@ -263,9 +264,11 @@ def find_regions(image: Image.Image, space: EmbeddingSpace) -> list[Region]:
 
 
 def _halves_win(whole: Region | None, first: Region | None, second: Region | None) -> bool:
-    """Whether two halves are two products rather than their blob one: they name two categories,
-    and their votes are surer on average (confidence times score) than the blob's."""
-    if first is None or second is None or first.category == second.category:
+    """Whether two halves are two products rather than their blob one: they name two kinds of
+    category (``catalog.category_kind``), and their votes are surer on average (confidence times
+    score) than the blob's."""
+    kind_of = get_catalog().category_kind
+    if first is None or second is None or kind_of(first.category) == kind_of(second.category):
         return False  # one product cut in two
     sureness = (first.confidence * first.score + second.confidence * second.score) / 2
     return whole is None or sureness > whole.confidence * whole.score

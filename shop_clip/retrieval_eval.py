@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
 
 from .conf import shop_clip_settings
 from .knn import Restriction, nearest
@@ -114,8 +113,8 @@ def _labelled_products() -> dict[Any, dict]:
         column = model._meta.get_field(name)
     except FieldDoesNotExist:
         column = None
-    if not isinstance(column, models.JSONField):  # Oscar's Product.attributes is a many-to-many
-        found = "does not exist" if column is None else f"is a {type(column).__name__}, not a JSONField"
+    if column is None or column.is_relation:  # Oscar's Product.attributes is a many-to-many
+        found = "does not exist" if column is None else f"is a {type(column).__name__}, not a JSON field"
         raise ValueError(f"SHOP_CLIP['EVAL_ATTRIBUTES_FIELD'] names {model._meta.label}.{name}, which {found}: "
                          "evaluation reads each product's labels ({\"category\": ..., \"colour\": ...}) from a "
                          "JSON field; add one, or name the one you have (docs/training.md)")

@@ -110,12 +110,13 @@ def test_tagging_settings_are_checked_at_start(settings):
     assert [error.id for error in check_tagging()] == ["shop_clip.E006"]
 
 
-
 def test_look_categories_that_are_not_lists_are_reported(settings):
     """A string where a list belongs was read letter by letter: "trousers" offered t, r, o, ..."""
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CATEGORIES": {"t-shirt": "trousers", "hat": ["scarf"]}}
     messages = [m for m in run_checks() if m.id == "shop_clip.E010"]
     assert [m.msg for m in messages] == ["SHOP_CLIP['LOOK_CATEGORIES']['t-shirt'] is not a list of category names."]
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CATEGORIES": {"t-shirt": ("trousers",), "hat": {"scarf"}}}
+    assert "shop_clip.E010" not in ids(run_checks())  # tuples and sets are lists enough
     settings.SHOP_CLIP = {**settings.SHOP_CLIP, "LOOK_CATEGORIES": [("t-shirt", ["trousers"])]}
     assert "not a mapping" in next(m.msg for m in run_checks() if m.id == "shop_clip.E010")
 

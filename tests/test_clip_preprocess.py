@@ -107,11 +107,16 @@ def test_decoded_once_to_the_models_side_the_pixels_are_the_processors_own(size)
     assert (ours - reference).abs().max().item() < 1e-4
 
 
-def test_loading_the_model_prints_no_progress_bar_and_leaves_the_bar_setting_as_it_was(capfd):
+def test_loading_the_model_prints_no_loading_bar_and_leaves_other_bars_alone(capfd):
     """transformers' "Loading weights" bar was printed by every command, and a worker logged it as a warning."""
+    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
-    assert transformers_logging.is_progress_bar_enabled()
+    from shop_clip.encoders.sentence_transformers import resolve_model_path
+
+    SentenceTransformer(resolve_model_path("shop-clip-mini"), device="cpu")
+    assert "Loading weights" in capfd.readouterr().err  # the bar the library prints by itself
     SentenceTransformerEncoder("shop-clip-mini", device="cpu")
     assert "Loading weights" not in capfd.readouterr().err
-    assert transformers_logging.is_progress_bar_enabled()  # a store's own downloads still show theirs
+    # A download's bars (the hub's) and transformers' others are as they were.
+    assert transformers_logging.is_progress_bar_enabled() and transformers_logging.set_tqdm_hook(None) is None

@@ -134,7 +134,7 @@ def test_a_query_is_grouped_by_the_attributes_it_names_unless_it_says_otherwise(
     assert second.kind == "gifts"
 
 
-@pytest.mark.parametrize("name, found", [("category", "is a ForeignKey, not a JSONField"),
+@pytest.mark.parametrize("name, found", [("category", "is a ForeignKey, not a JSON field"),
                                          ("labels", "does not exist")])
 def test_eval_names_an_attributes_field_that_is_not_json(small_store, settings, name, found):
     """Oscar's Product.attributes is a many-to-many: eval said no product had a 'category' label."""

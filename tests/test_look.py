@@ -282,3 +282,21 @@ def test_a_panorama_or_a_speckled_photo_gets_a_bounded_number_of_regions():
         confetti.paste((200, 30, 30), (int(x), int(y), int(x) + 22, int(y) + 22))
     assert 0 < len(regions.flat_lay_boxes(confetti)) <= 24
 
+
+
+def test_a_regions_votes_pool_by_kind_and_are_the_categories_own_without_kinds(monkeypatch):
+    """Three trees' shirts, each nearer than one bag by a hair: by category the bag won with a third
+    of the votes; pooled by kind, the shirts win, named by their best-voted tree."""
+    from shop_clip import look
+    from shop_clip.catalog import get_catalog
+    from shop_clip.knn import Neighbour
+
+    rows = [Neighbour(4, 0.095, "main", 4), Neighbour(1, 0.10, "main", 1), Neighbour(2, 0.10, "main", 2),
+            Neighbour(3, 0.101, "main", 3)]
+    known = {1: ["men/shirts"], 2: ["women/shirts"], 3: ["kids/shirts"], 4: ["bags"]}
+    alone = look._voted_region((0, 0, 1, 1), None, [rows], known)
+    assert alone.category == "bags" and 0.3 < alone.confidence < 0.35 and alone.score == pytest.approx(0.905)
+    monkeypatch.setattr(type(get_catalog()), "category_kind", lambda self, value: value.rsplit("/", 1)[-1])
+    pooled = look._voted_region((0, 0, 1, 1), None, [rows], known)
+    assert pooled.category in {"men/shirts", "women/shirts"} and pooled.confidence > 0.65
+    assert pooled.score == pytest.approx(0.9)

@@ -35,16 +35,20 @@ REGIONS_DIR = "look_regions"
 @contextlib.contextmanager
 def _quiet_loading():
     """transformers' "Loading weights" bar off while the model loads: every command and worker
-    start printed it, and Celery logs a child's stderr as warnings."""
+    start printed it, and Celery logs a child's stderr as warnings.  A download's bars are the
+    hub's, and stay as they are."""
     from transformers.utils import logging as transformers_logging
 
-    shown = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
+    def hook(factory, args, kwargs):
+        if kwargs.get("desc") == "Loading weights":
+            return factory(*args, **{**kwargs, "disable": True})
+        return previous(factory, args, kwargs) if previous is not None else factory(*args, **kwargs)
+
+    previous = transformers_logging.set_tqdm_hook(hook)
     try:
         yield
     finally:
-        if shown:
-            transformers_logging.enable_progress_bar()
+        transformers_logging.set_tqdm_hook(previous)
 
 
 def resolve_model_path(model: str) -> str:

@@ -61,8 +61,8 @@ def render_page(request: HttpRequest, template: str, context: dict, outcome: Out
 NOT_ALLOWED = "This page cannot take what was sent to it: open it from the shop's menu and search from there."
 
 
-def require_http_methods(allowed: list[str]):
-    """Django's decorator of the same name, answered with a page saying so (Django's 405 is blank)."""
+def allow_methods(allowed: list[str]):
+    """Django's ``require_http_methods``, answered with a page saying so (Django's 405 is blank)."""
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -106,7 +106,7 @@ def mode_choices() -> list[tuple[str, str]]:
 
 
 @csrf_exempt  # it takes no POST: a POST is then told 405, not refused for a token it never needs
-@require_http_methods(["GET", "HEAD"])
+@allow_methods(["GET", "HEAD"])
 def search_page(request: HttpRequest) -> HttpResponse:
     """Results for ``?q=`` with the store's filters, a page at a time (``limit``, ``offset``)."""
     refused = None
@@ -163,7 +163,7 @@ def with_limited_upload(view: Callable[[HttpRequest], HttpResponse], refused_tem
         return protected(request)
 
     upload_view.__doc__ = view.__doc__
-    return require_http_methods(["GET", "HEAD", "POST"])(upload_view)
+    return allow_methods(["GET", "HEAD", "POST"])(upload_view)
 
 
 def photo_form_context(params: Mapping[str, Any], template: str) -> dict:
@@ -217,7 +217,7 @@ shop_the_look_page = with_limited_upload(_shop_the_look, "shop_clip/shop_the_loo
 
 
 @csrf_exempt  # as search_page
-@require_http_methods(["GET", "HEAD"])
+@allow_methods(["GET", "HEAD"])
 def product_page(request: HttpRequest, pk: str) -> HttpResponse:
     """A product shoppers may see: its own page where the store has one (``get_absolute_url``),
     else a page of its own with "more like this" and "complete the look"."""

@@ -255,6 +255,7 @@ def test_oscars_product_admin_has_shop_clips_column_filter_and_details(shop, adm
     page = listing.content.decode()
     assert "shop-clip" in page and "Embed again with shop-clip" in page
     assert "column-upc" in page  # Oscar's own columns are still there
+
     def listed(state: str) -> int:
         return admin_client.get("/admin/catalogue/product/", {"shop_clip": state}).context["cl"].result_count
 

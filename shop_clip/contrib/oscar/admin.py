@@ -11,16 +11,19 @@ Oscar registers ``catalogue.Product`` itself, so a shop swaps the registration i
 from __future__ import annotations
 
 from django.contrib import admin
-from oscar.apps.catalogue.admin import ProductAdmin as OscarProductAdmin
-from oscar.core.loading import get_model
+from oscar.core.loading import get_class, get_model
 
 from shop_clip.admin import ShopClipProductAdminMixin
 
 __all__ = ["ProductAdmin", "register_product_admin"]
 
 
+# get_class: a shop's forked catalogue app's admin, where it has one, else Oscar's.
+OscarProductAdmin = get_class("catalogue.admin", "ProductAdmin")
+
+
 class ProductAdmin(ShopClipProductAdminMixin, OscarProductAdmin):
-    """Oscar's ``ProductAdmin`` (its inlines, filters and columns) and shop-clip's."""
+    """The shop's (Oscar's) ``ProductAdmin``, its inlines, filters and columns, and shop-clip's."""
 
 
 def register_product_admin(site: admin.AdminSite = admin.site) -> None:

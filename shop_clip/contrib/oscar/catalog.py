@@ -7,10 +7,10 @@ Named by ``SHOP_CLIP["CATALOG"] = "shop_clip.contrib.oscar.OscarCatalog"``, with
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from django.apps import apps
 from django.db import models
 from django.db.models import Prefetch, Q
 
@@ -63,50 +63,40 @@ class OscarCatalog(SettingsCatalog):
 
     def category_choices(self) -> list[str]:
         """Every browsable category's full slug."""
-        return sorted(set(self._categories().values_list(categories.FULL_SLUG, flat=True)))
+        return sorted(node.full_slug for node in categories.tree())
 
     def category_names(self, values: Iterable[str]) -> dict[str, str]:
         """Full slug -> Oscar's category name; the full name ("Men > Shirts") where another
         browsable category has the same name."""
-        rows = categories.with_display_names(self._named(values))
-        return {getattr(row, categories.FULL_SLUG): getattr(row, categories.FULL_NAME)
-                if getattr(row, categories.NAME_SHARED) else row.name for row in rows}
+        nodes = categories.tree()
+        names = Counter(node.name for node in nodes)
+        return {node.full_slug: node.full_name if names[node.name] > 1 else node.name
+                for node in categories.named(values, nodes)}
 
     def category_lookups(self, values: Iterable[str]) -> dict[str, Any]:
         """The products listed in the categories ``values`` (full slugs) themselves."""
-        ids = self._named(values).values_list("pk", flat=True)
-        return {"categories__in": sorted(ids)}  # a list of keys: the statement's key (``Restriction.key``)
+        # A list of keys: the statement's key (``Restriction.key``).
+        return {"categories__in": sorted(node.pk for node in categories.named(values, categories.tree()))}
 
     def category_kind(self, value: str) -> str:
-        """A category's own slug: "Men > Shirts" and "Women > Shirts" hold the same kind of product."""
+        """A category's own slug: "Men > Shirts" and "Women > Shirts" hold the same kind of product
+        (and so do two trees' "Sale", which a shop names apart when they should not pool)."""
         return value.rsplit("/", 1)[-1]
 
     def category_family(self, values: Iterable[str]) -> set[str]:
-        """The full slugs ``values``, those of their ancestors and subcategories (treebeard's
-        materialised path: an ancestor's path begins a descendant's), and those of the categories
-        of the same kind elsewhere in the tree (and their subcategories): a women's shirt's look
-        is not completed by men's shirts."""
-        values = list(values)
-        if not values:
-            return set()
+        """The full slugs ``values``, those of their ancestors and subcategories, and those of the
+        categories of the same kind elsewhere in the tree and their subcategories: a women's
+        shirt's look is not completed by men's shirts."""
+        values = set(values)
+        nodes = categories.tree()
+        chosen = [node.path for node in categories.named(values, nodes)]
+        if not chosen:
+            return values
         kinds = {self.category_kind(value) for value in values}
-        paths = list(self._named(values).values_list("path", flat=True))
-        if not paths:
-            return set(values)
-        alike = list(self._categories().filter(slug__in=kinds).values_list("path", flat=True))
-        step = apps.get_model("catalogue", "Category").steplen
-        related = Q()
-        for path in paths:
-            related |= Q(path__startswith=path) | Q(path__in=[path[:end] for end in range(step, len(path), step)])
-        for path in alike:
-            related |= Q(path__startswith=path)
-        return set(values) | set(self._categories().filter(related).values_list(categories.FULL_SLUG, flat=True))
-
-    def _categories(self) -> models.QuerySet:
-        return on_read(categories.browsable()).order_by()
-
-    def _named(self, values: Iterable[str]) -> models.QuerySet:
-        return self._categories().filter(**{f"{categories.FULL_SLUG}__in": list(values)})
+        alike = [node.path for node in nodes if node.slug in kinds]
+        return values | {node.full_slug for node in nodes
+                         if any(node.path.startswith(path) or path.startswith(node.path) for path in chosen)
+                         or any(node.path.startswith(path) for path in alike)}
 
     # -- answers ----------------------------------------------------------------------------------
     def product_queryset(self) -> models.QuerySet:

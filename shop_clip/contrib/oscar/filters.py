@@ -14,7 +14,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from shop_clip.catalog import yes_or_no
-from shop_clip.contrib.oscar.categories import FULL_SLUG, browsable
+from shop_clip.contrib.oscar.categories import tree
 
 __all__ = ["available", "in_category", "in_stock", "max_price", "min_price"]
 
@@ -30,9 +30,9 @@ def in_category(value: str) -> Q:
     category page lists them); a child product is in its parent's categories.  ``value`` is a full
     slug (``clothing/t-shirts``), or a category's own slug (``t-shirts``): every category of that
     slug, as links made before full slugs name it."""
-    categories = browsable()
-    paths = (list(categories.filter(**{FULL_SLUG: value}).values_list("path", flat=True))
-             or list(categories.filter(slug=value).values_list("path", flat=True)))
+    nodes = tree(read=False)
+    paths = ([node.path for node in nodes if node.full_slug == value]
+             or [node.path for node in nodes if node.slug == value])
     if not paths:
         return Q(pk__in=[])
     subtree = Q()
