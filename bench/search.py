@@ -566,7 +566,8 @@ def _filters(params: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     from shop_clip.search import restriction_for
     from shop_clip.spaces import active_space
 
-    store, words = dict(restriction_for(active_space(), filters=params).lookups), params.get(KEYWORDS)
+    named = {name: value for name, value in params.items() if name != KEYWORDS}  # the words are no store filter
+    store, words = dict(restriction_for(active_space(), filters=named).lookups), params.get(KEYWORDS)
     return store, {**store, **(keyword_filter(words) if words else {})}
 
 

@@ -4,8 +4,9 @@ the argument and what it takes, so a store's slip (a category for a product, a l
 
 from __future__ import annotations
 
+import difflib
 import operator
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import QueryDict
 
-from .catalog import FilterError, get_catalog
+from .catalog import FilterError, UnknownFilter, get_catalog
+from .conf import shop_clip_settings
 from .errors import ProductNotFound, QueryError
 
 FILTER_VALUE_TYPES = (str, int, float, Decimal, date)
@@ -72,14 +74,51 @@ def product_queryset(queryset: Any) -> models.QuerySet | None:
     return queryset
 
 
+def filter_names() -> frozenset[str] | None:
+    """The names ``filters`` take: the catalog's (``FILTERS``) and ``TAG_FILTERS``; None where the
+    catalog does not say which it reads (``CatalogBase.filter_names``)."""
+    names = get_catalog().filter_names()
+    return None if names is None else names | frozenset(shop_clip_settings.TAG_FILTERS or ())
+
+
+def named_filters(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The store's named filters among ``params`` (a page's query string or form, which also
+    carries its own fields and a campaign's tracking names); all of them where the catalog does
+    not say which names it reads."""
+    names = filter_names()
+    if names is None:
+        return params
+    if isinstance(params, QueryDict):
+        kept = QueryDict(mutable=True)
+        for name in names & set(params):
+            kept.setlist(name, params.getlist(name))
+        return kept
+    return {name: value for name, value in params.items() if name in names}
+
+
+def unknown_names(unknown: Iterable[str], known: Collection[str], what: str) -> str:
+    """A message naming ``unknown`` names (the nearest known one after each, where one is near)
+    and then every ``known`` one: ``what`` says what they are."""
+    parts = []
+    for name in sorted(unknown):
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        parts.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    listed = ", ".join(sorted(known)) if known else "none"
+    return f"unknown {what} {', '.join(parts)}; the {what}s are: {listed}"
+
+
 def filter_values(filters: Any) -> Mapping[str, Any]:
     """``filters`` as a mapping of one value each: a string, a number or a date (``True`` and
-    ``False`` for yes-or-no filters).  A QueryDict's repeated name is refused, as the HTTP API
-    refuses it, rather than read as its last value."""
+    ``False`` for yes-or-no filters).  A name no filter has is refused (a typo would otherwise
+    answer unfiltered), as is a QueryDict's repeated name, rather than read as its last value."""
     if filters is None:
         return {}
     if not isinstance(filters, Mapping):
         raise TypeError(f"filters must be a mapping of filter names to values, not {type(filters).__name__}")
+    names = filter_names()
+    unknown = [] if names is None else [str(name) for name in filters if name not in names]
+    if unknown:
+        raise UnknownFilter(unknown_names(unknown, names, "filter"))
     if isinstance(filters, QueryDict):
         repeated = sorted(name for name, values in filters.lists() if len(values) > 1)
         if repeated:

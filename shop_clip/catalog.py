@@ -36,6 +36,10 @@ class FilterError(ValueError):
     """A search filter value is invalid; the message is for the shopper's client."""
 
 
+class UnknownFilter(FilterError):
+    """A filter name the store has no filter of: a caller's typo, not a shopper's value."""
+
+
 class CatalogBase:
     """How shop-clip sees a store's products: the one place that knows the store's models.
 
@@ -100,6 +104,12 @@ class CatalogBase:
         """``Q`` conditions on the product from the store's computed filters (availability over
         stock records, "on sale"); FilterError naming the parameter when one fails."""
         return []
+
+    def filter_names(self) -> frozenset[str] | None:
+        """The names ``filter_kwargs`` and ``filter_conditions`` read, so that a name neither reads
+        (a typo: ``colur``) is refused, not ignored; None where the catalog does not say, and no
+        name is refused."""
+        return None
 
     def group_of(self, product_ids: Iterable[Any]) -> dict[Any, Any]:
         """Each product's family: its parent's key, or its own (every product its own without variants)."""
@@ -288,8 +298,16 @@ class SettingsCatalog(CatalogBase):
         return qs
 
     # -- filters --------------------------------------------------------------------------------
+    def filter_names(self) -> frozenset[str] | None:
+        """``FILTERS``' names, where the store's subclass reads no others (it overrides neither
+        ``filter_kwargs`` nor ``filter_conditions``)."""
+        own = (type(self).filter_kwargs is SettingsCatalog.filter_kwargs
+               and type(self).filter_conditions is SettingsCatalog.filter_conditions)
+        return frozenset(self.filters) | frozenset(self.filter_callables) if own else None
+
     def filter_kwargs(self, params: Mapping[str, str], prefix: str = "") -> dict[str, Any]:
-        """ORM filter kwargs from query parameters; unknown parameters are ignored.
+        """ORM filter kwargs from query parameters; other names are the caller's to check
+        (``filter_names``).
 
         Values are parsed by the model field the lookup ends on; a bad value raises FilterError.
         """

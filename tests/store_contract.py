@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from django.urls import reverse
 from PIL import Image
 
 from shop_clip import look, search
+from shop_clip.catalog import UnknownFilter
 
 T = TypeVar("T")
 ProductJson = Mapping[str, Any]
@@ -294,6 +296,33 @@ class StoreContract:
                 response = client.get(reverse("shop_clip:search"), {"q": catalog.text, name: value})
                 assert response.status_code == 400, (name, value, response.content[:300])
                 assert name in response.json()["detail"], (name, value)
+
+    def test_a_misspelt_filter_is_refused_naming_the_filter_meant(self, contract_catalog, contract_filters,
+                                                                 contract_client):
+        catalog, client = contract_catalog, contract_client
+        first, photo = catalog.products[0], next(iter(catalog.photos.values()))
+        names = sorted({name for case in contract_filters for name in case.params})
+        for name, value in ((name, case.params[name]) for case in contract_filters for name in case.params):
+            typo = name[:-1]  # a letter short: nearer its own name than any other's
+            meant = f"did you mean '{name}'?"
+            answers = {"search": client.get(reverse("shop_clip:search"), {"q": catalog.text, typo: value}),
+                       "photo search": client.post(f"{reverse('shop_clip:search-image')}?{urlencode({typo: value})}",
+                                                   {"image": upload(photo.data)}),
+                       "look-alikes": client.get(product_url("similar", first), {typo: value}),
+                       "complete the look": client.get(product_url("complete-the-look", first), {typo: value})}
+            for what, response in answers.items():
+                assert response.status_code == 400, (what, typo, response.content[:300])
+                detail = response.json()["detail"]
+                assert f"unknown parameter '{typo}' ({meant})" in detail and all(n in detail for n in names), detail
+            with pytest.raises(UnknownFilter, match=re.escape(f"unknown filter '{typo}' ({meant})")):
+                search.search(catalog.text, filters={typo: value})
+            with pytest.raises(UnknownFilter, match=re.escape(meant)):
+                look.complete_the_look(first, filters={typo: value})
+        # The operation's own names are no filters: a page size is not taken for one.
+        with pytest.raises(UnknownFilter, match="unknown filter 'limit'"):
+            search.search(catalog.text, filters={"limit": "5"})
+        response = client.get(reverse("shop_clip:search"), {"q": catalog.text, "limt": "5"})
+        assert response.status_code == 400 and "'limt' (did you mean 'limit'?)" in response.json()["detail"]
 
     def test_an_unknown_or_malformed_product_is_404(self, contract_catalog, contract_client):
         catalog = contract_catalog

@@ -5,6 +5,7 @@ the categories' were, and ``similar(category)`` answered for the product with it
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from django.http import QueryDict
 from PIL import Image
 
 from shop_clip import look, search
-from shop_clip.catalog import FilterError
+from shop_clip.catalog import FilterError, SettingsCatalog, UnknownFilter
 from shop_clip.errors import ProductNotFound, QueryError
 from shop_clip.images import ImageRejected
 
@@ -107,6 +108,32 @@ def test_filters_are_a_mapping_of_one_value_each(product, settings):
     as_number = search.search("red shirt", filters={"max_price": 30}, mode="vector", limit=20)
     assert keys(as_number) == keys(search.search("red shirt", filters={"max_price": "30"}, mode="vector", limit=20))
     assert as_number.hits and all(hit.product.price <= 30 for hit in as_number)
+
+
+class BrandCatalog(SettingsCatalog):
+    """A store's catalog that reads a filter of its own, which FILTERS does not name."""
+
+    def filter_kwargs(self, params, prefix=""):
+        kwargs = super().filter_kwargs(params, prefix)
+        return {**kwargs, f"{prefix}title__icontains": params["brand"]} if params.get("brand") else kwargs
+
+
+def test_a_filter_name_no_filter_has_is_refused_naming_the_nearest(product, settings):
+    filters = "category, colour, in_stock, max_price, min_price, pattern"  # FILTERS and TAG_FILTERS
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, **settings.DEMO_TAGGING}
+    for call in (lambda given: search.search("red shirt", filters=given),
+                 lambda given: search.similar(product, filters=given),
+                 lambda given: look.complete_the_look(product, filters=given)):
+        with pytest.raises(UnknownFilter, match=re.escape(
+                f"unknown filter 'max_prise' (did you mean 'max_price'?); the filters are: {filters}")):
+            call({"max_prise": "10"})  # was: answered unfiltered, every price
+        with pytest.raises(UnknownFilter, match="unknown filter 'brand'; the filters"):  # nothing near it
+            call({"brand": "acme", "colour": "red"})
+    # A catalog that reads names of its own says none, and no name is refused.
+    settings.SHOP_CLIP = {**settings.SHOP_CLIP, "CATALOG": "tests.test_python_arguments.BrandCatalog"}
+    titled = search.search("shirt", filters={"brand": product.title.split()[0]}, mode="vector", limit=50)
+    assert titled.hits and all(product.title.split()[0].lower() in hit.product.title.lower() for hit in titled)
+    assert search.search("shirt", filters={"max_prise": "10"}, mode="vector", limit=5).hits
 
 
 def test_a_photo_is_an_image_its_bytes_or_an_open_file(product):

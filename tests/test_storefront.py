@@ -134,6 +134,17 @@ def test_the_stores_filters_narrow_the_results(shop, params, check):
         assert f'value="{value}" selected' in page or f'name="{name}" value="{value}"' in page, name
 
 
+def test_a_links_campaign_names_are_not_filters_and_the_stores_filters_still_are(shop, catalog):
+    """The storefront passes on only the store's filters: the Python API refuses any other name."""
+    tracked = {"q": "red striped", "limit": 100, "max_price": "50", "utm_source": "newsletter", "fbclid": "x1"}
+    response = shop.get(SHOP, tracked)
+    found = products(card_ids(response))
+    assert response.status_code == 200 and found and all(product.price <= 50 for product in found.values())
+    product = next(iter(found.values()))
+    uploaded = shop.post(f"{SHOP}photo/?utm_source=newsletter", {"image": photo_of(product), "max_price": "50"})
+    assert uploaded.status_code == 200 and products(card_ids(uploaded))
+
+
 def selected(page: str, name: str) -> list[str]:
     """The values the form's ``name`` menu shows selected."""
     menu = re.search(rf'<select id="[^"]*" name="{name}">(.*?)</select>', page, re.S).group(1)
@@ -510,6 +521,21 @@ def test_tags_take_a_templates_numbers_as_text_and_refuse_another_models_object(
     settings.DEBUG = True
     with pytest.raises(TemplateSyntaxError, match="similar_products.*product must be a catalog.Product"):
         render("{% similar_products product.category %}", product=product)
+
+
+def test_a_tags_misspelt_filter_is_the_templates_mistake(catalog, db, settings, caplog):
+    from django.template import TemplateSyntaxError
+
+    from demo_project.catalog.models import Product
+
+    product = Product.objects.get(pk=catalog[4])
+    settings.DEBUG = False
+    with caplog.at_level("ERROR", logger="shop_clip.storefront"):
+        shown = render('{% similar_products product in_stok=True as items %}{{ items|length }}', product=product)
+    assert shown == "0" and "unknown filter 'in_stok' (did you mean 'in_stock'?)" in caplog.text
+    settings.DEBUG = True
+    with pytest.raises(TemplateSyntaxError, match="complete_the_look.*unknown filter 'in_stok'"):
+        render("{% complete_the_look product in_stok=True %}", product=product)
 
 
 def test_search_box_tag(catalog, db):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
+from django.http import QueryDict
+from rest_framework.settings import api_settings
+
+from ..arguments import filter_names, unknown_names
 from ..errors import QueryError
 
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
@@ -42,3 +46,31 @@ def paging(params: Mapping[str, str]) -> dict[str, int]:
 def look_sizes(params: Mapping[str, str]) -> dict[str, int | None]:
     """``categories`` and ``per_category`` keyword arguments."""
     return {"categories": whole_number(params, "categories"), "per_category": whole_number(params, "per_category")}
+
+
+def refuse_unknown(params: Mapping[str, str], own: Collection[str], *, takes_filters: bool) -> None:
+    """QueryError naming each parameter that is neither the operation's own (``own``, DRF's
+    ``?format=``) nor one of the store's filters, the nearest known name beside it: a typo
+    (``price_max``) would otherwise be answered as if it were not there.  Nothing is refused where
+    the catalog does not say which filter names it reads."""
+    filters = filter_names() if takes_filters else frozenset()
+    if filters is None:
+        return
+    known = {*own, *filters, *_framework_names()}
+    unknown = [name for name in params if name not in known]
+    if unknown:
+        raise QueryError(unknown_names(unknown, sorted(known - _framework_names()), "parameter"))
+
+
+def filters_of(params: Mapping[str, str], own: Collection[str]) -> QueryDict:
+    """``params`` less the operation's own parameters and DRF's: the filters, as the Python API
+    takes them."""
+    kept = QueryDict(mutable=True)
+    for name in set(params) - set(own) - _framework_names():
+        kept.setlist(name, params.getlist(name) if isinstance(params, QueryDict) else [params[name]])
+    return kept
+
+
+def _framework_names() -> set[str]:
+    """Names DRF reads itself: the format override, and a browser form's CSRF token."""
+    return {name for name in (api_settings.URL_FORMAT_OVERRIDE, "csrfmiddlewaretoken") if name}

@@ -24,7 +24,7 @@ from ..images import read_limited
 from ..read_db import on_read, reading
 from ..results import Look, Mode, Page
 from ..status import index_status
-from .params import look_sizes, once_each, paging
+from .params import filters_of, look_sizes, once_each, paging, refuse_unknown
 from .refusals import refusal
 from .serializers import (
     ErrorSerializer,
@@ -131,10 +131,24 @@ class SearchServiceView(APIView):
         request.upload_handlers = [LimitedMemoryUploadHandler(request)]
         return super().initialize_request(request, *args, **kwargs)
 
+    own_params: tuple[str, ...] = ()  # the query's names that are not the store's filters
+
     def initial(self, request, *args, **kwargs):
         refuse_declared_length(request.META)
         super().initial(request, *args, **kwargs)
         once_each(request.GET)
+        if request.method != "POST":  # an upload's names are its query string's and form's (_upload_params)
+            refuse_unknown(request.GET, self.own_params, takes_filters=self.takes_filters)
+
+    def filters(self, params: QueryDict) -> QueryDict:
+        """The store's filters among ``params``."""
+        return filters_of(params, self.own_params)
+
+    def upload_params(self, request) -> QueryDict:
+        """``_upload_params``, each name one the operation takes."""
+        params = _upload_params(request)
+        refuse_unknown(params, self.own_params, takes_filters=self.takes_filters)
+        return params
 
     def dispatch(self, request, *args, **kwargs):
         if not self.reads_answers:
@@ -181,6 +195,8 @@ class SearchServiceView(APIView):
 
 
 class SearchView(SearchServiceView):
+    own_params = ("q", "mode", "limit", "offset")
+
     @documented(summary="Natural-language product search",
                    parameters=[OpenApiParameter("q", {"type": "string", "minLength": 1,
                                                       "maxLength": shop_clip_settings.MAX_QUERY_LENGTH},
@@ -188,20 +204,22 @@ class SearchView(SearchServiceView):
                    responses={200: PageSerializer, **_errors(400, 429, 503)})
     def get(self, request):
         return self.page_response(request, search.search(
-            request.GET.get("q"), filters=request.GET, mode=request.GET.get("mode"), **paging(request.GET)))
+            request.GET.get("q"), filters=self.filters(request.GET), mode=request.GET.get("mode"),
+            **paging(request.GET)))
 
 
 class ImageSearchView(SearchServiceView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_scope = IMAGE_SCOPE
+    own_params = ("image", "limit", "offset")
 
     @documented(summary="Visual search: upload a photo (multipart field 'image')",
                    parameters=[*PAGING], responses={200: PageSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
-        params = _upload_params(request)
+        params = self.upload_params(request)
         return self.page_response(request, search.search_by_image(
-            _uploaded_photo(request), filters=params, **paging(params)))
+            _uploaded_photo(request), filters=self.filters(params), **paging(params)))
 
 
 def _product_pk(pk: str):
@@ -216,7 +234,8 @@ def _product_pk(pk: str):
 
 def _upload_params(request) -> QueryDict:
     """An upload's paging and filters: the query string's and the form's other fields (a form that
-    posts ``limit`` beside the photo means it), each named in one of them only."""
+    posts ``limit`` beside the photo means it), each named in one of them only (the view's
+    ``upload_params`` refuses names it does not take)."""
     once_each(request.POST)
     once_each(request.FILES)  # two photos: the answer would be the last one's
     both = sorted(set(request.GET) & set(request.POST))
@@ -238,33 +257,39 @@ def _uploaded_photo(request) -> bytes:
 
 
 class SimilarView(SearchServiceView):
+    own_params = ("limit", "offset")
+
     @documented(summary="Look-alike products", parameters=[*PAGING],
                    responses={200: PageSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
-        return self.page_response(request, search.similar(_product_pk(pk), filters=request.GET, **paging(request.GET)))
+        return self.page_response(request, search.similar(_product_pk(pk), filters=self.filters(request.GET),
+                                                                **paging(request.GET)))
 
 
 class CompleteTheLookView(SearchServiceView):
+    own_params = ("categories", "per_category")
+
     @documented(summary="Complete the look: matching products from other categories",
                    parameters=[*LOOK_PARAMS],
                    responses={200: LookSerializer, **_errors(400, 404, 409, 429, 503)})
     def get(self, request, pk: str):
         return self.look_response(request, look.complete_the_look(
-            _product_pk(pk), filters=request.GET, **look_sizes(request.GET)))
+            _product_pk(pk), filters=self.filters(request.GET), **look_sizes(request.GET)))
 
 
 class ShopTheLookView(SearchServiceView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_scope = IMAGE_SCOPE
+    own_params = ("image", "categories", "per_category")
 
     @documented(summary="Shop the look: the products a scene photo shows (multipart field 'image')",
                    parameters=[*LOOK_PARAMS],
                    responses={200: LookSerializer, **_errors(400, 413, 429, 503)},
                    request=PHOTO_UPLOAD)
     def post(self, request):
-        params = _upload_params(request)
+        params = self.upload_params(request)
         return self.look_response(request, look.shop_the_look(
-            _uploaded_photo(request), filters=params, **look_sizes(params)))
+            _uploaded_photo(request), filters=self.filters(params), **look_sizes(params)))
 
 
 class ProductTagsView(SearchServiceView):

@@ -27,6 +27,7 @@ from ..api.params import look_sizes, paging
 from ..api.refusals import refusal
 from ..api.throttling import IMAGE_SCOPE, SEARCH_SCOPE
 from ..api.uploads import LimitedMemoryUploadHandler, UploadTooLarge, refuse_declared_length
+from ..arguments import named_filters
 from ..catalog import get_catalog
 from ..conf import shop_clip_settings
 from ..keywords import keyword_search_enabled
@@ -121,8 +122,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
                **search_field_context()}
     if refused or not query:
         return render_page(request, "shop_clip/search.html", context, refused)
-    outcome = ask(request, SEARCH_SCOPE, lambda: search.search(query, filters=params, mode=params.get("mode"),
-                                                               **paging(params)))
+    # A page's link may carry a campaign's names (utm_source): only the store's filters filter.
+    outcome = ask(request, SEARCH_SCOPE, lambda: search.search(
+        query, filters=named_filters(params), mode=params.get("mode"), **paging(params)))
     if outcome.answer is not None:
         context.update(results_context(params, outcome.answer))
     return render_page(request, "shop_clip/search.html", context, outcome)
@@ -183,7 +185,7 @@ def _photo_search(request: HttpRequest) -> HttpResponse:
         posted_copy = request.POST.get(COPY_FIELD) if PHOTO_FIELD not in request.FILES else None
         # The next page searches the copy the first one did, byte for byte.
         photo = from_data_url(posted_copy) if posted_copy else search_copy(uploaded_photo(request))
-        return photo, search.search_by_image(photo, filters=request.POST, **paging(request.POST))
+        return photo, search.search_by_image(photo, filters=named_filters(request.POST), **paging(request.POST))
 
     outcome = ask(request, IMAGE_SCOPE, question)
     if outcome.answer is not None:
@@ -202,7 +204,7 @@ def _shop_the_look(request: HttpRequest) -> HttpResponse:
 
     def question():
         photo = uploaded_photo(request)
-        answer = look.shop_the_look(photo, filters=request.POST, **look_sizes(request.POST))
+        answer = look.shop_the_look(photo, filters=named_filters(request.POST), **look_sizes(request.POST))
         return display_copy(photo), answer
 
     outcome = ask(request, IMAGE_SCOPE, question)

@@ -27,7 +27,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 
 from .. import look, search
-from ..catalog import FilterError
+from ..catalog import FilterError, UnknownFilter
 from ..errors import NotEmbedded, ProductNotFound, QueryError
 from ..read_db import ReadDatabaseUnavailable
 from ..spaces import NoActiveSpace
@@ -48,7 +48,7 @@ def template_number(value: Any) -> Any:
     return value
 
 
-def misused(tag: str, exc: TypeError) -> None:
+def misused(tag: str, exc: TypeError | UnknownFilter) -> None:
     """A template's mistake: the developer sees it with DEBUG, the shopper never does."""
     if settings.DEBUG:
         raise template.TemplateSyntaxError(f"{{% {tag} %}}: {exc}") from exc
@@ -62,7 +62,7 @@ def similar_cards(product: Any, limit: int = 8, queryset: Any = None, **filters:
     try:
         return cards_for(search.similar(product, queryset=queryset, filters=filters or None,
                                         limit=template_number(limit)).hits)
-    except TypeError as exc:
+    except (TypeError, UnknownFilter) as exc:  # the template's mistake, before a value's (QUIET)
         misused("similar_products", exc)
     except QUIET as exc:
         logger.info("no look-alikes for product %s: %s", getattr(product, "pk", product), exc)
@@ -80,7 +80,7 @@ def look_of(product: Any, categories: int | None = None, per_category: int | Non
         return look_rows(look.complete_the_look(product, queryset=queryset, filters=filters or None,
                                                 categories=template_number(categories),
                                                 per_category=template_number(per_category)))
-    except TypeError as exc:
+    except (TypeError, UnknownFilter) as exc:  # the template's mistake, before a value's (QUIET)
         misused("complete_the_look", exc)
     except QUIET as exc:
         logger.info("no look for product %s: %s", getattr(product, "pk", product), exc)

@@ -118,10 +118,11 @@ def test_the_replica_is_a_streaming_standby(catalog):
     {"q": "cotton", "mode": "keyword"},  # the planner's estimate of the words' matches
 ])
 def test_search_answers_from_the_replica_and_as_the_primary_would(catalog, params):
-    query, filters = params["q"], {key: value for key, value in params.items() if key != "q"}
+    query, mode = params["q"], params.get("mode")
+    filters = {key: value for key, value in params.items() if key not in ("q", "mode")}
     with CaptureQueriesContext(connections["default"]) as primary, \
             CaptureQueriesContext(connections["replica"]) as replica:
-        page = search.search(query, filters=filters, mode=filters.get("mode"), limit=10)
+        page = search.search(query, filters=filters, mode=mode, limit=10)
         response = Client().get("/api/shop-clip/search/", {**params, "limit": 10})
     assert response.status_code == 200
     assert [hit["product"]["id"] for hit in response.json()["results"]] == [hit.product.pk for hit in page.hits]
@@ -132,7 +133,7 @@ def test_search_answers_from_the_replica_and_as_the_primary_would(catalog, param
     # connection (a savepoint first where the test's transaction wraps it).
     assert any("SET LOCAL " in sql and "<=>" in sql for sql in read)
     with override_settings(SHOP_CLIP={**settings.SHOP_CLIP, "READ_DATABASE": None}):
-        on_primary = search.search(query, filters=filters, mode=filters.get("mode"), limit=10)
+        on_primary = search.search(query, filters=filters, mode=mode, limit=10)
     assert [(hit.product.pk, round(hit.score, 4)) for hit in on_primary.hits] == \
         [(hit.product.pk, round(hit.score, 4)) for hit in page.hits]
 
