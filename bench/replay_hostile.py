@@ -35,6 +35,11 @@ QUERY_CASES = [
     {"q": "dress", "mode": "vector\x00"}, {"q": "dress", **{f"p{n}": "1" for n in range(1001)}},
     {"categories": HUGE_INT}, {"per_category": "-1"}, {"min_price": HUGE_NUMBER},
 ]
+# Each operation's own names: one is sent only where it is taken, so its hostile value reaches the
+# parsing of that operation rather than the refusal of a name it does not take.
+TAKES = {"search/": {"q", "mode", "limit", "offset"}, "similar/": {"limit", "offset"},
+         "complete-the-look/": {"categories", "per_category"}}
+OPERATION_NAMES = set().union(*TAKES.values())
 BAD_PKS = ["0", "-1", HUGE_INT, "9" * 5000, "1.5", "1\x00", "%00", "abc", "'; select 1; --"]
 
 
@@ -75,9 +80,12 @@ def main() -> int:
 
     started = time.perf_counter()
     for params in QUERY_CASES:
-        query = urllib.parse.urlencode(params)
-        for path in ("search/", f"products/{pk}/similar/", f"products/{pk}/complete-the-look/"):
-            record(f"GET {path} {sorted(params)[:3]}", "GET", f"{base}/{path}?{query}")
+        for operation, taken in TAKES.items():
+            path = operation if operation == "search/" else f"products/{pk}/{operation}"
+            own = {name: value for name, value in params.items() if name in taken or name not in OPERATION_NAMES}
+            if own:
+                query = urllib.parse.urlencode(own)
+                record(f"GET {path} {sorted(own)[:3]}", "GET", f"{base}/{path}?{query}")
     for bad in BAD_PKS:
         for path in ("similar", "complete-the-look", "tags"):
             quoted = urllib.parse.quote(bad, safe="")

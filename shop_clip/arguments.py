@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import operator
+import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -96,15 +97,49 @@ def named_filters(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return {name: value for name, value in params.items() if name in names}
 
 
-def unknown_names(unknown: Iterable[str], known: Collection[str], what: str) -> str:
-    """A message naming ``unknown`` names (the nearest known one after each, where one is near)
-    and then every ``known`` one: ``what`` says what they are."""
+SHOWN_UNKNOWN = 5  # unknown names a message lists: a request of thousands of names is not echoed back
+CALL_ARGUMENTS = frozenset({"q", "text", "mode", "limit", "offset", "categories", "per_category", "queryset"})
+
+
+def unknown_names(unknown: Iterable[str], known: Collection[str], what: str,
+                  arguments: Collection[str] = ()) -> str:
+    """A message naming ``unknown`` names (the known one meant after each, where one is near, or
+    that it is one of the call's own ``arguments``) and then every ``known`` one: ``what`` says
+    what they are."""
+    unknown = sorted(unknown)
     parts = []
-    for name in sorted(unknown):
-        near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        parts.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-    listed = ", ".join(sorted(known)) if known else "none"
-    return f"unknown {what} {', '.join(parts)}; the {what}s are: {listed}"
+    for name in unknown[:SHOWN_UNKNOWN]:
+        meant = " or ".join(repr(near) for near in nearest_names(name, known))
+        if name in arguments:
+            parts.append(f"{name!r} (an argument of its own: {name}=...)")
+        else:
+            parts.append(f"{name!r}" + (f" (did you mean {meant}?)" if meant else ""))
+    if len(unknown) > SHOWN_UNKNOWN:
+        parts.append(f"and {len(unknown) - SHOWN_UNKNOWN} more")
+    listed = f"the {what}s are: {', '.join(sorted(known))}" if known else f"there are no {what}s"
+    return f"unknown {what} {', '.join(parts)}; {listed}"
+
+
+def nearest_names(name: str, known: Collection[str]) -> list[str]:
+    """The known names ``name`` was likely meant as: the same words in another order or case
+    (``price_max``, ``Max-Price`` for ``max_price``), else the one or two that hold its words
+    (``price``: ``max_price`` or ``min_price``), else the closest spellings if close (two where
+    they tie)."""
+    words = _words(name)
+    same_words = [candidate for candidate in sorted(known) if _words(candidate) == words]
+    if same_words:
+        return same_words[:1]
+    wider = [candidate for candidate in sorted(known) if set(words) < set(_words(candidate))]
+    if 0 < len(wider) <= 2:  # ``price``: a word of ``max_price`` and of ``min_price``
+        return wider
+    scored = sorted(((difflib.SequenceMatcher(None, name.lower(), candidate.lower()).ratio(), candidate)
+                     for candidate in known), key=lambda pair: (-pair[0], pair[1]))
+    best = [candidate for score, candidate in scored if score >= 0.75 and score == scored[0][0]]
+    return best[:2]
+
+
+def _words(name: str) -> list[str]:
+    return sorted(word for word in re.split(r"[_\W]+", name.lower()) if word)
 
 
 def filter_values(filters: Any) -> Mapping[str, Any]:
@@ -118,7 +153,7 @@ def filter_values(filters: Any) -> Mapping[str, Any]:
     names = filter_names()
     unknown = [] if names is None else [str(name) for name in filters if name not in names]
     if unknown:
-        raise UnknownFilter(unknown_names(unknown, names, "filter"))
+        raise UnknownFilter(unknown_names(unknown, names, "filter", CALL_ARGUMENTS))
     if isinstance(filters, QueryDict):
         repeated = sorted(name for name, values in filters.lists() if len(values) > 1)
         if repeated:

@@ -7,9 +7,11 @@ import pytest
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
+from rest_framework.versioning import QueryParameterVersioning
 
 from shop_clip.api.refusals import caused_by_input
 from shop_clip.api.throttling import DEFAULT_RATES, IMAGE_SCOPE, SEARCH_SCOPE, ShopClipRateThrottle
+from shop_clip.api.views import SearchView
 from shop_clip.models import ProductVector
 
 from .conftest import committed_demo_catalog, png_bytes
@@ -102,6 +104,29 @@ def test_a_format_no_renderer_has_is_a_406_that_names_the_formats(api):
     response = api.get("/api/shop-clip/search/", {"q": "red mug", "format": "xml"})
     assert response.status_code == 406
     assert response.json()["detail"].startswith("format must be one of json")
+
+
+def test_an_operation_refuses_a_name_it_does_not_take_in_the_query_or_beside_an_upload(api, catalog,
+                                                                                       monkeypatch):
+    status = api.get("/api/shop-clip/status/", {"verbose": "1"})
+    assert status.status_code == 400
+    assert status.json()["detail"] == "unknown parameter 'verbose'; there are no parameters"
+    assert api.get("/api/shop-clip/status/", {"format": "json"}).status_code == 200  # DRF's own
+    tags = api.get(f"/api/shop-clip/products/{catalog[0]}/tags/", {"colour": "red"})  # no filters there
+    assert tags.status_code == 400 and "unknown parameter 'colour'" in tags.json()["detail"]
+    look = api.post("/api/shop-clip/shop-the-look/", {"image": _file(png_bytes(size=(120, 120))), "limit": "3"})
+    assert look.status_code == 400 and "unknown parameter 'limit'" in look.json()["detail"]
+    assert "per_category" in look.json()["detail"]  # what it takes instead
+    price = api.get("/api/shop-clip/search/", {"q": "mug", "price": "5"})
+    assert "'price' (did you mean 'max_price' or 'min_price'?)" in price.json()["detail"]
+    # Names others read pass: jQuery's cache-buster; a query-parameter API version where the store versions so.
+    assert api.get("/api/shop-clip/search/", {"q": "mug", "_": "1733600000"}).status_code == 200
+    assert api.get("/api/shop-clip/search/", {"q": "mug", "version": "1.0"}).status_code == 400
+    monkeypatch.setattr(SearchView, "versioning_class", QueryParameterVersioning)
+    assert api.get("/api/shop-clip/search/", {"q": "mug", "version": "1.0"}).status_code == 200
+    # A method the operation does not take is told so, whatever the names.
+    wrong_method = api.get("/api/shop-clip/search/image/", {"colur": "red"})
+    assert wrong_method.status_code == 405
 
 
 def _file(data: bytes, name: str = "photo.png"):

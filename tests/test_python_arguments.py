@@ -127,6 +127,8 @@ def test_a_filter_name_no_filter_has_is_refused_naming_the_nearest(product, sett
         with pytest.raises(UnknownFilter, match=re.escape(
                 f"unknown filter 'max_prise' (did you mean 'max_price'?); the filters are: {filters}")):
             call({"max_prise": "10"})  # was: answered unfiltered, every price
+        with pytest.raises(UnknownFilter, match=re.escape("unknown filter 'price_max' (did you mean 'max_price'?)")):
+            call({"price_max": "10"})  # the same words in another order
         with pytest.raises(UnknownFilter, match="unknown filter 'brand'; the filters"):  # nothing near it
             call({"brand": "acme", "colour": "red"})
     # A catalog that reads names of its own says none, and no name is refused.

@@ -72,5 +72,6 @@ def filters_of(params: Mapping[str, str], own: Collection[str]) -> QueryDict:
 
 
 def _framework_names() -> set[str]:
-    """Names DRF reads itself: the format override, and a browser form's CSRF token."""
-    return {name for name in (api_settings.URL_FORMAT_OVERRIDE, "csrfmiddlewaretoken") if name}
+    """Names read by others: DRF's format override, a browser form's CSRF token, and the
+    cache-buster front-end libraries add (jQuery's ``cache: false`` sends ``_``)."""
+    return {name for name in (api_settings.URL_FORMAT_OVERRIDE, "csrfmiddlewaretoken", "_") if name}

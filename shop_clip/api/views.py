@@ -14,6 +14,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.versioning import QueryParameterVersioning
 from rest_framework.views import APIView
 
 from .. import look, search, tagging
@@ -137,17 +138,26 @@ class SearchServiceView(APIView):
         refuse_declared_length(request.META)
         super().initial(request, *args, **kwargs)
         once_each(request.GET)
-        if request.method != "POST":  # an upload's names are its query string's and form's (_upload_params)
-            refuse_unknown(request.GET, self.own_params, takes_filters=self.takes_filters)
+        # An upload's names are its query string's and form's (upload_params); a method the view
+        # does not take is told 405 by the handler.
+        if request.method != "POST" and hasattr(self, request.method.lower()):
+            refuse_unknown(request.GET, self.taken_params(), takes_filters=self.takes_filters)
+
+    def taken_params(self) -> tuple[str, ...]:
+        """``own_params``, and the version's name where the store versions its API by the query."""
+        versioning = self.versioning_class
+        if versioning is not None and issubclass(versioning, QueryParameterVersioning):
+            return (*self.own_params, versioning.version_param)
+        return self.own_params
 
     def filters(self, params: QueryDict) -> QueryDict:
         """The store's filters among ``params``."""
-        return filters_of(params, self.own_params)
+        return filters_of(params, self.taken_params())
 
     def upload_params(self, request) -> QueryDict:
         """``_upload_params``, each name one the operation takes."""
         params = _upload_params(request)
-        refuse_unknown(params, self.own_params, takes_filters=self.takes_filters)
+        refuse_unknown(params, self.taken_params(), takes_filters=self.takes_filters)
         return params
 
     def dispatch(self, request, *args, **kwargs):

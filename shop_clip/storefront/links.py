@@ -7,6 +7,7 @@ from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 
+from ..arguments import filter_names
 from ..conf import shop_clip_settings
 
 STOREFRONT = "shop_clip_storefront"  # the URL namespace of storefront/urls.py
@@ -47,5 +48,8 @@ def script_links() -> dict[str, str | None]:
 
 def search_field_context() -> dict:
     """What a search field's template needs: the script's URLs and its limits."""
+    names = filter_names()
     return {"links": script_links(), "max_length": shop_clip_settings.MAX_QUERY_LENGTH,
-            "min_length": SUGGEST_MIN_LENGTH, "debounce": SUGGEST_DEBOUNCE_MS}
+            "min_length": SUGGEST_MIN_LENGTH, "debounce": SUGGEST_DEBOUNCE_MS,
+            # The form's names the API's search takes (None: the catalog does not say, and it refuses none).
+            "suggest_params": None if names is None else " ".join(sorted({*names, "mode"}))}

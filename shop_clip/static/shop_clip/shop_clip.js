@@ -105,6 +105,8 @@
     var debounce = Number(input.getAttribute('data-debounce')) || 300;
     var timer = null, controller = null, asked = '', options = [], active = -1;
     var answers = new Map();  // the same words and filters are asked once per page
+    // The API refuses a name it does not take: a store's own form fields (sort, a hidden field) stay on the page.
+    var taken = input.hasAttribute('data-params') ? input.getAttribute('data-params').split(' ') : null;
 
     input.setAttribute('role', 'combobox');
     input.setAttribute('aria-autocomplete', 'list');
@@ -114,7 +116,8 @@
     function query() {
       var params = new URLSearchParams();
       new FormData(form).forEach(function (value, name) {
-        if (typeof value === 'string' && value !== '' && name !== 'offset' && name !== 'q') params.append(name, value);
+        if (typeof value === 'string' && value !== '' && name !== 'offset' && name !== 'q' &&
+            (taken === null || taken.indexOf(name) >= 0)) params.append(name, value);
       });
       params.set('q', input.value.trim());
       params.set('limit', '5');
