@@ -96,7 +96,8 @@ class ShopClipSchema(AutoSchema):
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    meaning = {400: "the request is invalid; `detail` says how", 404: "no such product",
+    meaning = {400: "the request is invalid (a value, or a parameter the operation does not take); `detail` says how",
+               404: "no such product",
                409: "the product has no vector yet, or could not be embedded",
                413: "the upload is larger than the limit", 429: "too many requests; see Retry-After",
                503: "no index is ready yet"}
