@@ -97,7 +97,7 @@ def named_filters(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return {name: value for name, value in params.items() if name in names}
 
 
-SHOWN_UNKNOWN = 5  # unknown names a message lists: a request of thousands of names is not echoed back
+SHOWN_UNKNOWN, SHOWN_LENGTH = 5, 40  # a request of thousands of names, or of one very long name, is not echoed back
 CALL_ARGUMENTS = frozenset({"q", "text", "mode", "limit", "offset", "categories", "per_category", "queryset"})
 
 
@@ -109,11 +109,12 @@ def unknown_names(unknown: Iterable[str], known: Collection[str], what: str,
     unknown = sorted(unknown)
     parts = []
     for name in unknown[:SHOWN_UNKNOWN]:
-        meant = " or ".join(repr(near) for near in nearest_names(name, known))
+        shown = repr(name if len(name) <= SHOWN_LENGTH else f"{name[:SHOWN_LENGTH]}...")
+        meant = " or ".join(repr(near) for near in nearest_names(name[:SHOWN_LENGTH * 2], known))
         if name in arguments:
-            parts.append(f"{name!r} (an argument of its own: {name}=...)")
+            parts.append(f"{shown} (an argument of its own: {name}=...)")
         else:
-            parts.append(f"{name!r}" + (f" (did you mean {meant}?)" if meant else ""))
+            parts.append(shown + (f" (did you mean {meant}?)" if meant else ""))
     if len(unknown) > SHOWN_UNKNOWN:
         parts.append(f"and {len(unknown) - SHOWN_UNKNOWN} more")
     listed = f"the {what}s are: {', '.join(sorted(known))}" if known else f"there are no {what}s"

@@ -124,6 +124,9 @@ def test_an_operation_refuses_a_name_it_does_not_take_in_the_query_or_beside_an_
     assert api.get("/api/shop-clip/search/", {"q": "mug", "version": "1.0"}).status_code == 400
     monkeypatch.setattr(SearchView, "versioning_class", QueryParameterVersioning)
     assert api.get("/api/shop-clip/search/", {"q": "mug", "version": "1.0"}).status_code == 200
+    long = api.get("/api/shop-clip/search/", {"q": "mug", "x" * 3000: "1", **{f"n{i}": "1" for i in range(50)}})
+    assert long.status_code == 400 and len(long.json()["detail"]) < 500  # not echoed back whole
+    assert "and 46 more" in long.json()["detail"]
     # A method the operation does not take is told so, whatever the names.
     wrong_method = api.get("/api/shop-clip/search/image/", {"colur": "red"})
     assert wrong_method.status_code == 405
