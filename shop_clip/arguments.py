@@ -87,11 +87,14 @@ def named_filters(params: Mapping[str, Any]) -> Mapping[str, Any]:
     carries its own fields and a campaign's tracking names); all of them where the catalog does
     not say which names it reads."""
     names = filter_names()
-    if names is None:
-        return params
+    return params if names is None else only(params, names)
+
+
+def only(params: Mapping[str, Any], names: Collection[str]) -> Mapping[str, Any]:
+    """``params`` with ``names`` alone, a QueryDict's every value of each kept."""
     if isinstance(params, QueryDict):
         kept = QueryDict(mutable=True)
-        for name in names & set(params):
+        for name in set(params) & set(names):
             kept.setlist(name, params.getlist(name))
         return kept
     return {name: value for name, value in params.items() if name in names}

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from django.http import QueryDict
 from rest_framework.settings import api_settings
 
-from ..arguments import filter_names, unknown_names
+from ..arguments import filter_names, only, unknown_names
 from ..errors import QueryError
 
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
@@ -56,19 +55,16 @@ def refuse_unknown(params: Mapping[str, str], own: Collection[str], *, takes_fil
     filters = filter_names() if takes_filters else frozenset()
     if filters is None:
         return
-    known = {*own, *filters, *_framework_names()}
-    unknown = [name for name in params if name not in known]
+    known, others = {*own, *filters}, _framework_names()
+    unknown = [name for name in params if name not in known and name not in others]
     if unknown:
-        raise QueryError(unknown_names(unknown, sorted(known - _framework_names()), "parameter"))
+        raise QueryError(unknown_names(unknown, sorted(known), "parameter"))
 
 
-def filters_of(params: Mapping[str, str], own: Collection[str]) -> QueryDict:
+def filters_of(params: Mapping[str, str], own: Collection[str]) -> Mapping[str, str]:
     """``params`` less the operation's own parameters and DRF's: the filters, as the Python API
     takes them."""
-    kept = QueryDict(mutable=True)
-    for name in set(params) - set(own) - _framework_names():
-        kept.setlist(name, params.getlist(name) if isinstance(params, QueryDict) else [params[name]])
-    return kept
+    return only(params, set(params) - set(own) - _framework_names())
 
 
 def _framework_names() -> set[str]:
